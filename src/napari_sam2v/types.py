@@ -1,0 +1,146 @@
+"""Small value types shared by every layer of napari-sam2v (Qt-free)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+__all__ = ["Calibration", "ObjectInfo", "default_color"]
+
+# A qualitative palette (Okabe-Ito, colour-blind safe) cycled for new objects.
+_PALETTE = (
+    "#e69f00",
+    "#56b4e9",
+    "#009e73",
+    "#f0e442",
+    "#0072b2",
+    "#d55e00",
+    "#cc79a7",
+    "#999999",
+)
+
+
+def default_color(object_id: int) -> str:
+    """Return the default hex colour for an object id.
+
+    Parameters
+    ----------
+    object_id : int
+        Positive object id.
+
+    Returns
+    -------
+    str
+        ``#rrggbb`` colour from a colour-blind-safe palette.
+    """
+    return _PALETTE[(int(object_id) - 1) % len(_PALETTE)]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One tracked object: its id (the label value), name and display colour.
+
+    Parameters
+    ----------
+    id : int
+        Positive integer; the value written into the label image.
+    name : str, optional
+        Free-text name. Defaults to ``"object <id>"``.
+    color : str, optional
+        ``#rrggbb`` colour. Defaults to :func:`default_color`.
+    """
+
+    id: int
+    name: str = ""
+    color: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.id, bool) or not isinstance(self.id, int) or self.id < 1:
+            raise ValueError(f"object id must be a positive integer, got {self.id!r}")
+        if not self.name:
+            object.__setattr__(self, "name", f"object {self.id}")
+        if not self.color:
+            object.__setattr__(self, "color", default_color(self.id))
+        color = self.color
+        if not (
+            isinstance(color, str)
+            and len(color) == 7
+            and color.startswith("#")
+            and all(c in "0123456789abcdefABCDEF" for c in color[1:])
+        ):
+            raise ValueError(f"object {self.id}: colour must be '#rrggbb', got {color!r}")
+
+    def renamed(self, name: str) -> ObjectInfo:
+        """Return a copy with a new name."""
+        return replace(self, name=name)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Physical calibration of a video.
+
+    Parameters
+    ----------
+    pixel_size : float or None
+        Edge length of one (square) pixel in ``unit``. ``None`` means uncalibrated:
+        lengths are reported in pixels.
+    unit : str
+        Length unit of ``pixel_size`` (``"um"``, ``"mm"``, ...). ``"px"`` when
+        uncalibrated.
+    frame_interval : float or None
+        Time between consecutive frames in ``time_unit``. ``None`` means times are
+        reported in frames.
+    time_unit : str
+        Unit of ``frame_interval`` (``"s"``, ``"min"``, ...). ``"frame"`` when
+        uncalibrated.
+    """
+
+    pixel_size: float | None = None
+    unit: str = "px"
+    frame_interval: float | None = None
+    time_unit: str = "frame"
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("pixel_size", "frame_interval"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(float(value)) or float(value) <= 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if self.pixel_size is None and self.unit != "px":
+            object.__setattr__(self, "unit", "px")
+        if self.frame_interval is None and self.time_unit != "frame":
+            object.__setattr__(self, "time_unit", "frame")
+
+    @property
+    def spatial_scale(self) -> float:
+        """Length of one pixel in :attr:`unit` (1.0 when uncalibrated)."""
+        return 1.0 if self.pixel_size is None else float(self.pixel_size)
+
+    @property
+    def time_scale(self) -> float:
+        """Duration of one frame in :attr:`time_unit` (1.0 when uncalibrated)."""
+        return 1.0 if self.frame_interval is None else float(self.frame_interval)
+
+    @property
+    def is_spatially_calibrated(self) -> bool:
+        """Whether lengths are physical rather than pixels."""
+        return self.pixel_size is not None
+
+    def to_dict(self) -> dict[str, float | str | None]:
+        """Serialise to a JSON-friendly dict."""
+        return {
+            "pixel_size": self.pixel_size,
+            "unit": self.unit,
+            "frame_interval": self.frame_interval,
+            "time_unit": self.time_unit,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        """Build from :meth:`to_dict` output (unknown keys are ignored)."""
+        return cls(
+            pixel_size=data.get("pixel_size"),
+            unit=data.get("unit") or "px",
+            frame_interval=data.get("frame_interval"),
+            time_unit=data.get("time_unit") or "frame",
+        )
