@@ -1,0 +1,51 @@
+"""Tests for the shared value types (ObjectInfo, Calibration)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from napari_sam2v.types import Calibration, ObjectInfo, default_color
+
+
+def test_object_info_defaults_and_validation() -> None:
+    obj = ObjectInfo(3)
+    assert obj.name == "object 3"
+    assert obj.color == default_color(3)
+    assert obj.renamed("parrotfish").name == "parrotfish"
+    assert ObjectInfo(1, "a", "#FF8800").color == "#FF8800"
+    for bad in (0, -2, True, 1.5, "1"):
+        with pytest.raises(ValueError, match="positive integer"):
+            ObjectInfo(bad)  # type: ignore[arg-type]
+    for color in ("red", "#12345", "#gg0000", "#1234567"):
+        with pytest.raises(ValueError, match="colour"):
+            ObjectInfo(1, "x", color)
+
+
+def test_palette_cycles() -> None:
+    assert default_color(1) == default_color(9)
+    assert default_color(1) != default_color(2)
+
+
+def test_calibration_units_and_roundtrip() -> None:
+    cal = Calibration(pixel_size=0.87, unit="um", frame_interval=10.2, time_unit="min")
+    assert cal.spatial_scale == 0.87
+    assert cal.time_scale == 10.2
+    assert cal.is_spatially_calibrated
+    assert Calibration.from_dict(cal.to_dict()) == cal
+
+
+def test_uncalibrated_reports_pixels_and_frames() -> None:
+    cal = Calibration(unit="um", time_unit="s")
+    assert (cal.unit, cal.time_unit) == ("px", "frame")
+    assert cal.spatial_scale == 1.0 and cal.time_scale == 1.0
+    assert not cal.is_spatially_calibrated
+
+
+@pytest.mark.parametrize("value", [0, -1.0, math.nan, math.inf])
+def test_calibration_rejects_nonpositive(value: float) -> None:
+    with pytest.raises(ValueError, match="positive finite"):
+        Calibration(pixel_size=value, unit="um")
+    with pytest.raises(ValueError, match="positive finite"):
+        Calibration(frame_interval=value, time_unit="s")
