@@ -1,0 +1,199 @@
+"""Resolve what :func:`napari_sam2v.analysis.measure` was given into one plain form.
+
+A ``Result`` from the store is recognised by its ``labels`` and ``calibration``
+attributes (duck typing, so the store never has to be imported here); anything else
+must be a ``(t, y, x)`` integer label array (numpy, dask, zarr or any object with
+``shape``, ``dtype`` and integer indexing). Frames are read one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_sam2v.errors import InputError
+from napari_sam2v.types import Calibration, ObjectInfo
+
+__all__ = [
+    "Source",
+    "iter_frames",
+    "read_frame",
+    "resolve_calibration",
+    "resolve_source",
+    "select_objects",
+]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Labels to measure and everything known about them."""
+
+    labels: Any
+    calibration: Calibration
+    objects: dict[int, ObjectInfo]
+    scores: pd.DataFrame | None
+    description: str
+
+
+def _describe(obj: Any) -> str:
+    """Short human description of a labels source, for messages and the sidecar."""
+    if hasattr(obj, "labels") and hasattr(obj, "calibration"):
+        path = getattr(obj, "path", None)
+        return str(path) if path is not None else f"result {type(obj).__name__}"
+    shape = tuple(getattr(obj, "shape", ()))
+    store = getattr(obj, "store", None)
+    if store is not None:
+        return f"zarr array {store}/{getattr(obj, 'path', '')} {shape}"
+    return f"in-memory {type(obj).__name__} {shape}"
+
+
+def _check_labels(labels: Any, what: str) -> None:
+    shape = getattr(labels, "shape", None)
+    dtype = getattr(labels, "dtype", None)
+    if shape is None or dtype is None or not hasattr(labels, "__getitem__"):
+        raise InputError(
+            f"{what}: expected a Result or a (t, y, x) label array, got {type(labels).__name__}"
+        )
+    if len(shape) != 3:
+        raise InputError(f"{what}: labels must have 3 axes (t, y, x), got shape {tuple(shape)}")
+    if not (np.issubdtype(np.dtype(dtype), np.integer) or np.dtype(dtype) == np.bool_):
+        raise InputError(f"{what}: labels must be integers (object ids), got dtype {dtype}")
+    if 0 in shape[1:]:
+        raise InputError(f"{what}: labels have an empty frame shape {tuple(shape)}")
+
+
+def resolve_source(obj: Any) -> Source:
+    """Turn a ``Result`` or a label array into a :class:`Source`.
+
+    Parameters
+    ----------
+    obj : Result or array-like
+        A store ``Result`` (``labels``, ``calibration``, ``objects``, ``scores``,
+        ``path``) or a ``(t, y, x)`` integer label array.
+
+    Returns
+    -------
+    Source
+
+    Raises
+    ------
+    InputError
+        When the labels are not a 3-D integer array.
+    """
+    if hasattr(obj, "labels") and hasattr(obj, "calibration"):
+        what = f"result {_describe(obj)}"
+        labels = obj.labels
+        _check_labels(labels, what)
+        calibration = obj.calibration if obj.calibration is not None else Calibration()
+        objects = {int(o.id): o for o in (getattr(obj, "objects", None) or [])}
+        scores = getattr(obj, "scores", None)
+        if scores is not None and not isinstance(scores, pd.DataFrame):
+            raise InputError(f"{what}: scores must be a DataFrame, got {type(scores).__name__}")
+        return Source(labels, calibration, objects, scores, _describe(obj))
+    what = _describe(obj)
+    _check_labels(obj, what)
+    return Source(obj, Calibration(), {}, None, what)
+
+
+def resolve_calibration(
+    base: Calibration,
+    *,
+    pixel_size: float | None,
+    unit: str | None,
+    frame_interval: float | None,
+    time_unit: str | None,
+) -> Calibration:
+    """Overlay user-given calibration on the store's.
+
+    A ``pixel_size`` needs a ``unit`` (and a ``frame_interval`` a ``time_unit``) unless
+    the store already names one; a unit alone relabels nothing and is refused.
+
+    Raises
+    ------
+    InputError
+        For a size without unit, a unit without size, or a non-positive value.
+    """
+    if unit is not None and pixel_size is None and not base.is_spatially_calibrated:
+        raise InputError(f"unit={unit!r} was given without pixel_size")
+    if time_unit is not None and frame_interval is None and base.frame_interval is None:
+        raise InputError(f"time_unit={time_unit!r} was given without frame_interval")
+    new_size = base.pixel_size if pixel_size is None else pixel_size
+    new_unit = unit if unit is not None else base.unit
+    if pixel_size is not None and unit is None and not base.is_spatially_calibrated:
+        raise InputError(f"pixel_size={pixel_size!r} needs a unit (for example unit='um')")
+    new_interval = base.frame_interval if frame_interval is None else frame_interval
+    new_time_unit = time_unit if time_unit is not None else base.time_unit
+    if frame_interval is not None and time_unit is None and base.frame_interval is None:
+        raise InputError(
+            f"frame_interval={frame_interval!r} needs a time_unit (for example time_unit='s')"
+        )
+    try:
+        return Calibration(
+            pixel_size=None if new_size is None else float(new_size),
+            unit=new_unit,
+            frame_interval=None if new_interval is None else float(new_interval),
+            time_unit=new_time_unit,
+        )
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"invalid calibration: {exc}") from exc
+
+
+def read_frame(array: Any, index: int) -> np.ndarray:
+    """Read one frame of a numpy, dask, zarr or duck-typed array as numpy."""
+    frame = array[index]
+    if hasattr(frame, "compute"):
+        frame = frame.compute()
+    return np.asarray(frame)
+
+
+def iter_frames(
+    labels: Any, image: Any | None, n_frames: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """Yield ``(t, labels[t], image[t] or None)``, reading one frame ahead.
+
+    The next frame is read (and decompressed, for zarr/dask) in one background thread
+    while the caller measures the current one, so at most two frames are in memory.
+    Closing the generator stops the read-ahead.
+    """
+
+    def read(t: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return read_frame(labels, t), None if image is None else read_frame(image, t)
+
+    if n_frames == 0:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure-read") as pool:
+        pending = pool.submit(read, 0)
+        try:
+            for t in range(n_frames):
+                lab, img = pending.result()
+                if t + 1 < n_frames:
+                    pending = pool.submit(read, t + 1)
+                yield t, lab, img
+        finally:
+            pending.cancel()
+
+
+def select_objects(requested: Iterable[int | ObjectInfo] | None) -> set[int] | None:
+    """Object ids to keep (``None`` keeps all).
+
+    Raises
+    ------
+    InputError
+        For an empty selection or an id that is not a positive integer.
+    """
+    if requested is None:
+        return None
+    ids: set[int] = set()
+    for item in requested:
+        value = item.id if isinstance(item, ObjectInfo) else item
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"objects: ids must be positive integers, got {value!r}")
+        ids.add(int(value))
+    if not ids:
+        raise InputError("objects: the list of objects to measure is empty")
+    return ids
