@@ -10,10 +10,14 @@ that catch the standard exceptions keep working.
 from __future__ import annotations
 
 __all__ = [
+    "BatchError",
     "CheckpointError",
     "EngineError",
+    "ExportError",
+    "FrameIndexError",
     "InputError",
     "InputFileNotFoundError",
+    "MeasurementCancelledError",
     "ModelError",
     "PromptError",
     "Sam2vError",
@@ -76,3 +80,19 @@ class StoreLockedError(StoreError):
 
 class StoreVersionError(StoreError):
     """The result store was written by a newer, unknown format version."""
+
+
+class BatchError(Sam2vError, RuntimeError):
+    """A batch cannot run: no dask.distributed, or the scheduler cannot be reached."""
+
+
+class MeasurementCancelledError(Sam2vError):
+    """A measurement was cancelled before its last frame; no partial table is returned."""
+
+
+class ExportError(Sam2vError, OSError):
+    """Measurement tables or plots cannot be written in the requested format or place."""
+
+
+class FrameIndexError(InputError, IndexError):
+    """A frame index is outside the video (also an ``IndexError`` for array code)."""

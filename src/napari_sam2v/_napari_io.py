@@ -1,0 +1,158 @@
+"""napari reader for napari-sam2v result stores (``*.zarr`` folders).
+
+Returns the source frames (when the store holds a copy or the referenced file still
+opens), the labels backed by the store's **writable** zarr array (napari's paint and
+erase tools write straight to disk), and the prompts as Points (clicks) and Shapes
+(boxes) layers. Any other path gets ``None`` so napari tries other readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_sam2v.errors import Sam2vError
+
+__all__ = ["get_result_reader", "read_result"]
+
+LayerData = tuple[Any, dict[str, Any], str]
+
+
+def _is_result_store(path: Path) -> bool:
+    return path.is_dir() and (path / "sam2v" / "prompts.json").is_file()
+
+
+def get_result_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
+    """napari reader hook: a reader function for result stores, else ``None``."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not _is_result_store(Path(path)):
+        return None
+    return read_result
+
+
+def read_result(path: str | list[str]) -> list[LayerData]:
+    """Layer data for a result store: image (if reopenable), labels, prompts."""
+    from napari_sam2v.store import open_result
+
+    if isinstance(path, (list, tuple)):
+        path = path[0]
+    result = open_result(path)
+    cal = result.calibration
+    scale = (cal.time_scale, cal.spatial_scale, cal.spatial_scale)
+    units = (
+        _udunit(cal.time_unit) if cal.frame_interval is not None else "pixel",
+        *(2 * [_udunit(cal.unit) if cal.pixel_size is not None else "pixel"]),
+    )
+    layers: list[LayerData] = []
+    try:
+        source = result.open_image()
+    except Sam2vError:
+        source = None
+    if source is not None:
+        rgb = source.ndim == 4 and source.shape[-1] in (3, 4)
+        layers.append(
+            (
+                source.to_dask(),
+                {"name": f"{result.path.stem} video", "scale": scale, "rgb": rgb, "units": units},
+                "image",
+            )
+        )
+    colors = {0: "transparent", None: "transparent"}
+    colors.update({o.id: o.color for o in result.objects})
+    layers.append(
+        (
+            result.labels_array(writable=True),
+            {
+                "name": f"{result.path.stem} objects",
+                "scale": scale,
+                "units": units,
+                "colormap": colors,
+                "metadata": {
+                    "sam2v_result": str(result.path),
+                    "objects": {o.id: o.name for o in result.objects},
+                },
+            },
+            "labels",
+        )
+    )
+    layers.extend(_prompt_layers(result, scale, units))
+    return layers
+
+
+def _udunit(unit: str) -> str:
+    return {
+        "um": "micrometer",
+        "nm": "nanometer",
+        "mm": "millimeter",
+        "cm": "centimeter",
+        "m": "meter",
+        "s": "second",
+        "ms": "millisecond",
+        "min": "minute",
+        "h": "hour",
+    }.get(unit, "pixel")
+
+
+def _prompt_layers(
+    result: Any, scale: tuple[float, ...], units: tuple[str, ...]
+) -> list[LayerData]:
+    prompts = result.prompts
+    names = {o.id: o.name for o in result.objects}
+    points, obj_ids, labels, boxes, box_ids = [], [], [], [], []
+    for p in prompts:
+        if p.points is not None:
+            for (x, y), lab in zip(p.points.tolist(), p.labels.tolist(), strict=True):
+                points.append([p.frame, y, x])
+                obj_ids.append(p.object_id)
+                labels.append(int(lab))
+        if p.box is not None:
+            x0, y0, x1, y1 = p.box.tolist()
+            boxes.append(
+                np.array(
+                    [[p.frame, y0, x0], [p.frame, y0, x1], [p.frame, y1, x1], [p.frame, y1, x0]]
+                )
+            )
+            box_ids.append(p.object_id)
+    layers: list[LayerData] = []
+    if points:
+        layers.append(
+            (
+                np.asarray(points, dtype=float),
+                {
+                    "name": f"{result.path.stem} prompts",
+                    "scale": scale,
+                    "units": units,
+                    "features": {
+                        "object_id": obj_ids,
+                        "label": labels,
+                        "object": [names.get(i, "") for i in obj_ids],
+                    },
+                    "face_color": ["#00ff00" if lab else "#ff0000" for lab in labels],
+                    "size": 8,
+                },
+                "points",
+            )
+        )
+    if boxes:
+        layers.append(
+            (
+                boxes,
+                {
+                    "name": f"{result.path.stem} box prompts",
+                    "scale": scale,
+                    "units": units,
+                    "shape_type": "rectangle",
+                    "edge_color": "#ffff00",
+                    "face_color": "transparent",
+                    "features": {"object_id": box_ids},
+                },
+                "shapes",
+            )
+        )
+    return layers

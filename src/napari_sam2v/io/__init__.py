@@ -1,0 +1,151 @@
+"""Inputs: lazy video readers (:func:`open_video`) and prompt files (:mod:`.prompt_files`).
+
+Qt-free. ``open_video`` accepts video files (PyAV), TIFF / OME-TIFF stacks, folders
+of image frames, zarr / OME-Zarr images, numpy/dask/zarr arrays and napari layers,
+and always returns a :class:`VideoSource` with axes ``(t, y, x)`` or ``(t, y, x, c)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_sam2v.errors import InputError, InputFileNotFoundError, VideoReadError
+from napari_sam2v.io.source import VideoMetadata, VideoSource
+
+__all__ = ["VideoMetadata", "VideoSource", "open_video"]
+
+
+def _from_layer(layer: Any) -> tuple[Any, dict[str, Any]]:
+    data = layer.data
+    if isinstance(data, (list, tuple)):  # multiscale layer: full resolution first
+        data = data[0]
+    meta: dict[str, Any] = {"kind": "array", "source": getattr(layer, "source", None)}
+    meta["source"] = str(getattr(meta["source"], "path", None) or "") or None
+    scale = list(getattr(layer, "scale", []) or [])
+    units = [str(u) for u in (getattr(layer, "units", None) or [])]
+    if len(scale) >= 3:
+        if scale[-1] != 1.0:
+            meta["pixel_size"] = float(scale[-1])
+            unit = units[-1] if units else "px"
+            meta["unit"] = {"micrometer": "um", "millimeter": "mm", "nanometer": "nm"}.get(
+                unit, unit
+            )
+        if scale[0] != 1.0:
+            meta["frame_interval"] = float(scale[0])
+            meta["time_unit"] = {"second": "s", "minute": "min"}.get(
+                units[0] if units else "s", units[0] if units else "s"
+            )
+    return data, meta
+
+
+def _from_array(array: Any, channel: int | None, meta: dict[str, Any]) -> VideoSource:
+    shape = tuple(int(s) for s in array.shape)
+    name = meta.get("source") or "the array"
+    if len(shape) not in (3, 4):
+        raise InputError(f"{name}: a video needs axes (t, y, x) or (t, y, x, c); got shape {shape}")
+    dtype = np.dtype(array.dtype)
+    if dtype.kind not in "biuf":
+        raise InputError(f"{name}: unsupported pixel dtype {dtype}")
+    from napari_sam2v.io.microscopy import AxesSource
+
+    axes = "TYX" if len(shape) == 3 else "TYXC"
+    return AxesSource(
+        array,
+        axes,
+        VideoMetadata(**{k: v for k, v in meta.items() if v is not None}),
+        channel=channel,
+        name=name,
+    )
+
+
+def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource:
+    """Open a video or time-lapse lazily.
+
+    Parameters
+    ----------
+    path_or_array : str, Path, array-like or napari layer
+        A video file (mp4, mov, avi, mkv, ...), a TIFF / OME-TIFF stack, a folder of
+        PNG/JPEG/TIFF frames (natural sort order), a zarr array or OME-Zarr image, an
+        array with axes ``(t, y, x)`` or ``(t, y, x, c)``, or a napari Image layer.
+        An existing :class:`VideoSource` is returned unchanged (``channel`` must then
+        be ``None``).
+    channel : int, optional
+        Keep only this channel of multi-channel data.
+
+    Returns
+    -------
+    VideoSource
+        Lazy frames with axes ``(t, y, x)`` or ``(t, y, x, c)`` and
+        :class:`VideoMetadata`.
+
+    Raises
+    ------
+    InputFileNotFoundError
+        If the path does not exist.
+    VideoReadError
+        If the file is truncated, corrupt, empty, has a single frame, an unsupported
+        codec, or a folder mixes frame sizes.
+    InputError
+        For arrays of the wrong shape/dtype or an invalid channel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> video = open_video(np.zeros((5, 32, 32), np.uint8))
+    >>> video.shape, video.to_dask().chunksize
+    ((5, 32, 32), (1, 32, 32))
+    """
+    if isinstance(path_or_array, VideoSource):
+        if channel is not None:
+            raise InputError("channel cannot be changed on an opened VideoSource")
+        return path_or_array
+    if isinstance(path_or_array, (str, Path)):
+        source = _open_path(Path(path_or_array).expanduser(), channel)
+    elif hasattr(path_or_array, "data") and hasattr(path_or_array, "scale"):
+        data, meta = _from_layer(path_or_array)
+        source = _from_array(data, channel, meta)
+    elif hasattr(path_or_array, "shape") and hasattr(path_or_array, "dtype"):
+        source = _from_array(path_or_array, channel, {"kind": "array"})
+    else:
+        raise InputError(
+            f"cannot open {type(path_or_array).__name__!r} as a video: give a path, an "
+            "array with axes (t, y, x[, c]) or a napari Image layer"
+        )
+    if source.n_frames < 2:
+        raise VideoReadError(
+            f"{source.metadata.source or 'the array'}: the input has only "
+            f"{source.n_frames} frame; tracking needs at least 2 frames"
+        )
+    return source
+
+
+def _open_path(path: Path, channel: int | None) -> VideoSource:
+    from napari_sam2v.io.microscopy import open_folder, open_tiff, open_zarr
+    from napari_sam2v.io.video import VIDEO_SUFFIXES, PyAVSource
+
+    if not path.exists():
+        raise InputFileNotFoundError(f"{path}: no such file or folder")
+    suffix = path.suffix.lower()
+    if suffix == ".zarr" or (path.is_dir() and _looks_like_zarr(path)):
+        return open_zarr(path, channel=channel)
+    if path.is_dir():
+        return open_folder(path, channel=channel)
+    if path.stat().st_size == 0:
+        raise VideoReadError(f"{path}: the file is empty")
+    if suffix in (".tif", ".tiff", ".btf", ".tf8"):
+        return open_tiff(path, channel=channel)
+    if suffix in VIDEO_SUFFIXES:
+        return PyAVSource(path, channel=channel)
+    if suffix in (".npy",):
+        return _from_array(np.load(path, mmap_mode="r"), channel, {"source": str(path)})
+    raise VideoReadError(
+        f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use a video "
+        f"({', '.join(VIDEO_SUFFIXES)}), a TIFF stack, a folder of images or a zarr store"
+    )
+
+
+def _looks_like_zarr(path: Path) -> bool:
+    return any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zarray"))

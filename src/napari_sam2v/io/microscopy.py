@@ -1,0 +1,413 @@
+"""Readers for microscopy data: TIFF / OME-TIFF stacks, image folders and (OME-)Zarr.
+
+Every reader returns a :class:`~napari_sam2v.io.source.VideoSource` with axes
+``(t, y, x)`` or ``(t, y, x, c)``: other axis orders (``TCYX``, ``CTYX``, ...) are
+reordered lazily, singleton axes are dropped, and a stack without a time axis uses
+its one non-singleton extra axis (Z, I, Q) as time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_sam2v.errors import InputError, VideoReadError
+from napari_sam2v.io.source import VideoMetadata, VideoSource
+
+__all__ = [
+    "AxesSource",
+    "FolderSource",
+    "TiffSource",
+    "IMAGE_SUFFIXES",
+    "open_folder",
+    "open_tiff",
+    "open_zarr",
+]
+
+#: File suffixes read from image folders.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+_TIME_ALIASES = "TZIQ"
+_CHANNEL_ALIASES = "CS"
+
+# Length units written by microscopes/ImageJ -> short names used in Calibration.
+_UNIT_ALIASES = {
+    "micron": "um",
+    "microns": "um",
+    "µm": "um",
+    "\\u00b5m": "um",
+    "micrometer": "um",
+    "nanometer": "nm",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+    "pixel": "px",
+    "pixels": "px",
+}
+
+
+def normalize_unit(unit: str | None) -> str | None:
+    """Map spelled-out length units (``micron``, ``µm``) to short names (``um``)."""
+    if not unit:
+        return None
+    unit = str(unit).strip()
+    return _UNIT_ALIASES.get(unit.lower(), _UNIT_ALIASES.get(unit, unit))
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key that orders ``frame2`` before ``frame10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+class AxesSource(VideoSource):
+    """Present an N-D array with named axes as ``(t, y, x[, c])`` frames.
+
+    Parameters
+    ----------
+    array : array-like
+        Lazy array (zarr, numpy, ...) with one axis per letter of ``axes``.
+    axes : str
+        Upper-case axis letters, e.g. ``"TCYX"``.
+    metadata : VideoMetadata
+        Metadata (``axes`` is overwritten with the output axes).
+    channel : int, optional
+        Channel to keep from a multi-channel array.
+    name : str
+        Name used in error messages.
+    """
+
+    def __init__(
+        self,
+        array: Any,
+        axes: str,
+        metadata: VideoMetadata,
+        *,
+        channel: int | None = None,
+        name: str,
+    ) -> None:
+        axes = axes.upper()
+        shape = tuple(int(s) for s in array.shape)
+        if len(axes) != len(shape):
+            raise VideoReadError(f"{name}: axes {axes!r} do not match the shape {shape}")
+        if "Y" not in axes or "X" not in axes:
+            raise VideoReadError(f"{name}: no Y/X axes in {axes!r}")
+        time_axis = self._pick(axes, shape, _TIME_ALIASES, "time", name)
+        chan_axis = self._pick(axes, shape, _CHANNEL_ALIASES, "channel", name)
+        used = {axes.index("Y"), axes.index("X")} | {a for a in (time_axis, chan_axis) if a >= 0}
+        extra = [i for i in range(len(axes)) if i not in used and shape[i] > 1]
+        if extra:
+            raise VideoReadError(
+                f"{name}: cannot interpret axes {axes!r} with shape {shape}: axis "
+                f"{axes[extra[0]]!r} has {shape[extra[0]]} planes besides time; napari-sam2v "
+                "tracks 2-D time-lapses (t, y, x[, c])"
+            )
+        self._array = array
+        self._time_axis = time_axis
+        self._chan_axis = chan_axis
+        self._yx = (axes.index("Y"), axes.index("X"))
+        self._ndim = len(shape)
+        n_frames = shape[time_axis] if time_axis >= 0 else 1
+        n_chan = shape[chan_axis] if chan_axis >= 0 else 1
+        self._channel: int | None = None
+        if channel is not None:
+            if not 0 <= int(channel) < n_chan:
+                raise InputError(
+                    f"{name}: channel {channel} does not exist (the data has {n_chan} "
+                    f"channel{'s' if n_chan != 1 else ''})"
+                )
+            self._channel = int(channel) if n_chan > 1 else None
+            n_chan = 1
+        out_shape: tuple[int, ...] = (n_frames, shape[self._yx[0]], shape[self._yx[1]])
+        if n_chan > 1:
+            out_shape = (*out_shape, n_chan)
+        extra_meta = dict(metadata.extra, original_axes=axes, original_shape=list(shape))
+        meta = VideoMetadata(
+            **{
+                **metadata.__dict__,
+                "axes": "tyxc" if n_chan > 1 else "tyx",
+                "extra": extra_meta,
+            }
+        )
+        super().__init__(out_shape, array.dtype, meta)
+
+    @staticmethod
+    def _pick(axes: str, shape: Sequence[int], aliases: str, what: str, name: str) -> int:
+        present = [i for i, a in enumerate(axes) if a in aliases]
+        if not present:
+            return -1
+        for letter in aliases:  # preferred letter first (T before Z, C before S)
+            if letter in axes and shape[axes.index(letter)] > 1:
+                big = [i for i in present if shape[i] > 1]
+                if len(big) > 1:
+                    letters = "".join(axes[i] for i in big)
+                    raise VideoReadError(
+                        f"{name}: ambiguous {what} axes {letters!r} in {axes!r} "
+                        f"(shape {tuple(shape)}); save the stack with one {what} axis"
+                    )
+                return axes.index(letter)
+        return present[0]
+
+    def _read(self, index: int) -> np.ndarray:
+        key: list[Any] = [0] * self._ndim
+        for ax in self._yx:
+            key[ax] = slice(None)
+        if self._time_axis >= 0:
+            key[self._time_axis] = index
+        keep = sorted([*self._yx] + ([self._chan_axis] if self._chan_axis >= 0 else []))
+        if self._chan_axis >= 0:
+            key[self._chan_axis] = slice(None) if self._channel is None else self._channel
+        data = np.asarray(self._array[tuple(key)])
+        kept = [ax for ax in keep if not (ax == self._chan_axis and self._channel is not None)]
+        order = [kept.index(self._yx[0]), kept.index(self._yx[1])]
+        if self._chan_axis >= 0 and self._channel is None:
+            order.append(kept.index(self._chan_axis))
+        data = np.transpose(data, order)
+        if data.ndim == 3 and data.shape[2] == 1:
+            data = data[..., 0]
+        return data
+
+
+def _tiff_metadata(tif: Any, series: Any, path: Path) -> VideoMetadata:
+    pixel_size = frame_interval = None
+    unit = "px"
+    time_unit = "frame"
+    ij = tif.imagej_metadata or {}
+    if ij:
+        if ij.get("finterval"):
+            frame_interval, time_unit = float(ij["finterval"]), str(ij.get("tunit") or "s")
+        unit = normalize_unit(ij.get("unit")) or "px"
+    page = series.pages[0] if series.pages else tif.pages[0]
+    tags = getattr(page, "tags", {})
+    if "XResolution" in tags:
+        num, den = tags["XResolution"].value
+        if num and den and num / den > 0:
+            pixel_size = den / num
+            res_unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 1
+            if not ij and int(res_unit) == 3:  # centimetre
+                pixel_size, unit = pixel_size * 1e4, "um"
+            elif unit == "px":
+                # inch-based resolutions are print DPI (often a default 72), not optics
+                pixel_size = None
+    if tif.is_ome and tif.ome_metadata:
+        match = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
+        if match:
+            pixel_size = float(match.group(1))
+            unit_match = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
+            unit = normalize_unit(unit_match.group(1) if unit_match else "um") or "um"
+        match = re.search(r'TimeIncrement="([0-9.eE+-]+)"', tif.ome_metadata)
+        if match:
+            frame_interval = float(match.group(1))
+            unit_match = re.search(r'TimeIncrementUnit="([^"]+)"', tif.ome_metadata)
+            time_unit = unit_match.group(1) if unit_match else "s"
+    return VideoMetadata(
+        source=str(path),
+        kind="tiff",
+        fps=1.0 / frame_interval if frame_interval and time_unit == "s" else None,
+        frame_interval=frame_interval,
+        time_unit=time_unit if frame_interval else "frame",
+        pixel_size=pixel_size,
+        unit=unit if pixel_size else "px",
+    )
+
+
+def _tiff_array(path: Path) -> tuple[Any, Any, Any]:
+    """Open a TIFF's first series lazily: ``(TiffFile, series, zarr array)``."""
+    import tifffile
+    import zarr
+
+    try:
+        tif = tifffile.TiffFile(path)
+        series = tif.series[0]
+        node = zarr.open(series.aszarr(), mode="r")
+        array = node["0"] if isinstance(node, zarr.Group) else node
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
+        raise VideoReadError(f"{path}: not a readable TIFF file ({exc})") from exc
+    return tif, series, array
+
+
+class TiffSource(AxesSource):
+    """A TIFF / OME-TIFF / ImageJ stack read lazily through tifffile's zarr view.
+
+    The file handle is not pickled: a copy sent to another process reopens the file.
+    """
+
+    def __init__(self, path: Path, *, channel: int | None = None) -> None:
+        tif, series, array = _tiff_array(path)
+        axes = series.axes
+        if len(axes) >= 5 and set(axes) - set("TCZYXS"):
+            raise VideoReadError(
+                f"{path}: {len(axes)}-D TIFF without axes metadata (axes {axes!r}, shape "
+                f"{series.shape}); save it as an ImageJ or OME-TIFF hyperstack with named axes"
+            )
+        if len(axes) == 4 and axes.count("Q") >= 2:
+            raise VideoReadError(
+                f"{path}: 4-D TIFF without axes metadata (shape {series.shape}); save it as an "
+                "ImageJ or OME-TIFF hyperstack so the time and channel axes are known"
+            )
+        self.path = path
+        super().__init__(
+            array, axes, _tiff_metadata(tif, series, path), channel=channel, name=str(path)
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_array"] = None
+        return state
+
+    def _read(self, index: int) -> np.ndarray:
+        if self._array is None:
+            self._array = _tiff_array(self.path)[2]
+        return super()._read(index)
+
+
+def open_tiff(path: Path, *, channel: int | None = None) -> VideoSource:
+    """Open a TIFF / OME-TIFF / ImageJ hyperstack lazily (see :class:`TiffSource`)."""
+    return TiffSource(path, channel=channel)
+
+
+class FolderSource(VideoSource):
+    """A folder of same-sized PNG/JPEG/TIFF/BMP frames in natural sort order.
+
+    Parameters
+    ----------
+    path : Path
+        The folder.
+    channel : int, optional
+        Channel to keep from multi-channel frames.
+    """
+
+    def __init__(self, path: Path, *, channel: int | None = None) -> None:
+        files = sorted(
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+            key=lambda p: natural_key(p.name),
+        )
+        if not files:
+            raise VideoReadError(
+                f"{path}: the folder holds no image frames ({', '.join(IMAGE_SUFFIXES)})"
+            )
+        self.files = files
+        first = self._read_file(files[0])
+        for file in files[1:]:
+            size = self._header_shape(file)
+            if size is not None and size != first.shape[:2]:
+                raise VideoReadError(
+                    f"{path}: frame {file.name} is {size[1]}x{size[0]} pixels but "
+                    f"{files[0].name} is {first.shape[1]}x{first.shape[0]}: all frames "
+                    "in a folder must have the same size"
+                )
+        shape: tuple[int, ...] = (len(files), *first.shape)
+        self._channel = None
+        if first.ndim == 3 and channel is not None:
+            if not 0 <= channel < first.shape[2]:
+                raise InputError(f"{path}: channel {channel} does not exist")
+            self._channel = int(channel)
+            shape = shape[:3]
+        meta = VideoMetadata(
+            source=str(path),
+            kind="folder",
+            axes="tyxc" if len(shape) == 4 else "tyx",
+            extra={"files": [f.name for f in files]},
+        )
+        super().__init__(shape, first.dtype, meta)
+
+    @staticmethod
+    def _header_shape(file: Path) -> tuple[int, int] | None:
+        try:
+            if file.suffix.lower() in (".tif", ".tiff"):
+                import tifffile
+
+                with tifffile.TiffFile(file) as tif:
+                    shape = tif.series[0].shape
+                    yx = tif.series[0].axes.index("Y")
+                    return int(shape[yx]), int(shape[yx + 1])
+            from PIL import Image
+
+            with Image.open(file) as img:
+                return int(img.size[1]), int(img.size[0])
+        except Exception as exc:
+            raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
+
+    @staticmethod
+    def _read_file(file: Path) -> np.ndarray:
+        try:
+            if file.suffix.lower() in (".tif", ".tiff"):
+                import tifffile
+
+                return np.asarray(tifffile.imread(file))
+            from PIL import Image
+
+            with Image.open(file) as img:
+                if img.mode == "P":
+                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                return np.asarray(img)
+        except Exception as exc:
+            raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
+
+    def _read(self, index: int) -> np.ndarray:
+        data = self._read_file(self.files[index])
+        if self._channel is not None and data.ndim == 3:
+            data = data[..., self._channel]
+        if data.shape != self.shape[1:]:
+            raise VideoReadError(
+                f"{self.files[index]}: shape {data.shape} differs from the first frame "
+                f"{self.shape[1:]}"
+            )
+        return data
+
+
+def open_folder(path: Path, *, channel: int | None = None) -> VideoSource:
+    """Open a folder of image frames (see :class:`FolderSource`)."""
+    return FolderSource(path, channel=channel)
+
+
+def _ngff_multiscales(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
+    if "ome" in attrs and isinstance(attrs["ome"], dict):
+        attrs = attrs["ome"]
+    value = attrs.get("multiscales")
+    return value if isinstance(value, list) and value else None
+
+
+def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
+    """Open a zarr array or an OME-Zarr image (level 0) lazily."""
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise VideoReadError(f"{path}: not a readable zarr store ({exc})") from exc
+    meta_kwargs: dict[str, Any] = {"source": str(path), "kind": "zarr"}
+    if isinstance(node, zarr.Array):
+        axes = "TYX" if node.ndim == 3 else "TYXC" if node.ndim == 4 else ""
+        if not axes:
+            raise VideoReadError(
+                f"{path}: a {node.ndim}-D zarr array is not a (t, y, x[, c]) video"
+            )
+        return AxesSource(node, axes, VideoMetadata(**meta_kwargs), channel=channel, name=str(path))
+    multiscales = _ngff_multiscales(dict(node.attrs))
+    if multiscales is None:
+        raise VideoReadError(f"{path}: zarr group without OME-Zarr 'multiscales' metadata")
+    ms = multiscales[0]
+    dataset = ms["datasets"][0]
+    array = node[dataset["path"]]
+    axes_meta = ms.get("axes") or [{"name": n} for n in "tczyx"[-array.ndim :]]
+    axes = "".join((a["name"] if isinstance(a, dict) else str(a))[0].upper() for a in axes_meta)
+    scale = next(
+        (t["scale"] for t in dataset.get("coordinateTransformations", []) if t["type"] == "scale"),
+        None,
+    )
+    if scale is not None:
+        for ax, value, info in zip(axes, scale, axes_meta, strict=False):
+            unit = info.get("unit") if isinstance(info, dict) else None
+            if ax == "X" and unit:
+                meta_kwargs.update(pixel_size=float(value), unit=normalize_unit(unit))
+            if ax == "T" and unit:
+                meta_kwargs.update(frame_interval=float(value), time_unit=_short_time(unit))
+    return AxesSource(array, axes, VideoMetadata(**meta_kwargs), channel=channel, name=str(path))
+
+
+def _short_time(unit: str) -> str:
+    return {"second": "s", "millisecond": "ms", "minute": "min", "hour": "h"}.get(unit, unit)

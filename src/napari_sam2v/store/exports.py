@@ -1,0 +1,286 @@
+"""Exports of a result: ImageJ label TIFF, PNG sequences and COCO JSON (RLE).
+
+Object names are free text: they never form paths on their own. File names use the
+object id plus a sanitised name (letters, digits, ``-``, ``_``, ``.``), and every
+output path is checked to stay inside the output folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_sam2v.errors import StoreError
+from napari_sam2v.io.rle import rle_encode
+from napari_sam2v.store.layout import atomic_write_json
+from napari_sam2v.store.result import Result, open_result
+
+__all__ = ["export_coco", "export_png", "export_tiff", "safe_name"]
+
+_TIFF_UNITS = {"um": "micron", "nm": "nm", "mm": "mm", "cm": "cm", "m": "m"}
+
+
+def _as_result(result: Result | str | os.PathLike[str]) -> Result:
+    return result if isinstance(result, Result) else open_result(result)
+
+
+def safe_name(name: str, *, max_length: int = 48) -> str:
+    """A file-name-safe version of a free-text object name.
+
+    Examples
+    --------
+    >>> safe_name("../../etc/passwd")
+    'etc_passwd'
+    >>> safe_name("Parrotfish #1")
+    'Parrotfish_1'
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    cleaned = re.sub(r"\.{2,}", "_", cleaned)[:max_length].strip("._-")
+    return cleaned or "object"
+
+
+def _inside(out_dir: Path, path: Path) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(out_dir.resolve()):
+        raise StoreError(f"refusing to write {path}: outside the output folder {out_dir}")
+    return path
+
+
+def _frames(result: Result, frames: Sequence[int] | None) -> list[int]:
+    if frames is None:
+        return list(range(result.n_frames))
+    bad = [f for f in frames if not 0 <= int(f) < result.n_frames]
+    if bad:
+        raise StoreError(f"frames {bad} are outside the result (0..{result.n_frames - 1})")
+    return [int(f) for f in frames]
+
+
+def export_tiff(
+    result: Result | str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    frames: Sequence[int] | None = None,
+) -> Path:
+    """Write the labels as an ImageJ-compatible TIFF stack (axes ``TYX``).
+
+    Pixel size, unit and frame interval are written as ImageJ metadata so that Fiji
+    shows physical units. Label ids above 65535 are written as float32 (exact up to
+    2**24), since ImageJ has no 32-bit integer type.
+
+    Parameters
+    ----------
+    result : Result or path
+        The result (or its store path).
+    path : path-like
+        Output ``.tif`` file.
+    frames : sequence of int, optional
+        Frames to export (default: all).
+
+    Returns
+    -------
+    Path
+    """
+    import tifffile
+
+    res = _as_result(result)
+    out = Path(path)
+    idx = _frames(res, frames)
+    array = res.labels_array(writable=False)
+    dtype = np.uint16 if array.dtype.itemsize <= 2 else np.float32
+    cal = res.calibration
+    metadata: dict[str, Any] = {"axes": "TYX", "Labels": [f"frame {i}" for i in idx]}
+    if cal.frame_interval is not None:
+        metadata.update(finterval=cal.frame_interval, tunit=cal.time_unit)
+    kwargs: dict[str, Any] = {}
+    if cal.pixel_size is not None:
+        metadata["unit"] = _TIFF_UNITS.get(cal.unit, cal.unit)
+        kwargs["resolution"] = (1.0 / cal.pixel_size, 1.0 / cal.pixel_size)
+
+    def pages() -> Iterator[np.ndarray]:
+        for t in idx:
+            yield np.asarray(array[t]).astype(dtype, copy=False)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tifffile.imwrite(
+            out,
+            data=pages(),
+            shape=(len(idx), *res.shape[1:]),
+            dtype=dtype,
+            imagej=True,
+            metadata=metadata,
+            compression=None,
+            **kwargs,
+        )
+    except OSError as exc:
+        raise StoreError(f"{out}: cannot write the TIFF ({exc})") from exc
+    return out
+
+
+def _write_png(path: Path, data: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(data).save(path, format="PNG", optimize=False)
+
+
+def export_png(
+    result: Result | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    mode: str = "instance",
+    frames: Sequence[int] | None = None,
+) -> list[Path]:
+    """Write a PNG sequence: an instance map per frame, or one mask per object.
+
+    Parameters
+    ----------
+    result : Result or path
+        The result (or its store path).
+    out_dir : path-like
+        Output folder (created).
+    mode : {"instance", "objects"}
+        ``"instance"``: ``frame_000000.png``, 16-bit, pixel value = object id.
+        ``"objects"``: a folder ``<id>_<name>/`` per object with 8-bit 0/255 masks
+        (from the per-object masks when the store kept them, so overlaps survive).
+    frames : sequence of int, optional
+        Frames to export (default: all).
+
+    Returns
+    -------
+    list of Path
+        The written files.
+    """
+    if mode not in ("instance", "objects"):
+        raise StoreError(f"unknown PNG export mode {mode!r}: use 'instance' or 'objects'")
+    res = _as_result(result)
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    idx = _frames(res, frames)
+    array = res.labels_array(writable=False)
+    masks = _mask_array(res)
+    written: list[Path] = []
+    folders = {}
+    if mode == "objects":
+        for obj in res.objects:
+            folder = _inside(root, root / f"{obj.id:03d}_{safe_name(obj.name)}")
+            folder.mkdir(exist_ok=True)
+            folders[obj.id] = folder
+    for t in idx:
+        labels = np.asarray(array[t])
+        if mode == "instance":
+            path = _inside(root, root / f"frame_{t:06d}.png")
+            _write_png(path, labels.astype(np.uint16 if labels.max() > 255 else np.uint8))
+            written.append(path)
+            continue
+        stack = np.asarray(masks[t]) if masks is not None else None
+        for i, obj in enumerate(res.objects):
+            mask = stack[i] if stack is not None else labels == obj.id
+            path = _inside(root, folders[obj.id] / f"frame_{t:06d}.png")
+            _write_png(path, mask.astype(np.uint8) * 255)
+            written.append(path)
+    return written
+
+
+def _mask_array(result: Result) -> Any:
+    if not result.metadata.get("keep_masks"):
+        return None
+    import zarr
+
+    return zarr.open_array(str(result.path / "sam2v" / "masks"), mode="r")
+
+
+def export_coco(
+    result: Result | str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    frames: Sequence[int] | None = None,
+) -> Path:
+    """Write a COCO-style JSON with one uncompressed-RLE annotation per frame and object.
+
+    ``images`` has one entry per frame (``file_name`` ``frame_000000.png`` matches
+    :func:`export_png`), ``categories`` one per object (``id`` = object id, the free-text
+    name as ``name``), and ``annotations`` one per visible object on each finished
+    frame, with ``segmentation`` ``{"size": [h, w], "counts": [...]}`` (column-major
+    runs starting with background), ``area``, ``bbox`` ``[x, y, w, h]`` and the model's
+    ``score`` (object score logit) when known.
+
+    Returns
+    -------
+    Path
+    """
+    res = _as_result(result)
+    out = Path(path)
+    idx = _frames(res, frames)
+    height, width = res.shape[1:]
+    array = res.labels_array(writable=False)
+    masks = _mask_array(res)
+    done = res.frames_done
+    scores = res.scores
+    score_of: dict[tuple[int, int], float] = {}
+    if scores is not None:
+        for row in scores.itertuples(index=False):
+            score_of[(int(row.frame), int(row.object_id))] = float(row.object_score_logit)
+    images, annotations = [], []
+    for t in idx:
+        images.append(
+            {
+                "id": t + 1,
+                "file_name": f"frame_{t:06d}.png",
+                "width": width,
+                "height": height,
+                "frame_index": t,
+                "complete": bool(done[t]),
+            }
+        )
+        if not done[t]:
+            continue
+        labels = np.asarray(array[t])
+        stack = np.asarray(masks[t]) if masks is not None else None
+        for i, obj in enumerate(res.objects):
+            mask = stack[i] if stack is not None else labels == obj.id
+            if not mask.any():
+                continue
+            rows, cols = np.nonzero(mask)
+            ann = {
+                "id": len(annotations) + 1,
+                "image_id": t + 1,
+                "category_id": obj.id,
+                "segmentation": rle_encode(mask),
+                "area": int(mask.sum()),
+                "bbox": [
+                    int(cols.min()),
+                    int(rows.min()),
+                    int(cols.max() - cols.min() + 1),
+                    int(rows.max() - rows.min() + 1),
+                ],
+                "iscrowd": 0,
+            }
+            score = score_of.get((t, obj.id))
+            if score is not None and np.isfinite(score):
+                ann["score"] = score
+            annotations.append(ann)
+    data = {
+        "info": {
+            "description": f"napari-sam2v result {res.path.name}",
+            "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "calibration": res.calibration.to_dict(),
+            "random_weights": res.random_weights,
+        },
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": o.id, "name": o.name, "supercategory": "object"} for o in res.objects
+        ],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write_json(out, data, fsync=False)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{out}: cannot write the COCO file ({exc})") from exc
+    return out

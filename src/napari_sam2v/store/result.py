@@ -1,0 +1,237 @@
+"""Reading a result store: :func:`open_result` and :class:`Result` (no lock taken)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_sam2v.errors import InputError, StoreError
+from napari_sam2v.io.prompt_files import Prompts
+from napari_sam2v.store import layout
+from napari_sam2v.store.journal import FrameRecord, ProgressJournal
+from napari_sam2v.store.provenance import load_store_meta
+from napari_sam2v.types import Calibration, ObjectInfo
+
+__all__ = ["Result", "file_fingerprint", "open_result"]
+
+_HASH_BYTES = 1 << 20
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Reference to an input file: absolute path, size and SHA-256 of its first MiB."""
+    path = Path(path).resolve()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        digest.update(fh.read(_HASH_BYTES))
+    return {"path": str(path), "size": path.stat().st_size, "sha256_first_mb": digest.hexdigest()}
+
+
+class Result:
+    """A tracking result read from a store (see ``docs/architecture.md``).
+
+    Use :func:`open_result` to create one. Attributes are read when the result is
+    opened; call :meth:`refresh` to re-read progress while a run is writing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._root, self._meta = load_store_meta(path)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the progress journal and run state."""
+        journal = ProgressJournal(self.path / layout.PRIVATE / "progress.jsonl", fsync=False)
+        self._records: dict[int, FrameRecord] = journal.read(self.n_frames)
+        self._state = layout.read_json(self.path / layout.PRIVATE / "state.json") or {}
+
+    def __repr__(self) -> str:
+        done = int(self.frames_done.sum())
+        return (
+            f"Result({str(self.path)!r}, {self.n_frames} frames ({done} done), "
+            f"{len(self.objects)} objects, status={self.status!r})"
+        )
+
+    # -- labels ----------------------------------------------------------------------
+    @property
+    def _labels_key(self) -> str:
+        return f"labels/{self._meta['labels_name']}/0"
+
+    def labels_array(self, writable: bool = True) -> Any:
+        """The label image as a ``zarr.Array`` ``(t, y, x)``.
+
+        Parameters
+        ----------
+        writable : bool
+            Open it for writing, so edits (napari paint/erase) go straight to disk.
+        """
+        import zarr
+
+        try:
+            return zarr.open_array(
+                str(self.path / self._labels_key), mode="r+" if writable else "r"
+            )
+        except PermissionError as exc:
+            raise StoreError(f"{self.path}: the labels are read-only ({exc})") from exc
+
+    @property
+    def labels(self) -> Any:
+        """The label image as a lazy dask array ``(t, y, x)``; 0 is background."""
+        import dask.array as da
+
+        return da.from_zarr(self.labels_array(writable=False))
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return int(self._meta["shape"][0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(t, y, x)`` of the label image."""
+        t, y, x = (int(v) for v in self._meta["shape"])
+        return t, y, x
+
+    # -- provenance --------------------------------------------------------------------
+    @property
+    def objects(self) -> list[ObjectInfo]:
+        """The tracked objects with names and colours."""
+        return [ObjectInfo(o["id"], o["name"], o["color"]) for o in self._meta["objects"]]
+
+    @property
+    def prompts(self) -> Prompts:
+        """The prompts of the run."""
+        return Prompts.load(self.path / layout.PRIVATE / "prompts.json", allow_empty=True)
+
+    @property
+    def calibration(self) -> Calibration:
+        """Physical calibration (pixel size, frame interval)."""
+        return Calibration.from_dict(self._meta.get("calibration") or {})
+
+    @property
+    def frames_done(self) -> np.ndarray:
+        """``bool`` array of length ``t``: frames durably written."""
+        done = np.zeros(self.n_frames, dtype=bool)
+        done[list(self._records)] = True
+        return done
+
+    @property
+    def objects_done(self) -> dict[int, tuple[int, ...]]:
+        """``frame -> object ids`` written on that frame."""
+        return {f: r.objects for f, r in sorted(self._records.items())}
+
+    @property
+    def scores(self) -> Any:
+        """Per-frame, per-object scores as a DataFrame, or ``None`` before any frame.
+
+        Columns: ``object_id, frame, object_score_logit, iou``.
+        """
+        import pandas as pd
+
+        rows = [
+            (oid, frame, logit, iou)
+            for frame, record in sorted(self._records.items())
+            for oid, (logit, iou) in sorted(record.scores.items())
+        ]
+        if not rows:
+            return None
+        return pd.DataFrame(rows, columns=["object_id", "frame", "object_score_logit", "iou"])
+
+    @property
+    def status(self) -> str:
+        """Run status: ``created``, ``running``, ``complete``, ``cancelled`` or ``failed``."""
+        return str(self._state.get("status", "unknown"))
+
+    @property
+    def complete(self) -> bool:
+        """Whether every frame is written."""
+        return bool(self.frames_done.all())
+
+    @property
+    def video_path(self) -> str | None:
+        """Path of the input video, when it came from a file."""
+        return (self._meta.get("source") or {}).get("path")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Provenance: engine, model, hash, settings, versions, source, run state."""
+        return {**self._meta, "state": dict(self._state)}
+
+    @property
+    def random_weights(self) -> bool:
+        """``True`` when the engine ran with random (test) weights: not a real result."""
+        return bool(self._meta.get("random_weights"))
+
+    # -- image -------------------------------------------------------------------------
+    @property
+    def image_copied(self) -> bool:
+        """Whether the input frames are stored inside the result."""
+        return bool(self._meta.get("image"))
+
+    def open_image(self) -> Any:
+        """The input frames as a :class:`~napari_sam2v.io.VideoSource`, or ``None``.
+
+        The copy inside the store is used when there is one; otherwise the referenced
+        file is reopened if it still exists with the same size and first-MiB hash.
+        """
+        from napari_sam2v.io import open_video
+
+        image = self._meta.get("image")
+        if image:
+            import zarr
+
+            arr = zarr.open_array(str(self.path / image["path"]), mode="r")
+            if image.get("axes") == "tcyx":
+                arr = _ChannelLast(arr)
+            return open_video(arr)
+        source = self._meta.get("source") or {}
+        path = source.get("path")
+        if not path or not Path(path).exists():
+            return None
+        try:
+            if Path(path).is_file() and source.get("sha256_first_mb"):
+                if file_fingerprint(path)["sha256_first_mb"] != source["sha256_first_mb"]:
+                    return None
+            return open_video(path, channel=source.get("channel"))
+        except (InputError, OSError):
+            return None
+
+
+class _ChannelLast:
+    """View a ``(t, c, y, x)`` array as ``(t, y, x, c)`` frame by frame."""
+
+    def __init__(self, array: Any) -> None:
+        self._array = array
+        t, c, y, x = array.shape
+        self.shape = (t, y, x, c)
+        self.dtype = array.dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, tuple):
+            return self[key[0]][key[1:]]
+        return np.moveaxis(np.asarray(self._array[key]), -3, -1)
+
+
+def open_result(path: str | os.PathLike[str]) -> Result:
+    """Open a result store for reading.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.zarr`` folder written by :func:`napari_sam2v.track`.
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    StoreError
+        If the path is not a napari-sam2v result store.
+    StoreVersionError
+        If the store comes from a newer napari-sam2v.
+    """
+    return Result(Path(path))

@@ -1,0 +1,400 @@
+"""``track()``: run source -> engine -> store, resumably.
+
+Resuming re-runs the engine from the prompted frame, because SAM 2's memory of an
+object depends on every frame before (starting later would change the masks), but
+writes only the frames the store does not already hold. A resumed run therefore ends
+with exactly the labels of an uninterrupted run, and no finished frame is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from napari_sam2v.engines.base import Direction, Engine
+from napari_sam2v.errors import PromptError, StoreError
+from napari_sam2v.io import VideoSource, open_video
+from napari_sam2v.io.prompt_files import Prompts
+from napari_sam2v.prompts import PromptSet
+from napari_sam2v.store.result import Result, file_fingerprint, open_result
+from napari_sam2v.store.result_store import ResultStore
+
+__all__ = ["COPY_LIMIT_BYTES", "ProgressInfo", "track"]
+
+#: Inputs up to this size (decoded) are copied into the store, except camera videos.
+COPY_LIMIT_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class ProgressInfo:
+    """Progress of a running :func:`track`, passed to the ``progress`` callback.
+
+    Parameters
+    ----------
+    done : int
+        Frames propagated so far in this run (including skipped, already done ones).
+    total : int
+        Frames this run visits.
+    frame : int
+        Index of the frame just propagated.
+    written : int
+        Frames written to disk so far in this run.
+    fps : float
+        Propagation speed (frames per second) of this run.
+    elapsed_s : float
+        Seconds since propagation started.
+    eta_s : float
+        Estimated seconds left.
+    writer_wait_s : float
+        Seconds the engine spent waiting for the disk writer (back-pressure).
+    """
+
+    done: int
+    total: int
+    frame: int
+    written: int
+    fps: float
+    elapsed_s: float
+    eta_s: float
+    writer_wait_s: float
+
+
+def _frame_range(
+    n: int, direction: Direction, start: int | None, end: int | None
+) -> tuple[int, int]:
+    if end is not None and not 0 <= end < n:
+        raise PromptError(f"end frame {end} is outside the video (0..{n - 1})")
+    if start is not None and not 0 <= start < n:
+        raise PromptError(f"start frame {start} is outside the video (0..{n - 1})")
+    if direction is Direction.FORWARD:
+        return 0, n - 1 if end is None else end
+    if direction is Direction.BACKWARD:
+        return 0 if end is None else end, n - 1
+    if end is not None:
+        raise PromptError("end cannot be combined with direction='both'")
+    return 0, n - 1
+
+
+def _source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
+    meta = video.metadata
+    ref: dict[str, Any] = {
+        "kind": meta.kind,
+        "shape": list(video.shape),
+        "dtype": str(video.dtype),
+        "channel": channel,
+    }
+    if meta.source:
+        src = Path(meta.source)
+        ref["path"] = str(src.resolve())
+        if src.is_file():
+            ref.update(file_fingerprint(src))
+    return ref
+
+
+def _make_engine(
+    engine: str | Engine, model: str | None, device: str, options: dict[str, Any]
+) -> tuple[Engine, bool]:
+    if isinstance(engine, Engine):
+        return engine, False
+    from napari_sam2v.engines import create_engine
+
+    if model is not None:
+        options = {"model": model, **options}
+    if device != "auto":
+        options = {"device": device, **options}
+    return create_engine(engine, **options), True
+
+
+def track(
+    video: Any,
+    prompts: PromptSet | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    engine: str | Engine = "sam2",
+    model: str | None = None,
+    device: str = "auto",
+    direction: str | Direction = "forward",
+    start: int | None = None,
+    end: int | None = None,
+    channel: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    cancel: threading.Event | None = None,
+    ngff_version: str = "0.4",
+    copy_image: bool | None = None,
+    keep_masks: bool = False,
+    fsync: bool = True,
+    queue_size: int = 4,
+    **engine_options: Any,
+) -> Result:
+    """Propagate prompts through a video into an OME-Zarr result store.
+
+    Parameters
+    ----------
+    video : path, array-like or VideoSource
+        Anything :func:`napari_sam2v.io.open_video` accepts.
+    prompts : PromptSet or path
+        Prompts, or a prompt file (JSON v1 / CSV).
+    out : path-like
+        The ``.zarr`` store to write.
+    engine : str or Engine
+        ``"sam2"``, ``"classic"`` or a ready engine (e.g. preloaded by a batch run;
+        it is not closed afterwards).
+    model, device
+        Passed to :func:`~napari_sam2v.engines.create_engine` when ``engine`` is a name
+        (``device="auto"`` lets the engine choose).
+    direction : {"forward", "backward", "both"}
+        Propagation direction from ``start``.
+    start : int, optional
+        Frame to start from (default: first prompted frame; last one backward).
+    end : int, optional
+        Last frame to visit, inclusive (default: the end of the video in the
+        propagation direction); not allowed with ``direction="both"``.
+    channel : int, optional
+        Channel of multi-channel data.
+    resume : bool
+        Continue a store left by an interrupted run: finished frames are kept and only
+        missing frames are written. The prompts must be the same.
+    overwrite : bool
+        Replace an existing store at ``out`` (never a folder that is not a store).
+    progress : callable, optional
+        Called as ``progress(ProgressInfo)`` after every propagated frame, on the
+        calling thread.
+    cancel : threading.Event, optional
+        When set, propagation stops after the current frame; finished frames are kept
+        and the run can be resumed.
+    ngff_version : {"0.4", "0.5"}
+        OME-NGFF version of the store.
+    copy_image : bool, optional
+        Copy the input frames into the store. Default: copy microscopy data and arrays
+        up to :data:`COPY_LIMIT_BYTES`; camera videos are referenced (path, size,
+        frame count, hash of the first MiB), never copied.
+    keep_masks : bool
+        Also store each object's own mask so overlaps are kept.
+    fsync : bool
+        Flush each frame to stable storage before recording it as done.
+    queue_size : int
+        Frames buffered between engine and writer before the engine waits.
+    **engine_options
+        Further options of the engine.
+
+    Returns
+    -------
+    Result
+        The opened store (``result.status`` says whether it is complete).
+
+    Raises
+    ------
+    StoreError
+        If ``out`` exists without ``resume``/``overwrite``, resume does not match
+        the stored run, or writing fails.
+    StoreLockedError
+        If another process writes the same store.
+    PromptError
+        If the prompts do not fit the video.
+    """
+    direction = Direction.parse(direction)
+    source = open_video(video, channel=channel) if not isinstance(video, VideoSource) else video
+    if isinstance(prompts, (str, os.PathLike)):
+        prompts = Prompts.load(prompts)
+    prompts = Prompts.from_prompt_set(prompts)
+    prompts.check_bounds(source.frame_shape, source.n_frames)
+    lo, hi = _frame_range(source.n_frames, direction, start, end)
+    out = Path(out)
+    settings = {
+        "direction": direction.value,
+        "start": start,
+        "end": end,
+        "frame_range": [lo, hi],
+        "channel": channel,
+    }
+    eng, owned = _make_engine(engine, model, device, dict(engine_options))
+    try:
+        store = _open_store(
+            out,
+            source,
+            prompts,
+            eng,
+            resume=resume,
+            overwrite=overwrite,
+            copy_image=copy_image,
+            channel=channel,
+            ngff_version=ngff_version,
+            keep_masks=keep_masks,
+            fsync=fsync,
+            settings=settings,
+        )
+        try:
+            info = eng.info
+            store.set_state(
+                "running",
+                run={
+                    "engine": info.engine,
+                    "model": info.model,
+                    "model_hash": info.model_hash,
+                    "device": info.device,
+                    "random_weights": info.random_weights,
+                },
+            )
+            # open_video already applied `channel` unless a ready VideoSource was given
+            eng.set_video(source, channel=channel if isinstance(video, VideoSource) else None)
+            eng.add_prompts(prompts.prompts)
+            _run(
+                eng,
+                store,
+                direction=direction,
+                start=start,
+                frame_range=(lo, hi),
+                progress=progress,
+                cancel=cancel,
+                queue_size=queue_size,
+            )
+        except KeyboardInterrupt:
+            _safe_state(store, "interrupted")
+            raise
+        except BaseException as exc:
+            _safe_state(store, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            store.close()
+    finally:
+        if owned:
+            eng.close()
+    return open_result(out)
+
+
+def _open_store(
+    out: Path,
+    source: VideoSource,
+    prompts: Prompts,
+    engine: Engine,
+    *,
+    resume: bool,
+    overwrite: bool,
+    copy_image: bool | None,
+    channel: int | None,
+    ngff_version: str,
+    keep_masks: bool,
+    fsync: bool,
+    settings: dict[str, Any],
+) -> ResultStore:
+    if resume and out.exists():
+        if ResultStore.is_incomplete(out):
+            overwrite = True  # an interrupted creation holds no frames
+        else:
+            store = ResultStore.open(out, fsync=fsync)
+            try:
+                _check_resumable(store, source, prompts, engine)
+            except BaseException:
+                store.close()
+                raise
+            return store
+    copy = copy_image
+    if copy is None:
+        copy = source.metadata.kind != "video" and source.nbytes <= COPY_LIMIT_BYTES
+    return ResultStore.create(
+        out,
+        n_frames=source.n_frames,
+        frame_shape=source.frame_shape,
+        prompts=prompts,
+        calibration=source.metadata.calibration,
+        source=_source_reference(source, channel),
+        image=source if copy else None,
+        engine_info=engine.info,
+        settings=settings,
+        ngff_version=ngff_version,
+        keep_masks=keep_masks,
+        overwrite=overwrite,
+        fsync=fsync,
+    )
+
+
+def _check_resumable(
+    store: ResultStore, source: VideoSource, prompts: Prompts, engine: Engine
+) -> None:
+    expected = [source.n_frames, *source.frame_shape]
+    if list(store.meta["shape"]) != expected:
+        raise StoreError(
+            f"{store.path}: cannot resume, the store holds {store.meta['shape']} frames/pixels "
+            f"but the video is {expected}"
+        )
+    if store.prompts != prompts:
+        raise StoreError(
+            f"{store.path}: cannot resume, the prompts differ from the interrupted run; "
+            "use overwrite=True to start again"
+        )
+    stored = (store.meta.get("engine") or {}).get("engine")
+    if stored and stored != engine.info.engine:
+        raise StoreError(
+            f"{store.path}: cannot resume with engine {engine.info.engine!r}; the interrupted "
+            f"run used {stored!r}"
+        )
+
+
+def _run(
+    engine: Engine,
+    store: ResultStore,
+    *,
+    direction: Direction,
+    start: int | None,
+    frame_range: tuple[int, int],
+    progress: Callable[[ProgressInfo], None] | None,
+    cancel: threading.Event | None,
+    queue_size: int,
+) -> None:
+    from napari_sam2v.engines.base import propagation_order
+
+    first = engine.resolve_start(start, direction, store.prompts.frames())
+    total = len(propagation_order(store.n_frames, first, direction, frame_range))
+    object_ids = list(engine.object_ids)
+    t0 = time.perf_counter()
+    done = 0
+    cancelled = False
+    with store.writer(queue_size=queue_size) as writer:
+        for result in engine.propagate(
+            start=start, direction=direction, frame_range=frame_range, cancel=cancel
+        ):
+            if not store.is_done(result.frame, object_ids):
+                writer.put(result)
+            done += 1
+            if progress is not None:
+                elapsed = time.perf_counter() - t0
+                fps = done / elapsed if elapsed > 0 else 0.0
+                progress(
+                    ProgressInfo(
+                        done,
+                        total,
+                        result.frame,
+                        writer.written,
+                        fps,
+                        elapsed,
+                        (total - done) / fps if fps else float("inf"),
+                        writer.wait_s,
+                    )
+                )
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+    cancelled = cancelled or (cancel is not None and cancel.is_set())
+    lo, hi = frame_range
+    missing = [f for f in range(lo, hi + 1) if not store.is_done(f)]
+    status = "cancelled" if cancelled else ("complete" if store.frames_done.all() else "partial")
+    store.set_state(
+        status,
+        frames_missing=len(missing),
+        writer_wait_s=round(writer.wait_s, 4),
+        propagation_s=round(time.perf_counter() - t0, 4),
+    )
+
+
+def _safe_state(store: ResultStore, status: str, **info: Any) -> None:
+    try:
+        store.set_state(status, **info)
+    except StoreError:
+        return  # the original error is what matters (e.g. a full disk)

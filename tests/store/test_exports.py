@@ -1,0 +1,94 @@
+"""Exports: ImageJ label TIFF, PNG sequences, COCO RLE JSON, and name hygiene."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from napari_sam2v.errors import StoreError
+from napari_sam2v.io.prompt_files import Prompts
+from napari_sam2v.io.rle import rle_decode
+from napari_sam2v.prompts import Prompt
+from napari_sam2v.store.exports import export_coco, export_png, export_tiff, safe_name
+from napari_sam2v.store.track import track
+from napari_sam2v.types import ObjectInfo
+from tests.store.fake_engine import FakeEngine
+
+EVIL = '../../escape/=HYPERLINK("x")'
+
+
+@pytest.fixture
+def result(tmp_path, disk_video):
+    from napari_sam2v.io import open_video
+    from napari_sam2v.io.source import VideoMetadata
+
+    frames, _ = disk_video
+    video = open_video(frames)
+    video.metadata = VideoMetadata(pixel_size=0.25, unit="um", frame_interval=3.0, time_unit="s")
+    prompts = Prompts(
+        [ObjectInfo(1, EVIL), ObjectInfo(2, "/abs/path")],
+        [Prompt(0, 1, points=[[30, 30]]), Prompt(0, 2, points=[[90, 70]])],
+    )
+    return track(video, prompts, tmp_path / "r.zarr", engine=FakeEngine(), keep_masks=True)
+
+
+def test_imagej_tiff(tmp_path, result, disk_video):
+    _, truth = disk_video
+    path = export_tiff(result, tmp_path / "labels.tif")
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_imagej
+        assert tif.series[0].axes == "TYX"
+        np.testing.assert_array_equal(tif.asarray(), truth)
+        assert tif.imagej_metadata["finterval"] == pytest.approx(3.0)
+        assert tif.imagej_metadata["unit"] == "micron"
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(0.25)
+    subset = export_tiff(result.path, tmp_path / "two.tif", frames=[2, 5])
+    np.testing.assert_array_equal(tifffile.imread(subset), truth[[2, 5]])
+    with pytest.raises(StoreError, match="outside the result"):
+        export_tiff(result, tmp_path / "bad.tif", frames=[40])
+
+
+def test_png_instance_and_per_object(tmp_path, result, disk_video):
+    _, truth = disk_video
+    files = export_png(result, tmp_path / "inst", frames=[0, 3])
+    assert [f.name for f in files] == ["frame_000000.png", "frame_000003.png"]
+    np.testing.assert_array_equal(np.asarray(Image.open(files[1])), truth[3])
+    files = export_png(result, tmp_path / "objs", mode="objects")
+    assert len(files) == 24
+    for path in files:  # free-text names never escape the output folder
+        assert path.resolve().is_relative_to((tmp_path / "objs").resolve())
+    folders = sorted(p.name for p in (tmp_path / "objs").iterdir())
+    assert folders == ["001_escape_HYPERLINK_x", "002_abs_path"]
+    mask = np.asarray(Image.open(tmp_path / "objs" / folders[1] / "frame_000004.png"))
+    np.testing.assert_array_equal(mask > 0, truth[4] == 2)
+    with pytest.raises(StoreError, match="unknown PNG export mode"):
+        export_png(result, tmp_path / "x", mode="rainbow")
+
+
+def test_coco_rle(tmp_path, result, disk_video):
+    _, truth = disk_video
+    path = export_coco(result, tmp_path / "coco.json")
+    data = json.loads(path.read_text())
+    assert len(data["images"]) == 12 and data["images"][0]["file_name"] == "frame_000000.png"
+    assert data["categories"][0] == {"id": 1, "name": EVIL, "supercategory": "object"}
+    assert len(data["annotations"]) == 24
+    for ann in data["annotations"]:
+        t = ann["image_id"] - 1
+        mask = rle_decode(ann["segmentation"])
+        np.testing.assert_array_equal(mask, truth[t] == ann["category_id"])
+        assert ann["area"] == int(mask.sum())
+        x, y, w, h = ann["bbox"]
+        assert mask[y : y + h, x : x + w].sum() == ann["area"]
+        assert ann["segmentation"]["size"] == [96, 128]
+
+
+def test_safe_name():
+    assert safe_name("..") == "object"
+    assert safe_name("a/b\\c") == "a_b_c"
+    assert safe_name("x" * 200) == "x" * 48
+    assert "/" not in safe_name(EVIL) and not safe_name(EVIL).startswith(".")

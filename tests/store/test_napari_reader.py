@@ -1,0 +1,80 @@
+"""Opening result stores in napari: our reader and napari-ome-zarr."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import zarr
+
+from napari_sam2v._napari_io import get_result_reader
+from napari_sam2v.io.prompt_files import Prompts
+from napari_sam2v.prompts import Prompt
+from napari_sam2v.store import open_result
+from napari_sam2v.store.track import track
+from tests.store.fake_engine import FakeEngine
+
+needs_display = pytest.mark.skipif(
+    sys.platform.startswith("linux") and not os.environ.get("DISPLAY"),
+    reason="needs a display: run under xvfb-run",
+)
+
+
+@pytest.fixture
+def store(tmp_path, disk_video):
+    frames, _ = disk_video
+    prompts = Prompts(
+        [],
+        [
+            Prompt(0, 1, points=[[30, 30], [5, 5]], labels=[1, 0]),
+            Prompt(0, 2, points=[[90, 70]], box=[80, 60, 100, 80]),
+        ],
+    )
+    track(frames, prompts, tmp_path / "r.zarr", engine=FakeEngine())
+    return tmp_path / "r.zarr"
+
+
+def test_reader_returns_image_writable_labels_and_prompts(store, tmp_path, disk_video):
+    frames, truth = disk_video
+    assert get_result_reader(str(tmp_path)) is None
+    assert get_result_reader(str(tmp_path / "other.zarr")) is None
+    reader = get_result_reader(str(store))
+    assert reader is not None
+    layers = reader(str(store))
+    kinds = [kind for _, _, kind in layers]
+    assert kinds == ["image", "labels", "points", "shapes"]
+    image, labels, points, shapes = (data for data, _, _ in layers)
+    np.testing.assert_array_equal(np.asarray(image[4]), frames[4])
+    assert isinstance(labels, zarr.Array) and not labels.read_only
+    np.testing.assert_array_equal(labels[5], truth[5])
+    np.testing.assert_array_equal(points, [[0, 30, 30], [0, 5, 5], [0, 70, 90]])
+    assert layers[2][1]["features"]["label"] == [1, 0, 1]
+    np.testing.assert_array_equal(shapes[0][0], [0, 60, 80])
+
+
+@pytest.mark.gui
+@needs_display
+def test_napari_opens_store_and_paint_writes_to_disk(store, make_napari_viewer):
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-sam2v")
+    labels = next(layer for layer in layers if layer._type_string == "labels")
+    assert labels.data.shape == (12, 96, 128)
+    labels.paint((3, 50, 50), 2, refresh=True)
+    assert int(open_result(store).labels[3, 50, 50].compute()) == 2
+
+
+@pytest.mark.gui
+@needs_display
+def test_napari_ome_zarr_plugin_finds_the_labels(store, make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open(str(store), plugin="napari-ome-zarr")
+    kinds = {layer._type_string for layer in viewer.layers}
+    assert "labels" in kinds
+    label_layer = next(layer for layer in viewer.layers if layer._type_string == "labels")
+    assert label_layer.data.shape[-3:] == (12, 96, 128) or label_layer.data[0].shape == (
+        12,
+        96,
+        128,
+    )
