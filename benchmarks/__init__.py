@@ -1,0 +1,1 @@
+"""Benchmarks and accuracy harness of napari-sam2v (importable from tests)."""

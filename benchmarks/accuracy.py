@@ -1,0 +1,427 @@
+"""Accuracy harness: run an engine on a video with ground truth and score it.
+
+Prompts are generated from the ground truth: one positive click on each object's
+first frame, at the interior point furthest from its boundary (maximum of the
+Euclidean distance transform), optionally with the object's bounding box.
+Scores follow the DAVIS protocol:
+
+* **J** (region similarity): IoU of the predicted and true masks;
+* **F** (boundary F-measure): precision and recall of the predicted boundary
+  against the true one, with a tolerance of ``0.008 x image diagonal`` pixels;
+* **identity switches**: frames on which an object's mask mostly covers a
+  different true object than on the previous scored frame.
+
+Frames where both the prediction and the truth are empty count as J = F = 1.
+Scores cover every frame from the prompt frame to the end.
+
+Usage::
+
+    python -m benchmarks.accuracy --sample t98g --engine classic --max-objects 10
+    python -m benchmarks.accuracy --sample reef --crop 0:256,0:256 --frames 10
+
+The metric functions are importable (``from benchmarks.accuracy import jaccard``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_sam2v.engines import Engine, create_engine
+from napari_sam2v.prompts import Prompt
+
+__all__ = [
+    "ObjectScores",
+    "Report",
+    "boundary_f_measure",
+    "boundary_tolerance",
+    "evaluate",
+    "first_frame_prompts",
+    "jaccard",
+    "load_t98g",
+    "main",
+]
+
+T98G_DIR = Path("/work/shared/data/usiigaci_t98g_phase")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def jaccard(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Region similarity J (IoU); 1.0 when both masks are empty."""
+    union = np.count_nonzero(pred | truth)
+    if union == 0:
+        return 1.0
+    return np.count_nonzero(pred & truth) / union
+
+
+def boundary_tolerance(shape: Sequence[int], fraction: float = 0.008) -> int:
+    """DAVIS boundary tolerance in pixels: ``fraction`` of the image diagonal, rounded up."""
+    return max(1, math.ceil(fraction * math.hypot(shape[0], shape[1])))
+
+
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndi.binary_erosion(mask, border_value=0)
+
+
+def boundary_f_measure(pred: np.ndarray, truth: np.ndarray, *, tolerance: int) -> float:
+    """Boundary F-measure (DAVIS F) of two masks.
+
+    Parameters
+    ----------
+    pred, truth : ndarray of bool
+        Predicted and true masks of one object on one frame.
+    tolerance : int
+        A boundary pixel matches when the other boundary is within this distance.
+
+    Returns
+    -------
+    float
+        ``2PR / (P + R)``; 1.0 when both masks are empty, 0.0 when only one is.
+    """
+    has_pred, has_truth = bool(pred.any()), bool(truth.any())
+    if not has_pred and not has_truth:
+        return 1.0
+    if has_pred != has_truth:
+        return 0.0
+    rows = np.flatnonzero((pred | truth).any(axis=1))
+    cols = np.flatnonzero((pred | truth).any(axis=0))
+    pad = tolerance + 2
+    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, pred.shape[0])
+    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, pred.shape[1])
+    bp = _boundary(pred[r0:r1, c0:c1])
+    bt = _boundary(truth[r0:r1, c0:c1])
+    dist_to_truth = ndi.distance_transform_edt(~bt)
+    dist_to_pred = ndi.distance_transform_edt(~bp)
+    precision = float(np.mean(dist_to_truth[bp] <= tolerance))
+    recall = float(np.mean(dist_to_pred[bt] <= tolerance))
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def first_frame_prompts(
+    labels: np.ndarray,
+    *,
+    ids: Sequence[int] | None = None,
+    max_objects: int | None = None,
+    box: bool = False,
+) -> list[Prompt]:
+    """One click per object at its deepest interior point on its first frame.
+
+    Parameters
+    ----------
+    labels : ndarray
+        ``(t, y, x)`` ground-truth ids (0 = background).
+    ids : sequence of int, optional
+        Objects to prompt; default: every id, in increasing order.
+    max_objects : int, optional
+        Keep only the first ``max_objects`` of them.
+    box : bool, optional
+        Also give the object's bounding box on that frame.
+
+    Returns
+    -------
+    list of Prompt
+    """
+    labels = np.asarray(labels)
+    all_ids = [int(i) for i in np.unique(labels) if i != 0] if ids is None else list(ids)
+    if max_objects is not None:
+        all_ids = all_ids[:max_objects]
+    prompts = []
+    for oid in all_ids:
+        present = np.flatnonzero((labels == oid).any(axis=(1, 2)))
+        if present.size == 0:
+            raise ValueError(f"object {oid} does not occur in the ground truth")
+        frame = int(present[0])
+        mask = labels[frame] == oid
+        depth = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+        y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        kwargs: dict[str, Any] = {"points": [[float(x), float(y)]], "labels": [1]}
+        if box:
+            ys, xs = np.nonzero(mask)
+            kwargs["box"] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        prompts.append(Prompt(frame=frame, object_id=oid, **kwargs))
+    return prompts
+
+
+@dataclass
+class ObjectScores:
+    """Scores of one object over the evaluated frames."""
+
+    object_id: int
+    frames: list[int] = field(default_factory=list)
+    iou: list[float] = field(default_factory=list)
+    f: list[float] = field(default_factory=list)
+    id_switches: int = 0
+
+    @property
+    def j_mean(self) -> float:
+        """Mean region similarity J."""
+        return float(np.mean(self.iou)) if self.iou else float("nan")
+
+    @property
+    def f_mean(self) -> float:
+        """Mean boundary F-measure."""
+        return float(np.mean(self.f)) if self.f else float("nan")
+
+
+@dataclass
+class Report:
+    """Scores of one engine run on one sequence."""
+
+    name: str
+    engine: str
+    shape: list[int]
+    tolerance: int
+    seconds: float
+    objects: list[ObjectScores]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def j_mean(self) -> float:
+        """Mean J over objects."""
+        return float(np.mean([o.j_mean for o in self.objects]))
+
+    @property
+    def f_mean(self) -> float:
+        """Mean F over objects."""
+        return float(np.mean([o.f_mean for o in self.objects]))
+
+    @property
+    def id_switches(self) -> int:
+        """Total identity switches."""
+        return int(sum(o.id_switches for o in self.objects))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary plus per-object, per-frame scores."""
+        return {
+            "name": self.name,
+            "engine": self.engine,
+            "shape": self.shape,
+            "boundary_tolerance_px": self.tolerance,
+            "seconds": round(self.seconds, 3),
+            "frames_per_second": round(self.shape[0] / self.seconds, 2) if self.seconds else None,
+            "J_mean": round(self.j_mean, 4),
+            "F_mean": round(self.f_mean, 4),
+            "JF_mean": round((self.j_mean + self.f_mean) / 2, 4),
+            "id_switches": self.id_switches,
+            "settings": self.settings,
+            "objects": [
+                {
+                    "object_id": o.object_id,
+                    "J_mean": round(o.j_mean, 4),
+                    "F_mean": round(o.f_mean, 4),
+                    "id_switches": o.id_switches,
+                    "frames": o.frames,
+                    "iou": [round(v, 4) for v in o.iou],
+                    "f": [round(v, 4) for v in o.f],
+                }
+                for o in self.objects
+            ],
+        }
+
+    def table(self) -> str:
+        """A short plain-text table."""
+        lines = [f"{self.name} ({self.engine}, {self.shape[0]} frames, {self.seconds:.1f} s)"]
+        lines.append(f"{'object':>8} {'J':>6} {'F':>6} {'switches':>9}")
+        for o in self.objects:
+            lines.append(f"{o.object_id:>8} {o.j_mean:6.3f} {o.f_mean:6.3f} {o.id_switches:>9}")
+        lines.append(f"{'mean':>8} {self.j_mean:6.3f} {self.f_mean:6.3f} {self.id_switches:>9}")
+        return "\n".join(lines)
+
+
+def _matched_id(pred: np.ndarray, truth_frame: np.ndarray) -> int:
+    if not pred.any():
+        return 0
+    hits = truth_frame[pred]
+    hits = hits[hits != 0]
+    if hits.size == 0:
+        return 0
+    values, counts = np.unique(hits, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def evaluate(
+    engine: Engine | str,
+    frames: Any,
+    labels: np.ndarray,
+    prompts: Sequence[Prompt],
+    *,
+    name: str = "sequence",
+) -> Report:
+    """Run ``engine`` forward from the prompts and score every object on every frame.
+
+    Parameters
+    ----------
+    engine : Engine or str
+        An engine, or a name for :func:`napari_sam2v.engines.create_engine`.
+    frames : array-like
+        ``(t, y, x[, c])`` video.
+    labels : ndarray
+        ``(t, y, x)`` ground truth whose ids match the prompts' object ids.
+    prompts : sequence of Prompt
+        Usually from :func:`first_frame_prompts`.
+    name : str, optional
+        Name of the sequence in the report.
+
+    Returns
+    -------
+    Report
+    """
+    labels = np.asarray(labels)
+    eng = create_engine(engine) if isinstance(engine, str) else engine
+    tolerance = boundary_tolerance(labels.shape[1:])
+    first_frame = {p.object_id: p.frame for p in prompts}
+    scores = {oid: ObjectScores(oid) for oid in sorted(first_frame)}
+    last_match: dict[int, int] = {}
+    t0 = time.perf_counter()
+    eng.set_video(frames)
+    eng.add_prompts(prompts)
+    for result in eng.propagate(direction="forward"):
+        truth_frame = labels[result.frame]
+        for oid, obj in scores.items():
+            if result.frame < first_frame[oid]:
+                continue
+            pred = result.masks.get(oid, np.zeros(truth_frame.shape, bool))
+            truth = truth_frame == oid
+            obj.frames.append(result.frame)
+            obj.iou.append(jaccard(pred, truth))
+            obj.f.append(boundary_f_measure(pred, truth, tolerance=tolerance))
+            match = _matched_id(pred, truth_frame)
+            if match and oid in last_match and match != last_match[oid]:
+                obj.id_switches += 1
+            if match:
+                last_match[oid] = match
+    seconds = time.perf_counter() - t0
+    info = eng.info
+    if isinstance(engine, str):
+        eng.close()
+    return Report(
+        name=name,
+        engine=info.engine + (f" ({info.model})" if info.model else ""),
+        shape=list(labels.shape),
+        tolerance=tolerance,
+        seconds=seconds,
+        objects=list(scores.values()),
+        settings=dict(info.settings),
+    )
+
+
+def _parse_crop(text: str | None) -> tuple[slice, slice]:
+    if not text:
+        return slice(None), slice(None)
+    try:
+        rows, cols = text.split(",")
+        (r0, r1), (c0, c1) = (tuple(int(v) for v in part.split(":")) for part in (rows, cols))
+    except ValueError:
+        raise SystemExit(f"--crop must look like y0:y1,x0:x1 (got {text!r})") from None
+    return slice(r0, r1), slice(c0, c1)
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--option must look like KEY=VALUE (got {text!r})")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def load_t98g(
+    data_dir: Path = T98G_DIR, *, n_frames: int | None = None, crop: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load the T98G phase-contrast images and their reference instance masks.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Folder with ``images/t98g_phase_T37.tif`` and ``masks/t98g_id_masks_T37.tif``.
+    n_frames : int, optional
+        Keep the first ``n_frames`` frames.
+    crop : str, optional
+        ``"y0:y1,x0:x1"`` spatial crop.
+
+    Returns
+    -------
+    frames, labels : ndarray
+        ``(t, y, x)`` uint16 images and uint8 reference ids.
+    """
+    import tifffile
+
+    key = range(n_frames) if n_frames else None
+    images = tifffile.imread(data_dir / "images" / "t98g_phase_T37.tif", key=key)
+    masks = tifffile.imread(data_dir / "masks" / "t98g_id_masks_T37.tif", key=key)
+    rows, cols = _parse_crop(crop)
+    return np.ascontiguousarray(images[:, rows, cols]), np.ascontiguousarray(masks[:, rows, cols])
+
+
+def _load_reef(n_frames: int | None, crop: str | None) -> tuple[np.ndarray, np.ndarray]:
+    from napari_sam2v.samples import load_reef
+
+    sample = load_reef()
+    rows, cols = _parse_crop(crop)
+    stop = n_frames or None
+    frames = np.asarray(sample.frames)[:stop, rows, cols]
+    labels = np.asarray(sample.labels)[:stop, rows, cols]
+    return np.ascontiguousarray(frames), np.ascontiguousarray(labels)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__)
+    parser.add_argument("--sample", choices=("reef", "t98g", "both"), default="both")
+    parser.add_argument("--engine", choices=("classic", "sam2"), default="classic")
+    parser.add_argument("--model", default=None, help="SAM 2 model name (engine sam2)")
+    parser.add_argument("--crop", default=None, help="spatial crop y0:y1,x0:x1")
+    parser.add_argument("--frames", type=int, default=None, help="use the first N frames")
+    parser.add_argument("--max-objects", type=int, default=None, help="prompt the first N ids")
+    parser.add_argument("--box", action="store_true", help="also give each object's box")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="engine option (repeatable), e.g. --option feature=texture",
+    )
+    parser.add_argument("--data", type=Path, default=T98G_DIR, help="T98G data folder")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
+    args = parser.parse_args(argv)
+    options: dict[str, Any] = dict(_parse_option(text) for text in args.option)
+    if args.engine == "sam2" and args.model:
+        options["model"] = args.model
+    samples = ("reef", "t98g") if args.sample == "both" else (args.sample,)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for sample in samples:
+        if sample == "t98g":
+            frames, labels = load_t98g(args.data, n_frames=args.frames, crop=args.crop)
+        else:
+            frames, labels = _load_reef(args.frames, args.crop)
+        prompts = first_frame_prompts(labels, max_objects=args.max_objects, box=args.box)
+        report = evaluate(
+            create_engine(args.engine, **options), frames, labels, prompts, name=sample
+        )
+        payload = report.to_dict()
+        payload["prompts"] = {"kind": "box+points" if args.box else "points", "count": len(prompts)}
+        payload["crop"] = args.crop
+        payload["max_objects"] = args.max_objects
+        payload["engine_options"] = options
+        path = args.out / f"accuracy_{sample}_{args.engine}.json"
+        path.write_text(json.dumps(payload, indent=1))
+        print(report.table())
+        print(f"written {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

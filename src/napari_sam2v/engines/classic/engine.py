@@ -1,0 +1,336 @@
+"""The weights-free classic engine: seeded local thresholding and overlap tracking.
+
+See ``docs/engines.md`` for the method, its confidence score and when to prefer
+it over SAM 2.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import ClassVar
+
+import numpy as np
+
+from napari_sam2v.engines.base import (
+    Direction,
+    Engine,
+    EngineInfo,
+    FrameResult,
+    ObjectScore,
+    propagation_order,
+)
+from napari_sam2v.engines.classic.features import Appearance, FrameView
+from napari_sam2v.engines.classic.geometry import CropMask
+from napari_sam2v.engines.classic.overlaps import resolve_overlaps
+from napari_sam2v.engines.classic.seeding import Seed, seed_from_prompt
+from napari_sam2v.engines.classic.settings import ClassicSettings
+from napari_sam2v.engines.classic.tracking import ABSENT_LOGIT, TrackState, track_step
+from napari_sam2v.errors import EngineError
+from napari_sam2v.prompts import Prompt
+
+__all__ = ["ClassicEngine"]
+
+_Entry = tuple[CropMask | None, ObjectScore]
+
+
+def _seed_score(seed: Seed) -> ObjectScore:
+    """Score of a prompted frame: positive when something was segmented."""
+    if seed.mask is None:
+        return ObjectScore(ABSENT_LOGIT, 0.0)
+    return ObjectScore(2.0 + 8.0 * seed.quality, seed.quality)
+
+
+class ClassicEngine(Engine):
+    """Track clicked objects with scikit-image: no weights, no GPU, real time.
+
+    Each prompt is segmented by a local threshold of a feature (grey level,
+    local texture or colour distance, chosen from the prompt) around the clicks or
+    the box; propagation re-segments a motion-shifted search window on every frame
+    and keeps the components that overlap the previous mask.
+
+    Parameters
+    ----------
+    feature : {"auto", "bright", "dark", "texture", "color"}, optional
+        Feature to threshold; ``"auto"`` decides per object from its prompt.
+    cache_frames : int, optional
+        Number of normalised frames kept in memory.
+    **options
+        Further tuning options, see
+        :class:`~napari_sam2v.engines.classic.settings.ClassicSettings`.
+
+    Raises
+    ------
+    EngineError
+        For unknown or invalid options.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_sam2v.engines import create_engine
+    >>> from napari_sam2v.prompts import Prompt
+    >>> video = np.zeros((3, 32, 32), np.uint8)
+    >>> video[:, 10:20, 10:20] = 200
+    >>> engine = create_engine("classic")
+    >>> engine.set_video(video)
+    >>> int(engine.add_prompt(Prompt(0, 1, points=[[15, 15]])).masks[1].sum())
+    100
+    """
+
+    name: ClassVar[str] = "classic"
+
+    def __init__(self, *, feature: str = "auto", cache_frames: int = 4, **options: object) -> None:
+        super().__init__()
+        known = set(ClassicSettings.__dataclass_fields__)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise EngineError(
+                f"classic engine: unknown option(s) {', '.join(unknown)}; "
+                f"known options: feature, cache_frames, {', '.join(sorted(known - {'feature'}))}"
+            )
+        if isinstance(cache_frames, bool) or not isinstance(cache_frames, int) or cache_frames < 1:
+            raise EngineError(f"classic engine: cache_frames must be >= 1, got {cache_frames!r}")
+        self.settings = ClassicSettings(feature=feature, **options)  # type: ignore[arg-type]
+        self._cache_size = cache_frames
+        self._cache: OrderedDict[int, FrameView] = OrderedDict()
+        self._prompts: dict[int, dict[int, Prompt]] = {}
+        self._seeds: dict[int, dict[int, Seed]] = {}
+        self._results: dict[int, dict[int, _Entry]] = {}
+        self._lock = threading.RLock()
+
+    # -- state ---------------------------------------------------------------------
+    def _on_video_set(self) -> None:
+        self._cache.clear()
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every prompt and result, keeping the video."""
+        with self._lock:
+            self._prompts.clear()
+            self._seeds.clear()
+            self._results.clear()
+
+    def close(self) -> None:
+        """Release the frame cache and all state."""
+        with self._lock:
+            self._cache.clear()
+            self.reset()
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Ids of objects with at least one prompt, sorted."""
+        return sorted(oid for oid, frames in self._prompts.items() if frames)
+
+    @property
+    def info(self) -> EngineInfo:
+        """Provenance: engine name, CPU device and the tuning settings."""
+        return EngineInfo(engine=self.name, device="cpu", settings=self.settings.to_dict())
+
+    def _view(self, frame: int) -> FrameView:
+        with self._lock:
+            view = self._cache.get(frame)
+            if view is not None:
+                self._cache.move_to_end(frame)
+                return view
+        frames = self.frames
+        gray = frames.gray_frame(frame)
+        loader = (lambda: frames.rgb_frame(frame)) if frames.rgb else None
+        view = FrameView(gray, loader)
+        with self._lock:
+            self._cache[frame] = view
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return view
+
+    # -- prompts -------------------------------------------------------------------
+    def add_prompt(self, prompt: Prompt) -> FrameResult:
+        """Segment ``prompt`` on its frame and return every object's mask there.
+
+        See :meth:`napari_sam2v.engines.base.Engine.add_prompt`.
+        """
+        self.frames  # noqa: B018 - raises EngineError without a video
+        self.check_prompt(prompt)
+        view = self._view(prompt.frame)
+        seed = seed_from_prompt(view, prompt, self.settings)
+        with self._lock:
+            oid, frame = prompt.object_id, prompt.frame
+            self._prompts.setdefault(oid, {})[frame] = prompt
+            self._seeds.setdefault(oid, {})[frame] = seed
+            self._results.setdefault(oid, {})[frame] = (seed.mask, _seed_score(seed))
+            return self._frame_result(frame)
+
+    def remove_object(self, object_id: int) -> None:
+        """Forget ``object_id``, its prompts and its results."""
+        with self._lock:
+            self.check_object(object_id)
+            for store in (self._prompts, self._seeds, self._results):
+                store.pop(object_id, None)
+
+    def clear_frame(self, frame: int, object_id: int | None = None) -> None:
+        """Remove the prompts (and their results) on ``frame``.
+
+        An object left without any prompt is forgotten entirely.
+        """
+        frame = self.check_frame(frame)
+        with self._lock:
+            ids = self.object_ids if object_id is None else [object_id]
+            if object_id is not None:
+                self.check_object(object_id)
+            for oid in ids:
+                self._prompts.get(oid, {}).pop(frame, None)
+                self._seeds.get(oid, {}).pop(frame, None)
+                self._results.get(oid, {}).pop(frame, None)
+                if not self._prompts.get(oid):
+                    for store in (self._prompts, self._seeds, self._results):
+                        store.pop(oid, None)
+
+    # -- results -------------------------------------------------------------------
+    def _frame_result(self, frame: int) -> FrameResult:
+        shape = self.frame_shape
+        result = FrameResult(frame=frame)
+        for oid in self.object_ids:
+            crop, score = self._results.get(oid, {}).get(frame, (None, None))
+            result.masks[oid] = crop.full(shape) if crop is not None else np.zeros(shape, bool)
+            result.scores[oid] = score if score is not None else ObjectScore(ABSENT_LOGIT, 0.0)
+        return result
+
+    def _initial_state(self, oid: int, frame: int, step: int) -> TrackState | None:
+        """Memory for ``oid`` from the nearest present mask behind ``frame``."""
+        seeds, results = self._seeds.get(oid, {}), self._results.get(oid, {})
+        behind = [f for f in results if (f - frame) * step < 0 and results[f][0] is not None]
+        if not behind:
+            return None
+        source = max(behind) if step > 0 else min(behind)
+        crop = results[source][0]
+        if crop is None:
+            return None
+        return TrackState(crop, self._appearance(source, step, seeds), gap=abs(frame - source))
+
+    @staticmethod
+    def _appearance(frame: int, step: int, seeds: dict[int, Seed]) -> Appearance:
+        """Appearance from the latest prompt at or behind ``frame`` (else the nearest)."""
+        behind = [f for f in seeds if (f - frame) * step <= 0]
+        pool = behind or list(seeds)
+        source = min(pool, key=lambda f: abs(f - frame))
+        return seeds[source].appearance
+
+    def propagate(
+        self,
+        *,
+        start: int | None = None,
+        direction: str | Direction = Direction.FORWARD,
+        frame_range: tuple[int, int] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[FrameResult]:
+        """Propagate the prompts (see :meth:`napari_sam2v.engines.base.Engine.propagate`).
+
+        A prompted frame re-seeds its object; other frames are tracked from the
+        previous frame of the pass. The first frame of a pass reuses a stored
+        result when there is one, otherwise it is tracked from the nearest known
+        mask behind it.
+        """
+        dirn = Direction.parse(direction)
+        prompted = sorted({f for frames in self._prompts.values() for f in frames})
+        first = self.resolve_start(start, dirn, prompted)
+        order = propagation_order(self.n_frames, first, dirn, frame_range)
+        return self._run(order, cancel)
+
+    def _run(
+        self, order: list[tuple[int, Direction]], cancel: threading.Event | None
+    ) -> Iterator[FrameResult]:
+        states: dict[int, TrackState | None] = {}
+        current: Direction | None = None
+        for index, (frame, pass_dir) in enumerate(order):
+            if cancel is not None and cancel.is_set():
+                return
+            step = 1 if pass_dir is Direction.FORWARD else -1
+            view = self._view(frame)
+            new_pass = pass_dir is not current
+            current = pass_dir
+            with self._lock:
+                ids = self.object_ids
+                before: dict[int, CropMask | None] = {}
+                for oid in ids:
+                    state = states.get(oid)
+                    before[oid] = state.last_seen if state is not None else None
+                    states[oid] = self._advance(oid, frame, step, view, state, new_pass, index == 0)
+                if len(ids) > 1:
+                    self._separate(frame, view, ids, states, before)
+                result = self._frame_result(frame)
+            yield result
+
+    def _separate(
+        self,
+        frame: int,
+        view: FrameView,
+        ids: list[int],
+        states: dict[int, TrackState | None],
+        before: dict[int, CropMask | None],
+    ) -> None:
+        """Make this frame's masks disjoint and update the objects' memories."""
+        masks = {oid: self._results[oid][frame][0] for oid in ids}
+        if sum(m is not None for m in masks.values()) < 2:
+            return
+        damping = self.settings.motion_damping
+        predictions: dict[int, CropMask | None] = {}
+        appearances = {}
+        for oid in ids:
+            state = states[oid]
+            ref = before[oid]
+            predictions[oid] = None
+            if state is not None and ref is not None:
+                predictions[oid] = ref.shifted(*(state.velocity * damping))
+            appearances[oid] = (
+                state.appearance
+                if state is not None
+                else self._appearance(frame, 1, self._seeds[oid])
+            )
+        fixed = {oid for oid in ids if frame in self._seeds[oid]}
+        resolved = resolve_overlaps(view, masks, predictions, appearances, fixed=fixed)
+        for oid in ids:
+            new = resolved[oid]
+            if new is masks[oid]:
+                continue
+            score = self._results[oid][frame][1]
+            if new is None:
+                score = ObjectScore(min(score.object_score_logit, -1.0), score.iou)
+            self._results[oid][frame] = (new, score)
+            state = states[oid]
+            if state is not None and new is not None:
+                ref = before[oid]
+                if ref is not None and state.gap == 1:
+                    state.velocity = new.centroid - ref.centroid
+                state.last_seen = new
+
+    def _advance(
+        self,
+        oid: int,
+        frame: int,
+        step: int,
+        view: FrameView,
+        state: TrackState | None,
+        new_pass: bool,
+        first: bool,
+    ) -> TrackState | None:
+        """Compute and store ``oid`` on ``frame``; return its updated memory."""
+        seeds = self._seeds[oid]
+        results = self._results.setdefault(oid, {})
+        if frame in seeds:
+            seed = seeds[frame]
+            results[frame] = (seed.mask, _seed_score(seed))
+            if seed.mask is None:
+                return state
+            velocity = state.velocity if state is not None else np.zeros(2)
+            return TrackState(seed.mask, seed.appearance, velocity=velocity)
+        if new_pass:
+            stored = results.get(frame)
+            if first and stored is not None and stored[0] is not None:
+                return TrackState(stored[0], self._appearance(frame, step, seeds))
+            state = self._initial_state(oid, frame, step)
+        if state is None:
+            results[frame] = (None, ObjectScore(ABSENT_LOGIT, 0.0))
+            return None
+        crop, score = track_step(view, state, self.settings)
+        results[frame] = (crop, score)
+        return state

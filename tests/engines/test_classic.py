@@ -1,0 +1,215 @@
+"""Behaviour of the classic engine beyond the shared contract: quality on clear data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_sam2v.engines import create_engine
+from napari_sam2v.engines.classic import ClassicEngine, ClassicSettings
+from napari_sam2v.errors import EngineError, PromptError
+from napari_sam2v.prompts import Prompt
+from tests.conftest import make_disk_video
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return np.count_nonzero(a & b) / union if union else 1.0
+
+
+def track(engine: ClassicEngine, frames, prompts, **kwargs):
+    engine.set_video(frames)
+    engine.add_prompts(prompts)
+    return {r.frame: r for r in engine.propagate(**kwargs)}
+
+
+def test_options_are_validated() -> None:
+    assert isinstance(create_engine("classic", feature="texture"), ClassicEngine)
+    with pytest.raises(EngineError, match="unknown option"):
+        create_engine("classic", windw=3)
+    with pytest.raises(EngineError, match="min_overlap"):
+        create_engine("classic", min_overlap=1.5)
+    with pytest.raises(EngineError, match="unknown feature"):
+        create_engine("classic", feature="edges")
+    with pytest.raises(EngineError, match="cache_frames"):
+        create_engine("classic", cache_frames=0)
+    info = create_engine("classic", sigma=2.0).info
+    assert info.engine == "classic" and info.settings["sigma"] == 2.0
+    assert info.settings == ClassicSettings(sigma=2.0).to_dict()
+
+
+def test_tracks_bright_disks_forward(disk_video) -> None:
+    frames, labels = disk_video
+    prompts = [
+        Prompt(0, 1, points=[[30, 30]]),
+        Prompt(0, 2, points=[[90, 70]]),
+    ]
+    results = track(ClassicEngine(), frames, prompts)
+    for t, result in results.items():
+        for oid in (1, 2):
+            assert iou(result.masks[oid], labels[t] == oid) > 0.85, (t, oid)
+            assert result.scores[oid].present
+            assert 0.0 <= result.scores[oid].iou <= 1.0
+
+
+def test_dark_objects_on_bright_background(disk_video) -> None:
+    frames, labels = disk_video
+    inverted = (65535 - frames).astype(np.uint16)
+    results = track(ClassicEngine(), inverted, [Prompt(0, 1, points=[[30, 30]])])
+    assert np.mean([iou(r.masks[1], labels[t] == 1) for t, r in results.items()]) > 0.85
+
+
+def test_backward_from_last_frame(disk_video) -> None:
+    frames, labels = disk_video
+    x = 30 + 3 * 11
+    results = track(
+        ClassicEngine(), frames, [Prompt(11, 1, points=[[x, 30]])], direction="backward"
+    )
+    assert sorted(results) == list(range(12))
+    assert min(iou(r.masks[1], labels[t] == 1) for t, r in results.items()) > 0.85
+
+
+def test_rgb_colour_feature() -> None:
+    frames, labels = make_disk_video(8, (80, 100), starts=((40.0, 30.0),), velocity=((0.0, 2.0),))
+    rgb = np.zeros((*frames.shape, 3), np.uint8)
+    rgb[..., 2] = 150  # blue water
+    rgb[..., 1] = 60
+    fish = labels > 0
+    rgb[fish] = (230, 160, 30)  # orange fish: about as bright as the water in grey
+    engine = ClassicEngine()
+    results = track(engine, rgb, [Prompt(0, 1, points=[[30, 40]])])
+    assert engine._seeds[1][0].appearance.feature == "color"
+    assert min(iou(r.masks[1], labels[t] == 1) for t, r in results.items()) > 0.85
+
+
+def test_box_and_mask_prompts(disk_video) -> None:
+    frames, labels = disk_video
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    box = engine.add_prompt(Prompt(0, 2, box=[78, 58, 102, 82]))
+    assert iou(box.masks[2], labels[0] == 2) > 0.85
+    truth = labels[2] == 1
+    masked = engine.add_prompt(Prompt(2, 1, mask=truth))
+    assert np.array_equal(masked.masks[1], truth)
+    assert masked.scores[1].present
+
+
+def test_negative_click_splits_a_dumbbell() -> None:
+    frames = np.full((3, 64, 96), 20, np.uint8)
+    yy, xx = np.mgrid[:64, :96]
+    left = (yy - 32) ** 2 + (xx - 30) ** 2 <= 12**2
+    right = (yy - 32) ** 2 + (xx - 62) ** 2 <= 12**2
+    frames[:, left | right | ((abs(yy - 32) <= 2) & (xx > 30) & (xx < 62))] = 220
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    both = engine.add_prompt(Prompt(0, 1, points=[[30, 32]])).masks[1]
+    assert both[right].mean() > 0.9
+    one = engine.add_prompt(Prompt(0, 1, points=[[30, 32], [62, 32]], labels=[1, 0])).masks[1]
+    assert one[32, 30] and not one[32, 62]
+    assert iou(one, left) > 0.8
+
+
+def test_absence_is_declared_and_object_refound() -> None:
+    frames, labels = make_disk_video(14, (80, 100), starts=((40.0, 50.0),), velocity=((0.0, 0.0),))
+    background = frames[0].copy()
+    background[labels[0] > 0] = 1000
+    gone = range(5, 8)
+    for t in gone:
+        frames[t] = background
+        labels[t] = 0
+    results = track(ClassicEngine(), frames, [Prompt(0, 1, points=[[50, 40]])])
+    for t in gone:
+        assert not results[t].scores[1].present
+        assert not results[t].masks[1].any()
+    for t in range(8, 14):
+        assert results[t].scores[1].present, t
+        assert iou(results[t].masks[1], labels[t] == 1) > 0.85
+
+
+def test_not_glued_to_an_untracked_neighbour() -> None:
+    # Object 1 moves right until it touches a static, untracked disk.
+    frames, labels = make_disk_video(
+        12, (80, 128), starts=((40.0, 20.0), (40.0, 80.0)), velocity=((0.0, 3.5), (0.0, 0.0))
+    )
+    results = track(ClassicEngine(), frames, [Prompt(0, 1, points=[[20, 40]])])
+    for t, result in results.items():
+        truth = labels[t] == 1
+        mask = result.masks[1]
+        if result.scores[1].present:
+            assert mask.sum() < 1.5 * truth.sum(), t
+            assert iou(mask, truth) > 0.6, t
+        else:
+            assert not mask.any()
+
+
+def test_refinement_reseeds_downstream(disk_video) -> None:
+    frames, labels = disk_video
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    engine.add_prompt(Prompt(0, 1, points=[[30, 30]]))
+    list(engine.propagate())
+    truth6 = labels[6] == 1
+    engine.add_prompt(Prompt(6, 1, mask=truth6))
+    results = {r.frame: r for r in engine.propagate(start=6)}
+    assert np.array_equal(results[6].masks[1], truth6)
+    assert iou(results[11].masks[1], labels[11] == 1) > 0.85
+
+
+def test_float_and_uint8_videos(disk_video) -> None:
+    frames, labels = disk_video
+    for video in (frames.astype(np.float32) / 7.0, (frames // 256).astype(np.uint8)):
+        results = track(ClassicEngine(), video, [Prompt(0, 1, points=[[30, 30]])])
+        assert iou(results[11].masks[1], labels[11] == 1) > 0.85
+
+
+def test_bad_prompt_keeps_previous_state(disk_video) -> None:
+    frames, _ = disk_video
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    engine.add_prompt(Prompt(0, 1, points=[[30, 30]]))
+    before = engine.add_prompt(Prompt(0, 1, points=[[30, 30]])).masks[1].copy()
+    with pytest.raises(PromptError, match="outside"):
+        engine.add_prompt(Prompt(0, 1, points=[[400, 30]]))
+    assert engine.object_ids == [1]
+    assert np.array_equal(next(engine.propagate()).masks[1], before)
+
+
+def test_click_on_flat_background_gives_absent_object() -> None:
+    frames = np.full((2, 40, 40), 100, np.uint8)
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    result = engine.add_prompt(Prompt(0, 1, points=[[20, 20]]))
+    assert not result.masks[1].any()
+    assert not result.scores[1].present
+
+
+def textured_cells(n_frames: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Phase-contrast-like cells: grainy texture, same mean grey as the background."""
+    rng = np.random.default_rng(3)
+    shape = (96, 128)
+    labels = np.zeros((n_frames, *shape), np.uint8)
+    frames = np.empty((n_frames, *shape), np.uint16)
+    for t in range(n_frames):
+        labels[t][disk_mask(shape, 48, 40 + t, 16)] = 1
+        labels[t][disk_mask(shape, 48, 71 + t, 16) & (labels[t] == 0)] = 2  # touching
+        img = rng.normal(20000, 150, shape)
+        cells = labels[t] > 0
+        img[cells] = 20000 + rng.normal(0, 4000, cells.sum())
+        frames[t] = img.astype(np.uint16)
+    return frames, labels
+
+
+def disk_mask(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def test_texture_feature_splits_touching_cells() -> None:
+    frames, labels = textured_cells()
+    engine = ClassicEngine()
+    results = track(engine, frames, [Prompt(0, 1, points=[[40, 48]])])
+    assert engine._seeds[1][0].appearance.feature == "texture"
+    for t, result in results.items():
+        assert iou(result.masks[1], labels[t] == 1) > 0.7, t
+    unsplit = track(ClassicEngine(split_clusters=0), frames, [Prompt(0, 1, points=[[40, 48]])])
+    assert unsplit[0].masks[1][labels[0] == 2].mean() > 0.5  # glued without the cut
