@@ -1,0 +1,165 @@
+"""Background jobs for the dock widgets: napari thread workers with clean error reporting.
+
+Every slow call (model load, prefetch, preview, propagation, measurement, export)
+runs through :class:`JobRunner`. Expected errors (:class:`~napari_sam2v.errors.Sam2vError`)
+are caught *inside* the worker and shown as one napari notification with their message
+(no traceback dialog); anything else is a bug and goes to napari's error handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QObject, Signal
+
+from napari_sam2v.errors import Sam2vError
+
+__all__ = ["Failure", "JobRunner"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The result of a job that raised an expected error."""
+
+    job: str
+    message: str
+
+
+def _out_of_memory(job: str, exc: BaseException) -> Failure:
+    """Turn out-of-memory errors (host or CUDA) into a message; re-raise anything else."""
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return Failure(
+            job, f"{job}: out of memory; try a smaller model, the CPU, or a frame range"
+        )
+    raise exc
+
+
+def _guard(job: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any) -> Any:
+        try:
+            return func(*args)
+        except Sam2vError as exc:
+            return Failure(job, str(exc))
+        except (MemoryError, RuntimeError) as exc:
+            return _out_of_memory(job, exc)
+
+    return run
+
+
+def _guard_gen(job: str, func: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Any]:
+    def run(*args: Any) -> Generator[Any, Any, Any]:
+        try:
+            result = yield from func(*args)
+        except Sam2vError as exc:
+            return Failure(job, str(exc))
+        except (MemoryError, RuntimeError) as exc:
+            return _out_of_memory(job, exc)
+        return result
+
+    return run
+
+
+class JobRunner(QObject):
+    """Start workers, track the exclusive one, and report expected errors.
+
+    Exclusive jobs (model load, propagation, measurement, export) run one at a time:
+    :attr:`busy_changed` tells the widget to disable conflicting controls, and is
+    emitted again when the job finishes, is cancelled or fails. Light jobs (prefetch,
+    preview) run beside them.
+    """
+
+    busy_changed = Signal(bool)
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._exclusive: Any = None
+        self._workers: set[Any] = set()
+
+    @property
+    def busy(self) -> bool:
+        """Whether an exclusive job is running."""
+        return self._exclusive is not None
+
+    def start(
+        self,
+        job: str,
+        func: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None] | None = None,
+        on_yield: Callable[[Any], None] | None = None,
+        exclusive: bool = False,
+        generator: bool = False,
+    ) -> Any:
+        """Run ``func(*args)`` in a worker thread.
+
+        Parameters
+        ----------
+        job : str
+            Short name used in messages ("propagation", "preview", ...).
+        func : callable
+            The slow function (a generator function when ``generator``).
+        *args
+            Its arguments.
+        on_done : callable, optional
+            Called in the GUI thread with the return value (not on failure).
+        on_yield : callable, optional
+            Called in the GUI thread with each yielded value (generator jobs).
+        exclusive : bool
+            Refuse to start while another exclusive job runs; mark the runner busy.
+        generator : bool
+            ``func`` is a generator function.
+
+        Returns
+        -------
+        worker or None
+            The started worker, or ``None`` when refused because the runner is busy.
+        """
+        if exclusive and self.busy:
+            self.failed.emit(f"{job}: another job is running; wait or cancel it first")
+            show_error(f"{job}: another job is running; wait or cancel it first")
+            return None
+        wrapped = _guard_gen(job, func) if generator else _guard(job, func)
+        worker = create_worker(wrapped, *args, _start_thread=False)
+        self._workers.add(worker)
+
+        def returned(value: Any) -> None:
+            if isinstance(value, Failure):
+                _log.info("%s failed: %s", value.job, value.message)
+                self.failed.emit(value.message)
+                show_error(value.message)
+            elif on_done is not None:
+                on_done(value)
+
+        def finished() -> None:
+            self._workers.discard(worker)
+            if worker is self._exclusive:
+                self._exclusive = None
+                self.busy_changed.emit(False)
+
+        worker.returned.connect(returned)
+        if on_yield is not None:
+            worker.yielded.connect(on_yield)
+        worker.finished.connect(finished)
+        if exclusive:
+            self._exclusive = worker
+            self.busy_changed.emit(True)
+        worker.start()
+        return worker
+
+    @property
+    def active(self) -> bool:
+        """Whether any job (exclusive or light) is still running."""
+        return bool(self._workers)
+
+    def quit_all(self) -> None:
+        """Ask every running worker to stop (generators stop at their next yield)."""
+        for worker in list(self._workers):
+            worker.quit()

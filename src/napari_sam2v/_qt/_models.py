@@ -1,0 +1,72 @@
+"""Model and device choices of the tracker dock, filled from the SAM 2 model registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napari_sam2v.errors import Sam2vError
+
+__all__ = ["download_size", "explain_model", "fill_models"]
+
+
+def _describe(spec: Any) -> str:
+    parts = [str(getattr(spec, "guidance", "") or "")]
+    size = getattr(spec, "download_mb", None) or getattr(spec, "size_mb", None)
+    if size:
+        parts.append(f"download about {float(size):.0f} MB")
+    licence = getattr(spec, "license", None) or getattr(spec, "licence", None)
+    if licence:
+        parts.append(f"licence {licence}")
+    return "; ".join(p for p in parts if p)
+
+
+def fill_models(form: Any) -> None:
+    """Fill the model combo of ``form`` for the chosen engine, with guidance tooltips.
+
+    The classic engine has no model; SAM 2 lists every registry entry, marking the
+    ones already cached (usable offline).
+    """
+    combo = form.model_combo
+    combo.clear()
+    if form.engine_combo.currentData() == "classic":
+        combo.setEnabled(False)
+        form.device_combo.setEnabled(False)
+        form.model_help.setText(
+            "Classic engine: no weights, fast on CPU; for high-contrast objects "
+            "(fluorescence, bright cells on a dark background)."
+        )
+        return
+    combo.setEnabled(True)
+    form.device_combo.setEnabled(True)
+    from napari_sam2v.engines.sam2 import registry
+
+    default = 0
+    for spec in registry.list_models():
+        try:
+            cached = bool(registry.is_cached(spec.name))
+        except Exception:
+            cached = False
+        label = f"{spec.name}{'  (cached)' if cached else ''}"
+        combo.addItem(label, spec.name)
+        combo.setItemData(combo.count() - 1, _describe(spec), 3)  # 3 = ToolTipRole
+        if spec.name == "sam2.1-tiny":
+            default = combo.count() - 1
+    combo.setCurrentIndex(default)
+    explain_model(form)
+
+
+def explain_model(form: Any) -> None:
+    """Show the guidance of the selected model under the combo."""
+    combo = form.model_combo
+    if combo.isEnabled() and combo.count():
+        form.model_help.setText(str(combo.itemData(combo.currentIndex(), 3) or ""))
+
+
+def download_size(model: str) -> str:
+    """Download size of a registry model, for messages."""
+    from napari_sam2v.engines.sam2 import registry
+
+    try:
+        return f"about {registry.get_model(model).download_mb} MB"
+    except Sam2vError:
+        return "size unknown"

@@ -1,0 +1,331 @@
+"""The "Tracking results" dock: measurement tables, plots, tracks and exports.
+
+A thin view over :func:`napari_sam2v.measure` and :mod:`napari_sam2v.store.exports`:
+pick a result (a Labels layer backed by a result store), check the calibration,
+press *Measure*; every slow step runs in a napari thread worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_info
+from qtpy.QtCore import QModelIndex, Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_sam2v._qt._calibration_form import CalibrationForm
+from napari_sam2v._qt._jobs import JobRunner
+from napari_sam2v._qt._plot_canvas import PlotCanvas
+from napari_sam2v._qt._table_model import DataFrameModel, sortable
+from napari_sam2v.errors import Sam2vError
+
+__all__ = ["STORE_KEY", "ResultsWidget"]
+
+#: Layer metadata key naming the result store behind a Labels layer (the same key
+#: as the napari reader of result stores, ``napari_sam2v._napari_io``).
+STORE_KEY = "sam2v_result"
+_TABLES = ("frames", "tracks", "msd")
+_PLOTS = ("area", "speed", "trajectories", "msd")
+_EXPORTS = (
+    ("CSV tables", "csv"), ("Parquet tables", "parquet"), ("Excel workbook", "xlsx"),
+    ("Plots (PNG + SVG)", "plots"), ("Label TIFF", "tiff"), ("PNG masks", "png"),
+    ("COCO JSON", "coco"),
+)
+
+
+def store_of(layer: Any) -> str | None:
+    """The result store path behind a Labels layer, if it has one."""
+    meta = getattr(layer, "metadata", {}) or {}
+    path = meta.get(STORE_KEY)
+    return str(path) if path else None
+
+
+class ResultsWidget(QWidget):
+    """Measure a tracking result and explore, plot and export it.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer the dock belongs to.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.measurements: Any = None
+        self.jobs = JobRunner(self)
+        self.result_combo = QComboBox()
+        self.result_combo.setToolTip("Labels layer of a result store (the tracker's 'SAM2 result')")
+        self.image_combo = QComboBox()
+        self.image_combo.setToolTip(
+            "Image layer whose intensities are measured inside each object\n"
+            "(mean and integrated intensity, per channel); 'none' to skip"
+        )
+        self.calibration = CalibrationForm()
+        self.measure_button = QPushButton("Measure")
+        self.status = QLabel("Pick a result and press Measure.")
+        self.status.setWordWrap(True)
+        self.table_combo = QComboBox()
+        self.table_combo.addItems(_TABLES)
+        self.model = DataFrameModel()
+        self.proxy = sortable(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setToolTip("Click a row of the frames table to go to that frame and object")
+        self.table.setMinimumHeight(160)
+        self.plot_combo = QComboBox()
+        self.plot_combo.addItems(_PLOTS)
+        self.plot = PlotCanvas()
+        self.tracks_button = QPushButton("Show tracks layer")
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText("export folder")
+        browse = QPushButton("…")
+        browse.setMaximumWidth(30)
+        self.export_buttons: dict[str, QPushButton] = {}
+        self._build(browse)
+        self._refresh_results()
+        self._update_controls()
+
+    def _build(self, browse: QPushButton) -> None:
+        source = QGroupBox("Result")
+        form = QFormLayout(source)
+        form.addRow("Labels", self.result_combo)
+        form.addRow("Intensities", self.image_combo)
+        form.addRow(self.measure_button)
+        form.addRow(self.status)
+        tables = QGroupBox("Measurements")
+        layout = QVBoxLayout(tables)
+        layout.addWidget(self.table_combo)
+        layout.addWidget(self.table)
+        plots = QGroupBox("Plots")
+        layout = QVBoxLayout(plots)
+        row = QHBoxLayout()
+        row.addWidget(self.plot_combo)
+        row.addWidget(self.tracks_button)
+        layout.addLayout(row)
+        layout.addWidget(self.plot)
+        exports = QGroupBox("Export")
+        grid = QGridLayout(exports)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit)
+        out_row.addWidget(browse)
+        grid.addLayout(out_row, 0, 0, 1, 2)
+        for i, (label, kind) in enumerate(_EXPORTS):
+            button = QPushButton(label)
+            button.clicked.connect(lambda _=False, k=kind: self.export(k))
+            self.export_buttons[kind] = button
+            grid.addWidget(button, 1 + i // 2, i % 2)
+        outer = QVBoxLayout(self)
+        for box in (source, self.calibration, tables, plots, exports):
+            outer.addWidget(box)
+        self.viewer.layers.events.inserted.connect(self._refresh_results)
+        self.viewer.layers.events.removed.connect(self._refresh_results)
+        self.result_combo.currentIndexChanged.connect(self._result_picked)
+        self.measure_button.clicked.connect(lambda: self.measure())
+        self.table_combo.currentTextChanged.connect(lambda _: self._show_table())
+        self.plot_combo.currentTextChanged.connect(lambda _: self._show_plot())
+        self.table.clicked.connect(self._row_clicked)
+        self.tracks_button.clicked.connect(self.show_tracks)
+        browse.clicked.connect(self._browse)
+        self.jobs.busy_changed.connect(lambda _: self._update_controls())
+
+    def _update_controls(self) -> None:
+        busy, ready = self.jobs.busy, self.measurements is not None
+        self.measure_button.setEnabled(not busy and self.store_path() is not None)
+        self.result_combo.setEnabled(not busy)
+        self.image_combo.setEnabled(not busy)
+        self.tracks_button.setEnabled(ready and not busy)
+        for kind, button in self.export_buttons.items():
+            needs_tables = kind in ("csv", "parquet", "xlsx", "plots")
+            button.setEnabled(not busy and (ready or not needs_tables)
+                              and self.store_path() is not None)
+
+    # -- result choice -------------------------------------------------------------
+    def _refresh_results(self, _event: Any = None) -> None:
+        current = self.result_combo.currentText()
+        names = [layer.name for layer in self.viewer.layers
+                 if isinstance(layer, Labels) and store_of(layer)]
+        self.result_combo.blockSignals(True)
+        self.result_combo.clear()
+        self.result_combo.addItems(names)
+        if current in names:
+            self.result_combo.setCurrentText(current)
+        self.result_combo.blockSignals(False)
+        picked = self.image_combo.currentText()
+        images = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        self.image_combo.clear()
+        self.image_combo.addItems(["none", *images])
+        if picked in images:
+            self.image_combo.setCurrentText(picked)
+        self._result_picked()
+
+    def _layer(self) -> Labels | None:
+        name = self.result_combo.currentText()
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def store_path(self) -> str | None:
+        """Result store of the picked Labels layer."""
+        layer = self._layer()
+        return store_of(layer) if layer is not None else None
+
+    def _image(self) -> Any:
+        """Frames of the intensity layer, ``(t, y, x[, c])``, or ``None``."""
+        name = self.image_combo.currentText()
+        if name not in self.viewer.layers:
+            return None
+        from napari_sam2v._qt._layer_video import video_from_layer
+
+        try:
+            return video_from_layer(self.viewer.layers[name]).frames
+        except Sam2vError:
+            return None
+
+    def _result_picked(self, _index: int = 0) -> None:
+        path = self.store_path()
+        if path is not None:
+            from napari_sam2v.store import open_result
+
+            try:
+                self.calibration.set_calibration(open_result(path).calibration)
+            except Sam2vError as exc:
+                self.status.setText(str(exc))
+            if not self.out_edit.text():
+                self.out_edit.setText(str(Path(path).with_name(Path(path).stem + "_results")))
+        self._update_controls()
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export folder")
+        if path:
+            self.out_edit.setText(path)
+
+    # -- measuring -------------------------------------------------------------------
+    def measure(self) -> Any:
+        """Measure the picked result in a worker with the calibration shown."""
+        path = self.store_path()
+        if path is None:
+            return None
+        try:
+            cal = self.calibration.calibration()
+        except Sam2vError as exc:
+            from napari.utils.notifications import show_error
+
+            show_error(str(exc))
+            return None
+        self.status.setText("Measuring…")
+        return self.jobs.start("measurement", _measure, path, cal, self._image(), exclusive=True,
+                               on_done=self._measured)
+
+    def _measured(self, measurements: Any) -> None:
+        self.measurements = measurements
+        n = len(measurements.frames)
+        self.status.setText(
+            f"{len(measurements.objects)} objects, {n} object-frames, "
+            f"units: {measurements.calibration.unit} / {measurements.calibration.time_unit}"
+        )
+        self._show_table()
+        self._show_plot()
+        self._update_controls()
+
+    def _show_table(self) -> None:
+        if self.measurements is None:
+            return
+        name = self.table_combo.currentText()
+        table = getattr(self.measurements, name)
+        self.model.set_frame(table, self.measurements.units.get(name, {}))
+        self.table.resizeColumnsToContents()
+
+    def _show_plot(self) -> None:
+        if self.measurements is not None:
+            self.plot.set_figure(self.measurements.plot(self.plot_combo.currentText()))
+
+    def _row_clicked(self, index: QModelIndex) -> None:
+        table = self.model.frame
+        row = table.iloc[self.proxy.mapToSource(index).row()]
+        frame_column = next((c for c in ("frame", "first_frame") if c in table.columns), None)
+        if frame_column is not None and "object_id" in table.columns:
+            self.jump_to(int(row[frame_column]), int(row["object_id"]))
+
+    def jump_to(self, frame: int, object_id: int) -> None:
+        """Show ``frame`` and select ``object_id`` in the result's Labels layer."""
+        self.viewer.dims.set_current_step(0, frame)
+        layer = self._layer()
+        if layer is not None:
+            layer.selected_label = object_id
+            layer.show_selected_label = False
+
+    def show_tracks(self) -> Any:
+        """Add (or replace) a Tracks layer of the object centroids."""
+        if self.measurements is None:
+            return None
+        data, kwargs, _ = self.measurements.tracks_layer_data()
+        layer = self._layer()
+        name = f"{layer.name if layer is not None else 'result'} tracks"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        kwargs = {**kwargs, "name": name}
+        if layer is not None:
+            kwargs.update(scale=layer.scale, translate=layer.translate)
+        color_by = "speed" if "speed" in kwargs.get("features", {}) else "track_id"
+        return self.viewer.add_tracks(data, color_by=color_by, tail_length=30, **kwargs)
+
+    # -- exports -------------------------------------------------------------------------
+    def export(self, kind: str) -> Any:
+        """Export tables, plots, label TIFF, PNG masks or COCO in a worker."""
+        path = self.store_path()
+        out = Path(self.out_edit.text().strip() or ".").expanduser()
+        if path is None:
+            return None
+        return self.jobs.start("export", _export, kind, path, out, self.measurements,
+                               exclusive=True, on_done=self._exported)
+
+    def _exported(self, files: list[Path]) -> None:
+        where = files[0].parent if files else self.out_edit.text()
+        self.status.setText(f"Exported {len(files)} files to {where}")
+        show_info(f"Exported {len(files)} files to {where}")
+
+
+def _measure(path: str, calibration: Any, image: Any) -> Any:
+    from napari_sam2v.analysis import measure
+    from napari_sam2v.store import open_result
+
+    result = open_result(path)
+    return measure(
+        result,
+        image,
+        pixel_size=calibration.pixel_size,
+        unit=calibration.unit if calibration.pixel_size is not None else None,
+        frame_interval=calibration.frame_interval,
+        time_unit=calibration.time_unit if calibration.frame_interval is not None else None,
+    )
+
+
+def _export(kind: str, path: str, out: Path, measurements: Any) -> list[Path]:
+    from napari_sam2v.store import exports
+
+    if kind in ("csv", "parquet", "xlsx"):
+        return list(measurements.save(out, format=kind))
+    if kind == "plots":
+        return list(measurements.save_plots(out / "plots"))
+    if kind == "tiff":
+        return [exports.export_tiff(path, out / "labels.tif")]
+    if kind == "png":
+        return list(exports.export_png(path, out / "masks"))
+    return [exports.export_coco(path, out / "coco.json")]

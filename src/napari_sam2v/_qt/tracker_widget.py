@@ -1,0 +1,533 @@
+"""The "SAM 2 video tracker" dock: a thin view over :class:`~napari_sam2v.session.TrackingSession`.
+
+The widget maps napari events to session calls and runs every slow call in a napari
+thread worker (model load, prefetch, preview, propagation); controls that would
+conflict with a running job are disabled until it finishes, is cancelled or fails.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
+
+from napari_sam2v._qt._jobs import JobRunner
+from napari_sam2v._qt._layer_video import default_store, video_from_layer
+from napari_sam2v._qt._models import download_size, explain_model, fill_models
+from napari_sam2v._qt._prompt_layers import PromptLayers
+from napari_sam2v._qt._tracker_form import HELP, TrackerForm
+from napari_sam2v._qt.results_widget import STORE_KEY
+from napari_sam2v.errors import Sam2vError
+from napari_sam2v.session import PropagationProgress, TrackingSession
+
+__all__ = ["LABELS_NAME", "TrackerWidget"]
+
+#: Name of the Labels layer backed by the result store.
+LABELS_NAME = "SAM2 result"
+
+
+class TrackerWidget(QWidget):
+    """Click objects, preview their masks, propagate them into a zarr-backed Labels layer.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer the dock belongs to.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session: TrackingSession | None = None
+        self.image_layer: Image | None = None
+        self.labels_layer: Any = None
+        self.prompt_layers: PromptLayers | None = None
+        self.jobs = JobRunner(self)
+        self.click_latencies: list[float] = []
+        #: The masks of the last preview (click, box, undo, ...), if any.
+        self.last_result: Any = None
+        self._label_colors: tuple[Any, dict[int, str]] | None = None
+        self._cancel = threading.Event()
+        self._last_refresh = 0.0
+        self.form = TrackerForm()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.form)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+        self.setToolTip(HELP)
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.setInterval(150)
+        self._prefetch_timer.timeout.connect(self._prefetch_now)
+        self._connect()
+        self._refresh_layers()
+        fill_models(self.form)
+        self._update_controls()
+        self._scroll = scroll
+
+    # -- wiring --------------------------------------------------------------------
+    def _connect(self) -> None:
+        f = self.form
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.dims.events.current_step.connect(self._frame_changed)
+        f.layer_combo.currentIndexChanged.connect(self._layer_picked)
+        f.browse_button.clicked.connect(self._browse_store)
+        f.start_button.clicked.connect(lambda: self.start_session())
+        f.open_button.clicked.connect(lambda: self.open_store(f.store_edit.text()))
+        f.engine_combo.currentIndexChanged.connect(lambda _: fill_models(f))
+        f.model_combo.currentIndexChanged.connect(lambda _: explain_model(f))
+        f.load_button.clicked.connect(lambda: self.load_model())
+        f.objects.add_requested.connect(self.add_object)
+        f.objects.rename_requested.connect(lambda oid, name: self._objects_call(
+            "rename_object", oid, name))
+        f.objects.recolor_requested.connect(lambda oid, c: self._objects_call(
+            "recolor_object", oid, c))
+        f.objects.delete_requested.connect(self.delete_object)
+        f.objects.current_changed.connect(self._set_current_object)
+        f.background_check.toggled.connect(self._background_toggled)
+        f.undo_button.clicked.connect(lambda: self.undo())
+        f.redo_button.clicked.connect(lambda: self.redo())
+        f.clear_button.clicked.connect(lambda: self.clear_frame())
+        f.mask_button.clicked.connect(lambda: self.mask_from_labels())
+        f.load_prompts_button.clicked.connect(self._browse_prompts)
+        f.propagate_button.clicked.connect(lambda: self.propagate())
+        f.resume_button.clicked.connect(lambda: self.propagate(resume=True))
+        f.cancel_button.clicked.connect(self.cancel)
+        f.warnings.itemClicked.connect(self._jump_to_warning)
+        f.save_button.clicked.connect(lambda: self.save_session())
+        self.jobs.busy_changed.connect(lambda _: self._update_controls())
+
+    def _update_controls(self) -> None:
+        f, busy, ready = self.form, self.jobs.busy, self.session is not None
+        for widget in (f.layer_combo, f.channel_spin, f.store_edit, f.browse_button,
+                       f.start_button, f.open_button, f.engine_combo, f.model_combo,
+                       f.device_combo, f.load_button):
+            widget.setEnabled(not busy)
+        for widget in (f.objects, f.background_check, f.clear_button, f.mask_button,
+                       f.load_prompts_button,
+                       f.propagate_button, f.save_button, f.direction_combo, f.range_check,
+                       f.range_lo, f.range_hi, f.from_current_check):
+            widget.setEnabled(ready and not busy)
+        f.undo_button.setEnabled(ready and not busy and self.session.can_undo)
+        f.redo_button.setEnabled(ready and not busy and self.session.can_redo)
+        f.resume_button.setEnabled(ready and not busy and self.session.can_resume)
+        f.cancel_button.setEnabled(busy)
+        if self.prompt_layers is not None:
+            for layer in (self.prompt_layers.points, self.prompt_layers.shapes):
+                layer.editable = not busy
+
+    # -- layer and session ---------------------------------------------------------
+    def _refresh_layers(self, _event: Any = None) -> None:
+        combo = self.form.layer_combo
+        current = combo.currentText()
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(names)
+        if current in names:
+            combo.setCurrentText(current)
+        combo.blockSignals(False)
+        self._layer_picked()
+
+    def _picked_layer(self) -> Image | None:
+        name = self.form.layer_combo.currentText()
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _layer_picked(self, _index: int = 0) -> None:
+        layer = self._picked_layer()
+        f = self.form
+        try:
+            video = video_from_layer(layer) if layer is not None else None
+        except Sam2vError:
+            video = None
+        multi = video is not None and video.n_channels > 1
+        f.channel_label.setVisible(multi)
+        f.channel_spin.setVisible(multi)
+        if multi:
+            f.channel_spin.setRange(0, video.n_channels - 1)
+        if video is not None and not f.store_edit.text():
+            f.store_edit.setText(str(default_store(layer.name, video)))
+
+    def _browse_store(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Result store (.zarr folder)")
+        if path:
+            self.form.store_edit.setText(path)
+
+    def _engine_options(self) -> tuple[str, dict[str, Any]]:
+        f = self.form
+        engine = f.engine_combo.currentData()
+        if engine == "classic":
+            return engine, {}
+        return engine, {
+            "model": f.model_combo.currentData(),
+            "device": f.device_combo.currentData(),
+        }
+
+    def start_session(self, store: str | Path | None = None, *, overwrite: bool = False) -> bool:
+        """Start a session on the picked layer with a new result store.
+
+        Returns ``False`` (after a notification) when the layer or store is unusable.
+        """
+        layer = self._picked_layer()
+        path = Path(store or self.form.store_edit.text()).expanduser()
+        if layer is None:
+            show_warning("Pick an image layer first (File > Open, or a sample).")
+            return False
+        self._detach()
+        try:
+            video = video_from_layer(layer)
+            engine, options = self._engine_options()
+            session = TrackingSession(
+                video.frames,
+                channel=self.form.channel_spin.value() if video.n_channels > 1 else None,
+                engine=engine, engine_options=options,
+                calibration=video.calibration, video_path=video.video_path,
+            )
+            session.create_store(path, overwrite=overwrite)
+        except Sam2vError as exc:
+            show_error(str(exc))
+            return False
+        self._attach(session, layer)
+        show_info(f"Session started; results go to {path}")
+        return True
+
+    def open_store(self, path: str | Path) -> bool:
+        """Reopen a result store: labels, prompts and objects; the picked layer is the video."""
+        layer = self._picked_layer()
+        self._detach()
+        try:
+            frames = video_from_layer(layer).frames if layer is not None else None
+            session = TrackingSession.from_store(path, frames=frames)
+        except Sam2vError as exc:
+            show_error(str(exc))
+            return False
+        if layer is None:
+            frames = session.frames
+            data = frames.to_dask() if hasattr(frames, "to_dask") else frames
+            rgb = len(frames.shape) == 4 and frames.shape[-1] in (3, 4)
+            layer = self.viewer.add_image(data, name=Path(str(path)).stem, rgb=rgb)
+        self._attach(session, layer)
+        show_info(f"Reopened {path}: {len(session.objects)} objects, "
+                  f"{len(session.prompts)} prompts")
+        return True
+
+    def _detach(self) -> None:
+        """Save and close the current session and remove the layers it owns."""
+        self._close_session()
+        self.session = None
+        if self.prompt_layers is not None:
+            self.prompt_layers.remove()
+            self.prompt_layers = None
+        if self.labels_layer is not None and self.labels_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.labels_layer)
+        self.labels_layer = None
+        self._update_controls()
+
+    def _attach(self, session: TrackingSession, layer: Image) -> None:
+        self.session, self.image_layer = session, layer
+        ndim = 3
+        self.labels_layer = self.viewer.add_labels(
+            session.store.labels,
+            name=LABELS_NAME,
+            scale=layer.scale[:ndim] if layer.ndim == ndim else layer.scale[[0, -2, -1]],
+            translate=layer.translate[:ndim] if layer.ndim == ndim
+            else layer.translate[[0, -2, -1]],
+            opacity=0.55,
+            metadata={STORE_KEY: str(session.store.path)},
+        )
+        self._color_labels()
+        self.prompt_layers = PromptLayers(self.viewer, layer, on_click=self.click,
+                                          on_box=self.box)
+        for layer_ in (self.prompt_layers.points, self.prompt_layers.shapes):
+            layer_.bind_key("Control-Z", lambda _l: self.undo(), overwrite=True)
+            layer_.bind_key("Control-Shift-Z", lambda _l: self.redo(), overwrite=True)
+        if not session.objects:
+            session.add_object()
+        n = session.n_frames - 1
+        for spin in (self.form.range_lo, self.form.range_hi):
+            spin.setRange(0, n)
+        self.form.range_hi.setValue(n)
+        self.form.status.setText(
+            "Ready: click on the image to add a foreground point for the selected object "
+            "(Shift-click: background). Load the model first for SAM 2."
+        )
+        self._show_session()
+
+    def _color_labels(self) -> None:
+        """Give the Labels layer the objects' colours (only when they changed: it is slow)."""
+        from napari.utils.colormaps import DirectLabelColormap
+
+        colors = {o.id: o.color for o in self.session.objects}
+        if (self.labels_layer, colors) == self._label_colors:
+            return
+        self.labels_layer.colormap = DirectLabelColormap(
+            color_dict={None: "transparent", 0: "transparent", **colors}
+        )
+        self._label_colors = (self.labels_layer, colors)
+
+    def _show_session(self) -> None:
+        session = self.session
+        self.form.objects.set_objects(session.objects, session.current_object)
+        self.prompt_layers.show(session)
+        self._color_labels()
+        self.form.warnings.clear()
+        for warning in session.warnings():
+            item = QListWidgetItem(f"frame {warning.frame}: {warning.message}")
+            item.setData(Qt.ItemDataRole.UserRole, (warning.frame, warning.object_id))
+            self.form.warnings.addItem(item)
+        self._update_controls()
+
+    # -- model and prefetch ----------------------------------------------------------
+    def load_model(self) -> Any:
+        """Apply the model choice and load it in a worker (then prefetch this frame)."""
+        if self.session is None:
+            show_warning("Start or reopen a session first.")
+            return None
+        engine, options = self._engine_options()
+        self.session.configure_engine(engine, **options)
+        f = self.form
+        f.status.setText("Loading the model…")
+        model = options.get("model")
+        if model and not f.model_combo.currentText().endswith("(cached)"):
+            f.status.setText(f"Downloading {model} ({download_size(model)}), then loading it; "
+                             "the download's progress is printed in the terminal…")
+            f.progress.setRange(0, 0)  # busy indicator: the hub gives no callback here
+        worker = self.jobs.start("model load", self.session.load_engine, exclusive=True,
+                                 on_done=self._model_loaded)
+        if worker is not None:
+            worker.finished.connect(lambda: f.progress.setRange(0, max(1, f.progress.maximum())))
+        return worker
+
+    def _model_loaded(self, info: Any) -> None:
+        extra = " (random weights: not a result)" if info.random_weights else ""
+        self.form.status.setText(f"{info.engine} {info.model} on {info.device}{extra}")
+        self._prefetch_now()
+
+    def current_frame(self) -> int:
+        """The frame index on screen."""
+        return int(self.viewer.dims.current_step[0])
+
+    def _frame_changed(self, _event: Any = None) -> None:
+        self._prefetch_timer.start()
+
+    def _prefetch_now(self) -> None:
+        session = self.session
+        if session is not None and session.engine_loaded and not self.jobs.busy:
+            self.jobs.start("prefetch", session.prefetch, self.current_frame())
+
+    # -- prompts -----------------------------------------------------------------------
+    def add_object(self) -> None:
+        """Add an object and make it the one that receives clicks."""
+        if self.session is not None:
+            self.session.add_object()
+            self._show_session()
+
+    def _objects_call(self, method: str, *args: Any) -> None:
+        try:
+            getattr(self.session, method)(*args)
+        except Sam2vError as exc:
+            show_error(str(exc))
+        self._show_session()
+
+    def delete_object(self, object_id: int) -> Any:
+        """Delete an object, its prompts and its pixels on disk (in a worker)."""
+        if self.session is None:
+            return None
+
+        def done(_result: Any) -> None:
+            self.labels_layer.refresh()
+            self._show_session()
+
+        return self.jobs.start("delete object", self.session.delete_object, object_id,
+                               exclusive=True, on_done=done)
+
+    def _set_current_object(self, object_id: int) -> None:
+        if self.session is not None:
+            self.session.current_object = object_id
+
+    def _background_toggled(self, checked: bool) -> None:
+        if self.prompt_layers is not None:
+            self.prompt_layers.background_mode = checked
+
+    def _prompt_job(self, job: str, func: Any, *args: Any, t0: float | None = None) -> Any:
+        if self.jobs.busy:
+            show_info("A job is running: wait for it or cancel it before adding prompts.")
+            self.prompt_layers.show(self.session)
+            return None
+        first = not self.session.engine_loaded
+        if first:  # this job loads the model too: block conflicting controls meanwhile
+            engine, options = self._engine_options()
+            self.session.configure_engine(engine, **options)
+            self.form.status.setText("Loading the model for the first prompt…")
+
+        def done(result: Any) -> None:
+            if isinstance(result, dict):  # imported prompts: one preview per frame
+                result = list(result.values())[-1] if result else None
+            self.last_result = result[1] if isinstance(result, tuple) else result
+            self.labels_layer.refresh()
+            self._show_session()
+            if t0 is not None:
+                self.click_latencies.append(time.perf_counter() - t0)
+            self.jobs.start("autosave", _autosave, self.session)  # prompts survive a crash
+
+        worker = self.jobs.start(job, func, *args, on_done=done, exclusive=first)
+        worker.finished.connect(lambda: self.prompt_layers.show(self.session))
+        if first:
+            worker.finished.connect(lambda: self.session.engine_loaded and self._model_loaded(
+                self.session.engine.info))
+        return worker
+
+    def click(self, frame: int, x: float, y: float, positive: bool = True) -> Any:
+        """Add a click (from the Points layer) and preview the frame's masks."""
+        t0 = time.perf_counter()
+        return self._prompt_job("preview", lambda: self.session.add_click(
+            frame, x, y, positive=positive), t0=t0)
+
+    def box(self, frame: int, box: tuple[float, float, float, float]) -> Any:
+        """Add a box prompt (from the Shapes layer) and preview."""
+        return self._prompt_job("preview", lambda: self.session.set_box(frame, box))
+
+    def undo(self) -> Any:
+        """Undo the last prompt action (Ctrl+Z)."""
+        if self.session is not None and self.session.can_undo:
+            return self._prompt_job("undo", self.session.undo)
+        return None
+
+    def redo(self) -> Any:
+        """Redo the last undone prompt action (Ctrl+Shift+Z)."""
+        if self.session is not None and self.session.can_redo:
+            return self._prompt_job("redo", self.session.redo)
+        return None
+
+    def clear_frame(self) -> Any:
+        """Remove the current object's prompts on the frame on screen."""
+        frame, oid = self.current_frame(), self.session.current_object
+        return self._prompt_job("clear", lambda: self.session.clear_frame(frame, object_id=oid))
+
+    def mask_from_labels(self) -> Any:
+        """Use the current object's painted pixels on this frame as a mask prompt."""
+        frame = self.current_frame()
+        return self._prompt_job("mask prompt", lambda: self.session.mask_from_labels(frame))
+
+    def _browse_prompts(self) -> None:
+        meta = getattr(self.image_layer, "metadata", {}) or {}
+        start = str(meta.get("prompts_path") or "")
+        path, _ = QFileDialog.getOpenFileName(self, "Prompt file", start,
+                                              "Prompts (*.json *.csv)")
+        if path:
+            self.load_prompts(path)
+
+    def load_prompts(self, path: str | Path) -> Any:
+        """Add the objects and prompts of a JSON/CSV prompt file, previewing each frame."""
+        from napari_sam2v.io.prompt_files import Prompts
+
+        def job() -> Any:
+            return self.session.import_prompts(Prompts.load(path))
+
+        return self._prompt_job("loading prompts", job)
+
+    # -- propagation ---------------------------------------------------------------------
+    def propagate(self, *, resume: bool = False) -> Any:
+        """Propagate in a worker with progress, live labels and a working Cancel."""
+        if self.session is None:
+            return None
+        f = self.form
+        options: dict[str, Any] = {"direction": f.direction_combo.currentData()}
+        if f.from_current_check.isChecked():
+            options["start"] = self.current_frame()
+        if f.range_check.isChecked():
+            options["frame_range"] = (f.range_lo.value(), f.range_hi.value())
+        self._cancel = threading.Event()
+        f.progress.setValue(0)
+        f.status.setText("Resuming…" if resume else "Propagating…")
+        return self.jobs.start(
+            "propagation", self._propagation_job, options, resume, exclusive=True,
+            generator=True, on_yield=self._progress, on_done=self._propagated,
+        )
+
+    def _propagation_job(self, options: dict[str, Any], resume: bool) -> Any:
+        kwargs = {"resume": True} if resume else options
+        count = 0
+        for info in self.session.iter_propagate(cancel=self._cancel, **kwargs):
+            count += 1
+            yield info
+        self.session.save()
+        return count
+
+    def _progress(self, info: PropagationProgress) -> None:
+        f = self.form
+        f.progress.setMaximum(info.total)
+        f.progress.setValue(info.done)
+        eta = "" if info.eta_s != info.eta_s else f" · ETA {info.eta_s:.0f} s"
+        f.status.setText(f"frame {info.frame} · {info.fps:.1f} frames/s{eta}")
+        now = time.perf_counter()
+        if now - self._last_refresh > 0.25:
+            self._last_refresh = now
+            self.labels_layer.refresh()
+
+    def _propagated(self, count: int) -> None:
+        self.labels_layer.refresh()
+        cancelled = self._cancel.is_set()
+        message = (f"Cancelled after {count} frames; finished frames are saved. "
+                   "Resume continues." if cancelled else f"Propagated {count} frames.")
+        self.form.status.setText(message)
+        self._show_session()
+
+    def cancel(self) -> None:
+        """Stop the running propagation before its next frame (finished frames stay)."""
+        self._cancel.set()
+        self.form.status.setText("Cancelling…")
+
+    def _jump_to_warning(self, item: QListWidgetItem) -> None:
+        frame, oid = item.data(Qt.ItemDataRole.UserRole)
+        self.viewer.dims.set_current_step(0, frame)
+        self.session.current_object = oid
+        self.form.objects.set_objects(self.session.objects, oid)
+
+    def save_session(self) -> None:
+        """Write prompts, objects and settings into the result store."""
+        if self.session is not None:
+            try:
+                self.session.save()
+            except Sam2vError as exc:
+                show_error(str(exc))
+                return
+            show_info(f"Session saved to {self.session.store.path}")
+
+    def showEvent(self, event: Any) -> None:
+        """Fit the dock to its controls once they are styled (no horizontal clipping)."""
+        super().showEvent(event)
+        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        self.setMinimumWidth(self.form.minimumSizeHint().width() + bar + 8)
+
+    def closeEvent(self, event: Any) -> None:
+        """Stop jobs, then save the session and release the store when the dock closes."""
+        self._cancel.set()
+        self.jobs.quit_all()
+        if self.jobs.active:
+            self.jobs.busy_changed.connect(lambda busy: busy or self._close_session())
+        else:
+            self._close_session()
+        super().closeEvent(event)
+
+    def _close_session(self) -> None:
+        if self.session is not None:
+            try:
+                self.session.close()
+            except Sam2vError as exc:
+                show_error(str(exc))
+
+
+def _autosave(session: TrackingSession) -> None:
+    if session.store is not None:
+        session.save()

@@ -1,0 +1,173 @@
+"""The whole widget workflow on the bundled reef sample, as a user would do it.
+
+SAM 2 runs with ``random-tiny`` (random weights: the masks are arbitrary, so these
+tests check the plumbing, not the segmentation); the classic engine gives real masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from napari.utils.key_bindings import KeyBinding
+
+from napari_sam2v.store import open_result
+
+pytestmark = pytest.mark.gui
+
+
+def _reef_session(viewer, widget, path, engine: str, model: str | None = None) -> None:
+    viewer.open_sample("napari-sam2v", "reef")
+    f = widget.form
+    f.layer_combo.setCurrentText("reef")
+    f.engine_combo.setCurrentIndex(f.engine_combo.findData(engine))
+    if model is not None:
+        f.model_combo.setCurrentIndex(f.model_combo.findData(model))
+        f.device_combo.setCurrentIndex(f.device_combo.findData("cpu"))
+    assert widget.start_session(path)
+
+
+def _press(layer, key: str) -> None:
+    """Run the layer's key binding for ``key`` as napari does on a key press."""
+    layer.keymap[KeyBinding.from_str(key)](layer)
+
+
+@pytest.mark.filterwarnings("ignore:.*random weights.*")
+def test_random_tiny_preview_cancel_resume_refine_undo(tracker, tmp_path, wait_jobs) -> None:
+    viewer, widget = tracker
+    store = tmp_path / "reef.zarr"
+    _reef_session(viewer, widget, store, "sam2", "random-tiny")
+    widget.load_model()
+    assert not widget.form.propagate_button.isEnabled()  # busy while loading
+    wait_jobs(widget, timeout=120)
+    assert "random weights" in widget.form.status.text()
+    assert widget.form.propagate_button.isEnabled()
+
+    points, labels = widget.prompt_layers.points, widget.labels_layer
+    for frame, (y, x) in [(0, (152, 50)), (0, (148, 60)), (3, (150, 70))]:
+        viewer.dims.set_current_step(0, frame)
+        points.add([frame, y, x])
+        wait_jobs(widget)
+        expected = widget.session.compose(widget.last_result)
+        np.testing.assert_array_equal(labels.data[frame], expected)
+    assert len(widget.click_latencies) == 3
+    print(f"\nwidget click latency (random-tiny): {[round(t, 3) for t in widget.click_latencies]}")
+
+    # Ctrl+Z / Ctrl+Shift+Z on the prompts layer
+    _press(points, "Control-Z")
+    wait_jobs(widget)
+    assert widget.session.frame_prompt(3, 1) is None and len(points.data) == 2
+    _press(points, "Control-Shift-Z")
+    wait_jobs(widget)
+    assert widget.session.frame_prompt(3, 1) is not None and len(points.data) == 3
+
+    # propagate forward over 0..29, cancel after the first frames
+    f = widget.form
+    f.direction_combo.setCurrentIndex(f.direction_combo.findData("forward"))
+    f.range_check.setChecked(True)
+    f.range_lo.setValue(0)
+    f.range_hi.setValue(29)
+    widget.propagate()
+    assert f.cancel_button.isEnabled() and not f.layer_combo.isEnabled()
+    from qtpy.QtCore import QCoreApplication
+
+    while f.progress.value() < 2 and widget.jobs.active:
+        QCoreApplication.processEvents()
+    widget.cancel()
+    wait_jobs(widget)
+    done = open_result(store).frames_done
+    assert 2 <= done.sum() < 30, done.sum()
+    assert "Cancelled" in f.status.text()
+    assert f.resume_button.isEnabled() and f.layer_combo.isEnabled()
+
+    widget.propagate(resume=True)
+    wait_jobs(widget)
+    done = open_result(store).frames_done
+    assert done[:30].all() and not done[30:].any()
+
+    # refine on frame 6, re-propagate from there
+    viewer.dims.set_current_step(0, 6)
+    points.add([6, 160, 120])
+    wait_jobs(widget)
+    f.from_current_check.setChecked(True)
+    f.range_hi.setValue(9)
+    widget.propagate()
+    wait_jobs(widget)
+    assert "Propagated 4 frames" in f.status.text()
+    session_prompts = open_result(store).prompts
+    assert sorted(session_prompts.frames()) == [0, 3, 6]
+
+
+def test_classic_reef_results_dock_matches_measure(tracker, tmp_path, wait_jobs) -> None:
+    from napari_sam2v.analysis import measure
+    from napari_sam2v.samples import load_reef
+
+    viewer, widget = tracker
+    store = tmp_path / "reef_classic.zarr"
+    _reef_session(viewer, widget, store, "classic")
+    widget.load_prompts(load_reef().prompts_path)
+    wait_jobs(widget)
+    assert [o.name for o in widget.session.objects] == ["fish 1", "fish 2", "fish 3"]
+    widget.propagate()
+    wait_jobs(widget)
+    assert open_result(store).frames_done.all()
+
+    _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
+    assert results.result_combo.currentText() == widget.labels_layer.name
+    results.measure()
+    wait_jobs(results)
+    expected = measure(open_result(store))
+    pd.testing.assert_frame_equal(results.measurements.frames, expected.frames)
+    pd.testing.assert_frame_equal(results.model.frame, expected.frames.reset_index(drop=True))
+    # sorting by area, then clicking the first row jumps to that frame and object
+    column = list(results.model.frame.columns).index("area_px")
+    results.table.sortByColumn(column, 1)  # descending
+    first = results.proxy.index(0, 0)
+    results._row_clicked(first)
+    biggest = expected.frames.sort_values("area_px", ascending=False).iloc[0]
+    assert viewer.dims.current_step[0] == biggest["frame"]
+    assert widget.labels_layer.selected_label == biggest["object_id"]
+    assert results.plot.figure.axes and results.plot.figure.axes[0].lines
+
+    tracks = results.show_tracks()
+    assert tracks.data.shape[1] == 4 and len(tracks.data) == len(expected.frames)
+    out = tmp_path / "export"
+    results.out_edit.setText(str(out))
+    for kind in ("csv", "coco", "tiff"):
+        results.export(kind)
+        wait_jobs(results)
+    assert (out / "frames.csv").is_file() and (out / "coco.json").is_file()
+    assert (out / "labels.tif").is_file()
+
+
+def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jobs) -> None:
+    from napari_sam2v.samples import load_cells
+
+    viewer, widget = tracker
+    viewer.open_sample("napari-sam2v", "cells")
+    f = widget.form
+    f.layer_combo.setCurrentText("T98G phase")
+    f.engine_combo.setCurrentIndex(f.engine_combo.findData("classic"))
+    assert widget.start_session(tmp_path / "cells.zarr")
+    widget.load_prompts(load_cells().prompts_path)
+    wait_jobs(widget)
+    f.range_check.setChecked(True)
+    f.range_hi.setValue(3)
+    widget.propagate()
+    wait_jobs(widget)
+    assert open_result(tmp_path / "cells.zarr").frames_done[:4].all()
+    _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
+    cal = results.calibration.calibration()
+    assert (cal.pixel_size, cal.unit, cal.frame_interval, cal.time_unit) == (
+        0.87, "um", 10.2, "min")
+    results.calibration.pixel_size.setValue(0.5)  # the user corrects it
+    results.image_combo.setCurrentText("T98G phase")
+    results.measure()
+    wait_jobs(results)
+    frames = results.measurements.frames
+    np.testing.assert_allclose(frames["area"], frames["area_px"] * 0.25)
+    image = viewer.layers["T98G phase"].data
+    row = frames.iloc[0]
+    mask = np.asarray(open_result(tmp_path / "cells.zarr").labels[int(row["frame"])]) == row[
+        "object_id"]
+    np.testing.assert_allclose(row["mean_intensity"], image[int(row["frame"])][mask].mean())

@@ -1,0 +1,170 @@
+"""The tracker dock on a 16-bit grey video with the classic engine (fast, no weights)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import zarr
+
+from napari_sam2v.store import open_result
+
+pytestmark = pytest.mark.gui
+
+
+def _array_dir(array: zarr.Array) -> Path:
+    return (Path(array.store.root) / array.path).resolve()
+
+
+def _start(viewer, widget, frames, path, engine: str = "classic") -> None:
+    viewer.add_image(frames, name="disks")
+    widget.form.layer_combo.setCurrentText("disks")
+    index = widget.form.engine_combo.findData(engine)
+    widget.form.engine_combo.setCurrentIndex(index)
+    assert widget.start_session(path)
+
+
+def test_click_preview_undo_propagate_paint(tracker, disk_video, tmp_path, wait_jobs) -> None:
+    viewer, widget = tracker
+    frames, truth = disk_video
+    store = tmp_path / "disks.zarr"
+    _start(viewer, widget, frames, store)
+    labels_layer = widget.labels_layer
+    # the Labels layer IS the store's zarr array
+    assert labels_layer.data is widget.session.store.labels
+    on_disk = open_result(store).labels_array(writable=True)
+    assert isinstance(labels_layer.data, zarr.Array)
+    assert _array_dir(on_disk) == _array_dir(labels_layer.data)
+
+    points = widget.prompt_layers.points
+    viewer.dims.set_current_step(0, 2)
+    points.add([2, 36, 30])  # what a click in add mode does
+    wait_jobs(widget)
+    assert labels_layer.data[2][36, 30] == 1
+    assert len(widget.click_latencies) == 1
+    assert widget.session.frame_prompt(2, 1).labels == (1,)
+
+    widget.form.background_check.setChecked(True)
+    points.add([2, 5, 5])
+    wait_jobs(widget)
+    assert widget.session.frame_prompt(2, 1).labels == (1, 0)
+    assert list(points.features["label"]) == [1, 0]
+    widget.form.background_check.setChecked(False)
+
+    # Shift-click (the press callback sees the modifier before napari adds the point)
+    widget.prompt_layers._remember_modifiers(points, SimpleNamespace(modifiers=("Shift",)))
+    points.add([2, 90, 120])
+    wait_jobs(widget)
+    assert widget.session.frame_prompt(2, 1).labels == (1, 0, 0)
+    widget.undo()
+    wait_jobs(widget)
+
+    widget.undo()
+    wait_jobs(widget)
+    assert widget.session.frame_prompt(2, 1).labels == (1,)
+    assert len(points.data) == 1
+    widget.redo()
+    wait_jobs(widget)
+    assert len(points.data) == 2
+
+    widget.propagate()
+    wait_jobs(widget)
+    result = open_result(store)
+    assert result.frames_done.all()
+    iou = [
+        np.logical_and(result.labels[t].compute() == 1, truth[t] == 1).sum()
+        / np.logical_or(result.labels[t].compute() == 1, truth[t] == 1).sum()
+        for t in range(len(truth))
+    ]
+    assert min(iou) > 0.7, iou
+    assert "Propagated 12 frames" in widget.form.status.text()
+
+    # napari's paint tool writes into the store on disk
+    labels_layer.paint((7, 80, 20), 3, refresh=True)
+    assert open_result(store).labels_array(writable=False)[7, 80, 20] == 3
+    assert widget.form.propagate_button.isEnabled()
+
+
+def test_bad_click_is_a_notification_and_state_is_kept(tracker, disk_video, tmp_path,
+                                                        wait_jobs) -> None:
+    viewer, widget = tracker
+    _start(viewer, widget, disk_video[0], tmp_path / "bad.zarr")
+    messages = []
+    widget.jobs.failed.connect(messages.append)
+    widget.click(2, 500.0, 30.0)
+    wait_jobs(widget)
+    assert messages and "outside" in messages[0]
+    assert len(widget.session.prompts) == 0
+    assert len(widget.prompt_layers.points.data) == 0
+    assert widget.form.layer_combo.isEnabled()
+
+    # reopening with the wrong video or a missing store: a notification, nothing changed
+    store = widget.session.store.path
+    widget._detach()
+    viewer.add_image(disk_video[0][:4], name="short")
+    widget.form.layer_combo.setCurrentText("short")
+    assert not widget.open_store(store)
+    assert not widget.open_store(tmp_path / "nothing.zarr")
+    assert widget.session is None
+    assert open_result(store).labels.shape == disk_video[0].shape
+
+
+def test_box_prefetch_errors_delete_and_reopen(tracker, disk_video, tmp_path,
+                                               wait_jobs) -> None:
+    viewer, widget = tracker
+    frames, _ = disk_video
+    store = tmp_path / "boxes.zarr"
+    _start(viewer, widget, frames, store)
+    f = widget.form
+    # an expected error while nothing is prompted: one notification, controls back on
+    messages = []
+    widget.jobs.failed.connect(messages.append)
+    widget.propagate()
+    wait_jobs(widget)
+    assert messages == ["nothing to propagate: add a prompt first"]
+    assert f.propagate_button.isEnabled() and not f.cancel_button.isEnabled()
+
+    # a rectangle on the boxes layer is a box prompt
+    shapes = widget.prompt_layers.shapes
+    shapes.add_rectangles(np.array([[[4, 58, 78], [4, 58, 102], [4, 82, 102], [4, 82, 78]]]))
+    wait_jobs(widget)
+    assert widget.session.frame_prompt(4, 1).box == (78.0, 58.0, 102.0, 82.0)
+    assert widget.labels_layer.data[4][70, 90] == 1
+    assert len(shapes.data) == 1
+
+    # moving to another frame prefetches it in the background
+    prefetched = []
+    widget.session.prefetch = prefetched.append
+    assert widget.session.engine_loaded
+    viewer.dims.set_current_step(0, 9)
+    from qtpy.QtCore import QCoreApplication
+
+    deadline = time.perf_counter() + 5
+    while not prefetched and time.perf_counter() < deadline:
+        QCoreApplication.processEvents()
+    wait_jobs(widget)
+    assert prefetched == [9]
+
+    # a second object, renamed, then deleted with its pixels
+    widget.add_object()
+    second = widget.session.current_object
+    widget._objects_call("rename_object", second, "=crab")
+    assert f.objects.list.item(1).text() == "=crab"
+    widget.click(6, 48, 30)  # disk 1 has moved to x = 48 on frame 6
+    wait_jobs(widget)
+    assert widget.labels_layer.data[6][30, 48] == second
+    widget.delete_object(second)
+    wait_jobs(widget)
+    assert second not in np.unique(widget.labels_layer.data[6])
+    assert [o.id for o in widget.session.objects] == [1]
+
+    # close and reopen: objects and prompts come back, as points and boxes
+    widget._detach()
+    assert widget.session is None and "SAM2 result" not in viewer.layers
+    assert widget.open_store(store)
+    assert widget.session.frame_prompt(4, 1).box == (78.0, 58.0, 102.0, 82.0)
+    assert len(widget.prompt_layers.shapes.data) == 1
+    assert widget.labels_layer.data[4][70, 90] == 1
