@@ -46,6 +46,23 @@ def sanitise_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _excel_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Sanitised table whose text holds no control characters (Excel refuses them).
+
+    Characters that an ``.xlsx`` worksheet cannot store (NUL and the other C0 controls
+    except tab, newline and carriage return) become U+FFFD.
+    """
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    out = sanitise_table(table)
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(
+                lambda v: ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
+            )
+    return out
+
+
 def _check_dir(directory: Path) -> Path:
     directory = Path(directory)
     try:
@@ -104,7 +121,7 @@ def write_tables(
             tmp = _atomic_target(target)
             with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
                 for name, table in tables.items():
-                    sanitise_table(table).to_excel(writer, sheet_name=name, index=False)
+                    _excel_cells(table).to_excel(writer, sheet_name=name, index=False)
             tmp.replace(target)
             written.append(target)
             return written
@@ -112,7 +129,9 @@ def write_tables(
             target = out_dir / f"{name}.{format}"
             tmp = _atomic_target(target)
             if format == "csv":
-                sanitise_table(table).to_csv(tmp, index=False)
+                # CRLF (RFC 4180) makes pandas quote text holding a bare "\r", which
+                # would otherwise split the row when read back
+                sanitise_table(table).to_csv(tmp, index=False, lineterminator="\r\n")
             else:
                 table.to_parquet(tmp, index=False)
             tmp.replace(target)

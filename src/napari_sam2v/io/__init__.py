@@ -140,7 +140,11 @@ def _open_path(path: Path, channel: int | None) -> VideoSource:
     if suffix in VIDEO_SUFFIXES:
         return PyAVSource(path, channel=channel)
     if suffix in (".npy",):
-        return _from_array(np.load(path, mmap_mode="r"), channel, {"source": str(path)})
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise VideoReadError(f"{path}: not a readable .npy array ({exc})") from exc
+        return _from_array(array, channel, {"source": str(path)})
     raise VideoReadError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use a video "
         f"({', '.join(VIDEO_SUFFIXES)}), a TIFF stack, a folder of images or a zarr store"

@@ -261,7 +261,13 @@ class TiffSource(AxesSource):
     def _read(self, index: int) -> np.ndarray:
         if self._array is None:
             self._array = _tiff_array(self.path)[2]
-        return super()._read(index)
+        try:
+            return super()._read(index)
+        except (ValueError, OSError, IndexError, KeyError) as exc:
+            raise VideoReadError(
+                f"{self.path}: frame {index} cannot be read, the file is truncated or "
+                f"corrupt ({exc})"
+            ) from exc
 
 
 def open_tiff(path: Path, *, channel: int | None = None) -> VideoSource:

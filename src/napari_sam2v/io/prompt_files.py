@@ -257,6 +257,13 @@ class Prompts(PromptSet):
 
     @classmethod
     def _from_csv_text(cls, text: str, source: str) -> Prompts:
+        try:
+            return cls._parse_csv(text, source)
+        except csv.Error as exc:
+            raise PromptError(f"{source}: malformed CSV ({exc})") from None
+
+    @classmethod
+    def _parse_csv(cls, text: str, source: str) -> Prompts:
         reader = csv.DictReader(io.StringIO(text))
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
         missing = {"frame", "object", "x", "y"} - set(fields)
@@ -312,7 +319,8 @@ class Prompts(PromptSet):
             If a prompt has a box or mask.
         """
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        # CRLF (RFC 4180): names holding a carriage return are then quoted
+        writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(["frame", "object", "x", "y", "label", "name"])
         for prompt in self.prompts:
             if prompt.box is not None or prompt.mask is not None:

@@ -12,7 +12,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["rle_decode", "rle_encode"]
+__all__ = ["MAX_PIXELS", "rle_decode", "rle_encode"]
+
+#: Largest mask :func:`rle_decode` accepts (16384 x 16384): a size typed wrong, or a
+#: hostile file, must not allocate gigabytes.
+MAX_PIXELS = 1 << 28
 
 
 def rle_encode(mask: np.ndarray) -> dict[str, Any]:
@@ -58,10 +62,15 @@ def rle_decode(rle: dict[str, Any]) -> np.ndarray:
     try:
         height, width = (int(v) for v in rle["size"])
         counts = [int(c) for c in rle["counts"]]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"RLE needs 'size' [h, w] and integer 'counts' ({exc})") from None
     if height < 0 or width < 0 or any(c < 0 for c in counts):
         raise ValueError("RLE size and counts must be non-negative")
+    if height * width > MAX_PIXELS:
+        raise ValueError(
+            f"RLE size {height} x {width} is larger than any supported frame "
+            f"({MAX_PIXELS} pixels at most)"
+        )
     if sum(counts) != height * width:
         raise ValueError(
             f"RLE counts sum to {sum(counts)} but the mask has {height * width} pixels"

@@ -35,6 +35,8 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpe
 INDEX_FORMAT = 1
 # Read forward instead of seeking when the wanted frame is this close ahead.
 _FORWARD_GAP = 48
+# The LRU of decoded frames never holds more than this (8K RGB frames are 100 MB each).
+_CACHE_BYTES = 256 * 1024**2
 
 
 def index_cache_dir() -> Path:
@@ -186,7 +188,7 @@ class PyAVSource(VideoSource):
         container = self._open()
         try:
             if not container.streams.video:
-                raise VideoReadError(f"{self.path}: the file has no video stream")
+                raise VideoReadError(f"{self.path}: the file has no video stream (no frames)")
             stream = container.streams.video[0]
             if stream.codec_context is None:
                 raise VideoReadError(f"{self.path}: unsupported video codec")
@@ -263,45 +265,68 @@ class PyAVSource(VideoSource):
         if cached is not None:
             self._cache.move_to_end(index)
             return cached
-        if self._decoder is None or not (
+        fresh = self._decoder is None or not (
             self._next_index <= index <= self._next_index + _FORWARD_GAP
-        ):
+        )
+        if fresh:
             self._restart(index)
-        assert self._decoder is not None
         try:
-            for frame in self._decoder:
-                if self._by_count:
-                    got = self._next_index
-                    self._next_index += 1
-                else:
-                    stamp = frame.pts if frame.pts is not None else frame.dts
-                    got = self._pts_to_index.get(stamp, -1) if stamp is not None else -1
-                if got < index:
-                    continue
-                if got > index:
-                    self._next_index = got + 1
-                    break
-                data = frame.to_ndarray(format="rgb24")
-                self._remember(index, data)
-                self._next_index = index + 1
-                return data
+            data = self._scan_to(index)
         except self._av.FFmpegError as exc:
+            self._decoder = None
+            if fresh:
+                self.bad_frames.add(index)
+                raise self._undecodable(index, exc) from exc
+            # a damaged frame between the running decoder and ``index`` is not
+            # ``index``'s fault: seek to ``index``'s own keyframe and try again
+            self._restart(index)
+            try:
+                data = self._scan_to(index)
+            except self._av.FFmpegError as again:
+                self._decoder = None
+                self.bad_frames.add(index)
+                raise self._undecodable(index, again) from again
+        if data is None:
             self._decoder = None
             self.bad_frames.add(index)
             raise VideoReadError(
-                f"{self.path}: frame {index} cannot be decoded (corrupt segment: {exc})"
-            ) from exc
-        self._decoder = None
-        self.bad_frames.add(index)
-        raise VideoReadError(
-            f"{self.path}: frame {index} cannot be decoded (missing from the stream: the "
-            "file is truncated or has a corrupt segment)"
+                f"{self.path}: frame {index} cannot be decoded (missing from the stream: the "
+                "file is truncated or has a corrupt segment)"
+            )
+        return data
+
+    def _undecodable(self, index: int, exc: Exception) -> VideoReadError:
+        return VideoReadError(
+            f"{self.path}: frame {index} cannot be decoded (corrupt segment: {exc})"
         )
+
+    def _scan_to(self, index: int) -> np.ndarray | None:
+        """Decode forward from the running decoder to ``index`` (``None``: not found)."""
+        assert self._decoder is not None
+        for frame in self._decoder:
+            if self._by_count:
+                got = self._next_index
+                self._next_index += 1
+            else:
+                stamp = frame.pts if frame.pts is not None else frame.dts
+                got = self._pts_to_index.get(stamp, -1) if stamp is not None else -1
+            if got < index:
+                continue
+            if got > index:
+                self._next_index = got + 1
+                return None
+            data = frame.to_ndarray(format="rgb24")
+            self._remember(index, data)
+            self._next_index = index + 1
+            return data
+        return None
 
     def _remember(self, index: int, data: np.ndarray) -> None:
         self._cache[index] = data
         self._cache.move_to_end(index)
-        while len(self._cache) > self._cache_size:
+        while len(self._cache) > self._cache_size or (
+            len(self._cache) > 1 and sum(f.nbytes for f in self._cache.values()) > _CACHE_BYTES
+        ):
             self._cache.popitem(last=False)
 
     def _read(self, index: int) -> np.ndarray:
@@ -322,20 +347,42 @@ class PyAVSource(VideoSource):
             container = self._open()
             try:
                 stream = container.streams.video[0]
-                try:
-                    for count, frame in enumerate(container.decode(stream)):
-                        stamp = frame.pts if frame.pts is not None else frame.dts
-                        if self._by_count:
-                            seen.add(count)
-                        elif stamp in self._pts_to_index:
-                            seen.add(self._pts_to_index[stamp])
-                except self._av.FFmpegError:
-                    pass  # the frames not seen are reported below
+                if self._by_count:
+                    self._verify_by_count(container, stream, seen)
+                else:
+                    self._verify_by_pts(container, stream, seen)
             finally:
                 container.close()
             bad = set(range(len(self._pts))) - seen
             self.bad_frames |= bad
             return sorted(bad)
+
+    def _verify_by_pts(self, container: Any, stream: Any, seen: set[int]) -> None:
+        """Decode packet by packet, so a corrupt segment only costs its own frames."""
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except self._av.FFmpegError:
+                return  # the container itself is damaged from here on
+            try:
+                frames = packet.decode()
+            except self._av.FFmpegError:
+                continue  # this packet's frame is reported missing
+            for frame in frames:
+                stamp = frame.pts if frame.pts is not None else frame.dts
+                if stamp in self._pts_to_index:
+                    seen.add(self._pts_to_index[stamp])
+
+    def _verify_by_count(self, container: Any, stream: Any, seen: set[int]) -> None:
+        """Frames without usable timestamps: count until the first decoding error."""
+        try:
+            for count, _frame in enumerate(container.decode(stream)):
+                seen.add(count)
+        except self._av.FFmpegError:
+            return  # later frames cannot be identified; they are reported as bad
 
     def close(self) -> None:
         """Close the decoder (it reopens on the next read)."""

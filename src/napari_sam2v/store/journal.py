@@ -24,20 +24,29 @@ from typing import Any
 
 from napari_sam2v.errors import StoreError, StoreLockedError
 
-__all__ = ["FrameRecord", "ProgressJournal", "StoreLock"]
+__all__ = ["FrameRecord", "ProgressJournal", "StoreLock", "pid_alive"]
 
 # An unreadable lock file older than this is a torn write of a dead process.
 _TORN_LOCK_AGE_S = 5.0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host.
+
+    A zombie (killed, not yet reaped: common in containers whose init does not reap
+    orphans) counts as dead, since it can no longer write.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc (macOS, Windows): trust kill()
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
 
 
 class StoreLock:
@@ -81,6 +90,17 @@ class StoreLock:
             return
         raise StoreLockedError(self._locked_message())
 
+    def check_free(self) -> None:
+        """Check, without taking it, that no live writer holds the lock.
+
+        Raises
+        ------
+        StoreLockedError
+            If a live process (or this process, through another store object) holds it.
+        """
+        if self.path.exists() and not self._is_stale():
+            raise StoreLockedError(self._locked_message())
+
     def _owner(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -99,7 +119,7 @@ class StoreLock:
         pid, host = owner.get("pid"), owner.get("host")
         if host != socket.gethostname() or not isinstance(pid, int):
             return False
-        return pid != os.getpid() and not _pid_alive(pid)
+        return pid != os.getpid() and not pid_alive(pid)
 
     def _locked_message(self) -> str:
         owner = self._owner() or {}

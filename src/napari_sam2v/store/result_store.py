@@ -15,7 +15,7 @@ from napari_sam2v.errors import EngineError, StoreError
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store import layout
-from napari_sam2v.store.journal import FrameRecord, ProgressJournal, StoreLock
+from napari_sam2v.store.journal import FrameRecord, ProgressJournal, StoreLock, pid_alive
 from napari_sam2v.store.provenance import (
     jsonable,
     load_store_meta,
@@ -120,7 +120,12 @@ class ResultStore:
         calibration = calibration or Calibration()
         prompts = Prompts.from_prompt_set(prompts)
         if path.exists():
-            cls._remove_existing(path, overwrite=overwrite)
+            cls._check_replaceable(path, overwrite=overwrite)
+        # Build the new store beside the target and move it into place only when it is
+        # complete: a failure (unreadable input frame, full disk) never leaves a broken
+        # store, and never costs the store that ``overwrite`` would have replaced.
+        staging = path.with_name(f".{path.name}.creating-{os.getpid()}")
+        cls._remove_dead_staging(path)
         fmt, zfmt = layout.ngff_format(ngff_version), layout.zarr_format(ngff_version)
         objects = list(prompts.objects)
         max_id = max((o.id for o in objects), default=1)
@@ -154,8 +159,8 @@ class ResultStore:
             "versions": package_versions(),
         }
         try:
-            path.mkdir(parents=True)
-            root = zarr.open_group(str(path), mode="w", zarr_format=zfmt)
+            staging.mkdir(parents=True)
+            root = zarr.open_group(str(staging), mode="w", zarr_format=zfmt)
             private = root.create_group(layout.PRIVATE)
             kwargs = layout.array_kwargs(zfmt)
             if image is not None:
@@ -196,21 +201,37 @@ class ResultStore:
                     **{**kwargs, "fill_value": False},
                 )
             root.attrs[layout.META_KEY] = meta
-            prompts.save(path / layout.PRIVATE / "prompts.json")
-            lock = StoreLock(path / layout.PRIVATE / "lock.json")
-            lock.acquire()
+            prompts.save(staging / layout.PRIVATE / "prompts.json")
             layout.atomic_write_json(
-                path / layout.PRIVATE / "state.json", {"status": "created", "updated": now()}
+                staging / layout.PRIVATE / "state.json", {"status": "created", "updated": now()}
             )
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot create the result store ({exc})") from exc
+            if path.exists():
+                cls._remove_existing(path, overwrite=overwrite)
+            os.rename(staging, path)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError) and not isinstance(exc, StoreError):
+                raise StoreError(f"{path}: cannot create the result store ({exc})") from exc
+            raise
+        lock = StoreLock(path / layout.PRIVATE / "lock.json")
+        lock.acquire()
         return cls(path, zarr.open_group(str(path), mode="r+"), meta, lock, fsync=fsync)
+
+    @staticmethod
+    def _remove_dead_staging(path: Path) -> None:
+        """Delete half-built stores left beside ``path`` by processes that died."""
+        if not path.parent.is_dir():
+            return
+        for candidate in path.parent.glob(f".{path.name}.creating-*"):
+            pid = candidate.name.rpartition("-")[2]
+            if pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+                shutil.rmtree(candidate, ignore_errors=True)
 
     @staticmethod
     def is_incomplete(path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` is a store whose creation was interrupted (it holds no frames).
 
-        Creation writes ``sam2v/state.json`` last, after the lock; until then no frame
+        Creation writes ``sam2v/state.json`` last; until then no frame
         can have been written, so such a folder can be replaced safely.
         """
         path = Path(path)
@@ -220,7 +241,7 @@ class ResultStore:
         return {p.name for p in path.iterdir()} <= allowed
 
     @staticmethod
-    def _remove_existing(path: Path, *, overwrite: bool) -> None:
+    def _check_replaceable(path: Path, *, overwrite: bool) -> None:
         is_store = (path / layout.PRIVATE).is_dir() or ResultStore.is_incomplete(path)
         if not overwrite:
             raise StoreError(
@@ -233,6 +254,11 @@ class ResultStore:
             )
         if not path.is_dir():
             raise StoreError(f"{path} exists and is not a folder; not replacing it")
+        StoreLock(path / layout.PRIVATE / "lock.json").check_free()
+
+    @staticmethod
+    def _remove_existing(path: Path, *, overwrite: bool) -> None:
+        ResultStore._check_replaceable(path, overwrite=overwrite)
         lock = StoreLock(path / layout.PRIVATE / "lock.json")
         if (path / layout.PRIVATE).is_dir():
             lock.acquire()  # refuses while another writer is active

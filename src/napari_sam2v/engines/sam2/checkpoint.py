@@ -316,6 +316,28 @@ def _meta_name_table(hf_keys: list[str]) -> dict[str, str]:
     return table
 
 
+def _check_zip_crcs(path: Path) -> None:
+    """Verify the CRC-32 of every member of a zip-format ``.pt`` file.
+
+    ``torch.load`` does not check them, so damaged tensor bytes would load silently
+    as wrong weights, and a damaged pickle stream would look like unsafe code.
+    """
+    try:
+        if not zipfile.is_zipfile(path):
+            return  # legacy (non-zip) or truncated files: torch.load reports them
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: cannot read the checkpoint, the file is truncated or corrupt "
+            f"({type(exc).__name__}); download it again"
+        ) from None
+    if bad is not None:
+        raise CheckpointError(
+            f"{path}: the checkpoint is corrupt (checksum mismatch in {bad!r}); download it again"
+        )
+
+
 def load_meta_state_dict(path: Path) -> dict[str, Any]:
     """Read a Meta checkpoint safely and return its ``model`` state dict.
 
@@ -351,6 +373,7 @@ def load_meta_state_dict(path: Path) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path}: corrupt or truncated safetensors file ({exc})"
             ) from None
+    _check_zip_crcs(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:

@@ -371,6 +371,9 @@ def download_model(name: str, *, progress: bool = True) -> Path:
     WeightsNotFoundError
         If the weights are not cached and cannot be downloaded; the message says
         which files are missing, where to put them and the offline options.
+    CheckpointError
+        If a weight file does not match the SHA-256 the hub publishes (or, offline,
+        the content address of its cache blob): the download is damaged.
     """
     spec = get_model(name)
     if spec.hub_id is None:
@@ -389,4 +392,19 @@ def download_model(name: str, *, progress: bool = True) -> Path:
             raise WeightsNotFoundError(_fetch_failed_message(spec, reason)) from None
     if not ((folder / "config.json").is_file() and any(folder.glob("*.safetensors"))):
         raise WeightsNotFoundError(_fetch_failed_message(spec, "the download is incomplete"))
+    _verify_download(spec, folder)
     return folder
+
+
+def _verify_download(spec: ModelSpec, folder: Path) -> None:
+    """Check the weights against the hub's SHA-256 (or, offline, the cache's blob names)."""
+    from napari_sam2v.engines.sam2.integrity import hub_sha256, verify_weights
+
+    expected: dict[str, str] = {}
+    if not _offline() and spec.hub_id is not None:
+        names = sorted(p.name for p in folder.glob("*.safetensors"))
+        try:
+            expected = hub_sha256(spec.hub_id, names, revision=folder.name)
+        except Exception:  # hub unreachable: the content addresses are checked below
+            expected = {}
+    verify_weights(folder, expected)
