@@ -40,8 +40,13 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
     "${PIP[@]}" install -q "torch>=2.3"
 else
     echo "==> no NVIDIA GPU: installing a CPU build of torch"
-    "${PIP[@]}" install -q --no-index "torch==2.13.0" 2>/dev/null ||
-        "${PIP[@]}" install -q "torch>=2.3" --index-url https://download.pytorch.org/whl/cpu
+    if "${PIP[@]}" install -q --no-index --no-deps "torch==2.13.0" >/dev/null 2>&1; then
+        # a local CPU wheel (pip's find-links) was found; its dependencies come from the index
+        "${PIP[@]}" install -q "torch==2.13.0"
+    else
+        "${PIP[@]}" install -q "torch>=2.3" --index-url https://download.pytorch.org/whl/cpu \
+            --extra-index-url https://pypi.org/simple
+    fi
 fi
 
 spec="."
