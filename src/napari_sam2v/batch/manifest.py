@@ -1,0 +1,298 @@
+"""Batch manifests: one CSV row per video, validated before any work starts.
+
+A manifest is a CSV file with a header row. Required columns are ``video`` and
+``prompts``; optional columns are ``channel``, ``pixel_size``, ``unit``,
+``frame_interval``, ``time_unit``, ``model`` and ``name``. Relative paths are
+resolved against the folder holding the manifest, so a manifest can travel with
+its videos. Every problem is reported with the row number of the CSV file (the
+header is row 1), all problems at once, so a user fixes the manifest in one go.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from napari_sam2v.errors import InputError, InputFileNotFoundError
+
+__all__ = [
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "Manifest",
+    "ManifestRow",
+    "read_manifest",
+    "safe_name",
+]
+
+#: Columns every manifest must have.
+REQUIRED_COLUMNS: tuple[str, ...] = ("video", "prompts")
+#: Columns a manifest may have; empty cells mean "use the batch default".
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "channel",
+    "pixel_size",
+    "unit",
+    "frame_interval",
+    "time_unit",
+    "model",
+    "name",
+)
+
+_MAX_LISTED_PROBLEMS = 8
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """Turn free text into a file-system-safe folder name.
+
+    Only letters, digits, ``.``, ``_`` and ``-`` are kept (runs of anything else
+    become ``_``); leading dots, dashes and underscores are dropped, so the name can
+    be neither hidden, nor an option, nor climb out of the output folder.
+
+    Parameters
+    ----------
+    text : str
+        Any text, e.g. a video file stem.
+
+    Returns
+    -------
+    str
+        A non-empty name (``"video"`` when nothing usable is left).
+    """
+    name = _UNSAFE.sub("_", text).lstrip("._-").rstrip("_")
+    return name[:120] or "video"
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One video of a batch.
+
+    Parameters
+    ----------
+    row : int
+        Row number in the CSV file (the header is row 1).
+    name : str
+        Unique, file-system-safe name of the video's output folder.
+    video : pathlib.Path
+        Absolute path of the video.
+    prompts : pathlib.Path
+        Absolute path of its prompt file (JSON v1 or CSV clicks).
+    channel : int or None
+        Channel of multi-channel data.
+    pixel_size : float or None
+        Pixel edge length in ``unit``; ``None`` keeps the video's own metadata.
+    unit : str or None
+        Length unit of ``pixel_size``.
+    frame_interval : float or None
+        Time between frames in ``time_unit``.
+    time_unit : str or None
+        Unit of ``frame_interval`` (seconds when ``frame_interval`` is set alone).
+    model : str or None
+        Model name or path overriding the batch's model for this video.
+    """
+
+    row: int
+    name: str
+    video: Path
+    prompts: Path
+    channel: int | None = None
+    pixel_size: float | None = None
+    unit: str | None = None
+    frame_interval: float | None = None
+    time_unit: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The manifest file.
+    rows : tuple of ManifestRow
+        The videos, in file order.
+    """
+
+    path: Path
+    rows: tuple[ManifestRow, ...]
+
+    def __iter__(self) -> Iterator[ManifestRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _positive_float(value: str, column: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"column '{column}' must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"column '{column}' must be a positive finite number, got {value!r}")
+    return number
+
+
+def _channel(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"column 'channel' must be an integer >= 0, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"column 'channel' must be an integer >= 0, got {value!r}")
+    return number
+
+
+def _resolve(value: str, base: Path, column: str, check_files: bool) -> Path:
+    if not value:
+        raise ValueError(f"column '{column}' is empty")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    path = path.resolve()
+    if check_files and not path.exists():
+        raise ValueError(f"{column} {value!r} does not exist (looked for {path})")
+    return path
+
+
+def _parse_row(
+    number: int, record: dict[str, str], base: Path, check_files: bool
+) -> tuple[dict[str, object], list[str]]:
+    problems: list[str] = []
+    fields: dict[str, object] = {"row": number}
+    for column in REQUIRED_COLUMNS:
+        try:
+            fields[column] = _resolve(record.get(column, ""), base, column, check_files)
+        except ValueError as exc:
+            problems.append(str(exc))
+    parsers = {
+        "channel": _channel,
+        "pixel_size": lambda v: _positive_float(v, "pixel_size"),
+        "frame_interval": lambda v: _positive_float(v, "frame_interval"),
+    }
+    for column, parse in parsers.items():
+        value = record.get(column, "")
+        if value:
+            try:
+                fields[column] = parse(value)
+            except ValueError as exc:
+                problems.append(str(exc))
+    for column in ("unit", "time_unit", "model", "name"):
+        value = record.get(column, "")
+        if value:
+            fields[column] = value
+    if "unit" in fields and "pixel_size" not in fields:
+        problems.append("column 'unit' is set but 'pixel_size' is empty")
+    if "time_unit" in fields and "frame_interval" not in fields:
+        problems.append("column 'time_unit' is set but 'frame_interval' is empty")
+    return fields, problems
+
+
+def _assign_names(parsed: Sequence[dict[str, object]]) -> list[str]:
+    """Unique output names, stable for a given manifest."""
+    wanted = [
+        safe_name(str(f["name"])) if "name" in f else safe_name(Path(str(f["video"])).stem)
+        for f in parsed
+    ]
+    counts = Counter(name.lower() for name in wanted)
+    return [
+        name if counts[name.lower()] == 1 else f"{name}-row{f['row']}"
+        for name, f in zip(wanted, parsed, strict=True)
+    ]
+
+
+def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
+    """Read and validate a batch manifest.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        CSV file with a header row (see the module docstring for the columns).
+    check_files : bool, optional
+        Check that every video and prompt file exists (default). Disable only
+        when the files live on a file system that only the workers can see.
+
+    Returns
+    -------
+    Manifest
+
+    Raises
+    ------
+    InputFileNotFoundError
+        If the manifest does not exist.
+    InputError
+        If the manifest is empty, lacks a required column, has an unknown column,
+        or has invalid rows; the message lists the problems with row numbers.
+
+    Examples
+    --------
+    A manifest next to its videos::
+
+        video,prompts,pixel_size,unit,frame_interval
+        transect_01.mp4,transect_01.json,0.5,mm,0.04
+        transect_02.mp4,transect_02.json,,,
+
+    >>> manifest = read_manifest("surveys/manifest.csv")  # doctest: +SKIP
+    >>> [row.name for row in manifest]  # doctest: +SKIP
+    ['transect_01', 'transect_02']
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputFileNotFoundError(f"manifest {path} does not exist")
+    base = path.resolve().parent
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, skipinitialspace=True)
+            lines = [(reader.line_num, cells) for cells in reader]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"manifest {path}: not a readable UTF-8 CSV file ({exc})") from None
+    lines = [(n, cells) for n, cells in lines if any(c.strip() for c in cells)]
+    if not lines:
+        raise InputError(f"manifest {path} is empty: it needs a header row 'video,prompts'")
+    header = [cell.strip() for cell in lines[0][1]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            f"manifest {path}: missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(header)})"
+        )
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise InputError(
+            f"manifest {path}: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
+            f"allowed are {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        )
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise InputError(f"manifest {path}: duplicated column(s) {', '.join(duplicated)}")
+    parsed: list[dict[str, object]] = []
+    problems: list[str] = []
+    for number, cells in lines[1:]:
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+            problems.append(
+                f"row {number}: {len(cells)} cells but the header has {len(header)} columns"
+            )
+            continue
+        record = {column: cell.strip() for column, cell in zip(header, cells, strict=False)}
+        fields, row_problems = _parse_row(number, record, base, check_files)
+        problems += [f"row {number}: {p}" for p in row_problems]
+        parsed.append(fields)
+    if problems:
+        listed = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
+        more = len(problems) - _MAX_LISTED_PROBLEMS
+        suffix = f"; and {more} more" if more > 0 else ""
+        raise InputError(f"manifest {path}: {listed}{suffix}")
+    if not parsed:
+        raise InputError(f"manifest {path} has a header but no video rows")
+    names = _assign_names(parsed)
+    rows = tuple(
+        ManifestRow(**{**fields, "name": name})  # type: ignore[arg-type]
+        for name, fields in zip(names, parsed, strict=True)
+    )
+    return Manifest(path=path.resolve(), rows=rows)

@@ -1,0 +1,274 @@
+"""Run a manifest of videos on dask.distributed: one task per video.
+
+By default the batch starts a :class:`distributed.LocalCluster` of worker
+processes bound to 127.0.0.1 (nothing listens on the network) and stops it at
+the end. Give ``scheduler="tcp://host:8786"`` to use a running cluster instead
+(``dask scheduler`` + ``dask worker``, dask-jobqueue on SLURM, Kubernetes); the
+workers need napari-sam2v installed and must see the same file system.
+
+A worker that dies mid-video (out of memory, node preempted) loses only that
+attempt: the scheduler hands the video to another worker, which resumes the
+partial store. Videos whose workers keep dying are reported as failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+from napari_sam2v.batch.manifest import Manifest, read_manifest
+from napari_sam2v.batch.report import BatchReport, combine_tables
+from napari_sam2v.batch.tasks import TaskOptions, VideoOutcome, VideoTask
+from napari_sam2v.batch.worker import is_finished, process_video
+from napari_sam2v.errors import BatchError, InputError, StoreError
+
+__all__ = ["default_workers", "run_batch"]
+
+OutcomeCallback = Callable[[VideoOutcome, int, int], None]
+
+_ENGINES = ("sam2", "classic")
+_DIRECTIONS = ("forward", "backward", "both")
+_FORMATS = ("csv", "parquet", "xlsx")
+
+
+def default_workers(n_videos: int, *, cpus: int | None = None) -> int:
+    """Default number of LocalCluster workers: one per 4 CPU cores, at least 1.
+
+    Parameters
+    ----------
+    n_videos : int
+        Number of videos (never more workers than videos).
+    cpus : int, optional
+        CPU cores to plan for (default: ``os.cpu_count()``).
+
+    Returns
+    -------
+    int
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(n_videos, cpus // 4))
+
+
+def _probe(address: str, timeout: float = 10.0) -> None:
+    """Fail fast, with one clear message, when nothing listens at a tcp:// address."""
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if parsed.scheme not in ("tcp", "tls"):
+        return  # other transports (ucx, inproc) are left to distributed
+    if parsed.hostname is None or parsed.port is None:
+        raise BatchError(f"scheduler address {address!r} needs a host and a port, e.g. "
+                         "tcp://127.0.0.1:8786")
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BatchError(f"cannot reach the dask scheduler at {address}: {reason}") from None
+
+
+@contextlib.contextmanager
+def _connect(scheduler: str | None, workers: int, threads: int) -> Iterator[tuple[object, str]]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise BatchError(
+            "batch runs need dask.distributed: pip install 'napari-sam2v[dist]'"
+        ) from None
+    if scheduler:
+        _probe(scheduler)
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise BatchError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        try:
+            yield client, scheduler
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.CRITICAL,
+        env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
+    )
+    client = Client(cluster)
+    try:
+        yield client, str(cluster.scheduler_address)
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _validate(engine: str, direction: str, table_format: str) -> None:
+    if engine not in _ENGINES:
+        raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(_ENGINES)}")
+    if direction not in _DIRECTIONS:
+        raise InputError(f"unknown direction {direction!r}: use {', '.join(_DIRECTIONS)}")
+    if table_format not in _FORMATS:
+        raise InputError(f"unknown table format {table_format!r}: use {', '.join(_FORMATS)}")
+
+
+def _lost(task: VideoTask, exc: BaseException) -> VideoOutcome:
+    reason = str(exc) or type(exc).__name__
+    if type(exc).__name__ == "KilledWorker":
+        reason = (
+            "the workers running this video kept dying (out of memory or killed); "
+            "re-run the batch to resume it"
+        )
+    return VideoOutcome(
+        name=task.row.name,
+        video=str(task.row.video),
+        row=task.row.row,
+        status="failed",
+        error=f"task lost: {reason}",
+        store=str(task.store_path),
+        tables=str(task.tables_dir),
+    )
+
+
+def run_batch(
+    manifest: Manifest | str | Path,
+    out: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    engine: str = "sam2",
+    model: str | None = None,
+    device: str = "auto",
+    direction: str = "forward",
+    table_format: str = "csv",
+    plots: bool = False,
+    on_outcome: OutcomeCallback | None = None,
+) -> BatchReport:
+    """Track and measure every video of a manifest on dask.distributed.
+
+    Each video is one task writing ``<out>/<name>/result.zarr``,
+    ``<out>/<name>/tables/`` and ``<out>/<name>/done.json``. The batch then writes
+    ``<out>/batch_tracks.{parquet,csv}`` and ``<out>/batch_frames.{parquet,csv}``
+    (all videos, with a ``video`` column) and ``<out>/batch_report.json``.
+    Re-running the same batch skips finished videos and resumes partial stores.
+
+    Parameters
+    ----------
+    manifest : Manifest or str or pathlib.Path
+        A validated manifest or the path of a manifest CSV.
+    out : str or pathlib.Path
+        Output folder (created).
+    scheduler : str, optional
+        Address of a running dask scheduler (``tcp://host:8786``). Default: a
+        LocalCluster on 127.0.0.1, stopped at the end.
+    workers : int, optional
+        LocalCluster worker processes (see :func:`default_workers`); ignored
+        with ``scheduler``.
+    engine : {"sam2", "classic"}, optional
+        Engine of every video.
+    model : str, optional
+        Default model name or path (a row's ``model`` column overrides it).
+    device : str, optional
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    direction : {"forward", "backward", "both"}, optional
+        Propagation direction.
+    table_format : {"csv", "parquet", "xlsx"}, optional
+        Format of the per-video tables.
+    plots : bool, optional
+        Also write each video's plots.
+    on_outcome : callable, optional
+        ``on_outcome(outcome, n_finished, n_total)``, called on the calling thread
+        as each video finishes (for progress output).
+
+    Returns
+    -------
+    BatchReport
+        Also saved to ``<out>/batch_report.json``.
+
+    Raises
+    ------
+    InputError
+        For an invalid manifest or option.
+    BatchError
+        If dask.distributed is missing or the scheduler cannot be reached.
+    StoreError
+        If the output folder cannot be created.
+    """
+    _validate(engine, direction, table_format)
+    if not isinstance(manifest, Manifest):
+        manifest = read_manifest(manifest)
+    out = Path(out).expanduser().resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the batch output folder {out}: {exc}") from None
+    n_workers = workers if workers is not None else default_workers(len(manifest))
+    if n_workers < 1:
+        raise InputError(f"--workers must be at least 1, got {n_workers}")
+    cpus = os.cpu_count() or 1
+    threads = max(1, cpus // n_workers)
+    options = TaskOptions(
+        engine=engine,
+        model=model,
+        device=device,
+        direction=direction,
+        table_format=table_format,
+        plots=plots,
+        torch_threads=None if scheduler else threads,
+    )
+    tasks = [VideoTask(row=row, out_dir=out / row.name, options=options) for row in manifest]
+    outcomes: dict[str, VideoOutcome] = {}
+    total = len(tasks)
+
+    def finish(outcome: VideoOutcome) -> None:
+        outcomes[outcome.name] = outcome
+        if on_outcome is not None:
+            on_outcome(outcome, len(outcomes), total)
+
+    begin = time.perf_counter()
+    pending = []
+    for task in tasks:
+        if is_finished(task):
+            finish(process_video(task))
+        else:
+            pending.append(task)
+    address, connected = scheduler or "none", 0
+    if pending:
+        from distributed import as_completed
+
+        local_workers = min(n_workers, len(pending))
+        with _connect(scheduler, local_workers, threads) as (client, address):
+            connected = len(client.scheduler_info().get("workers", {}))
+            token = uuid.uuid4().hex[:8]
+            futures = {
+                client.submit(
+                    process_video, task, key=f"napari-sam2v-{task.row.name}-{token}", pure=False
+                ): task
+                for task in pending
+            }
+            try:
+                for future in as_completed(futures):
+                    task = futures[future]
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # a lost task is one failed video
+                        outcome = _lost(task, exc)
+                    finish(outcome)
+            except BaseException:
+                client.cancel(list(futures))
+                raise
+    report = BatchReport(
+        out=out,
+        scheduler=address,
+        n_workers=connected,
+        outcomes=[outcomes[task.row.name] for task in tasks],
+        wall_seconds=time.perf_counter() - begin,
+    )
+    report.tables = combine_tables(report.outcomes, out)
+    report.save()
+    return report

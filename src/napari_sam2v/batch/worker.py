@@ -1,0 +1,289 @@
+"""The code that runs inside a dask worker: one video per call, engines cached per process.
+
+:func:`process_video` is what the batch submits for each manifest row. It never
+raises for a problem with one video: the error becomes a ``failed``
+:class:`~napari_sam2v.batch.tasks.VideoOutcome`, so one bad video never stops a
+batch. Engines (and so model weights) live in a module-level
+:class:`EngineCache`, which a worker process keeps between tasks: a worker builds
+each model once, not once per video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
+from napari_sam2v.engines import Engine, create_engine
+from napari_sam2v.errors import Sam2vError
+
+__all__ = ["ENGINE_CACHE", "EngineCache", "is_finished", "process_video"]
+
+EngineKey = tuple[str, str, str]
+
+
+class EngineCache:
+    """Engines kept alive between tasks of one process, keyed by engine/model/device.
+
+    An engine is handed to one task at a time (engines hold per-video state); a
+    second concurrent task with the same key gets its own instance. Idle
+    engines beyond ``max_idle`` are closed, least recently used first. An engine
+    whose task raised an unexpected error is closed, not reused.
+
+    Parameters
+    ----------
+    factory : callable, optional
+        ``factory(engine_name, **options) -> Engine``; defaults to
+        :func:`napari_sam2v.engines.create_engine`.
+    max_idle : int, optional
+        Most idle engines kept (default 2).
+    """
+
+    def __init__(
+        self, factory: Callable[..., Engine] = create_engine, *, max_idle: int = 2
+    ) -> None:
+        self._factory = factory
+        self._max_idle = max(0, int(max_idle))
+        self._idle: OrderedDict[int, tuple[EngineKey, Engine]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.loads = 0
+
+    @staticmethod
+    def key(engine: str, model: str | None, device: str) -> EngineKey:
+        """Cache key of an engine configuration."""
+        return (engine, model or "", device)
+
+    def _build(self, key: EngineKey) -> Engine:
+        engine, model, device = key
+        if engine == "classic":
+            return self._factory("classic")
+        options: dict[str, Any] = {"device": device}
+        if model:
+            options["model"] = model
+        return self._factory(engine, **options)
+
+    @contextlib.contextmanager
+    def acquire(
+        self, engine: str, model: str | None = None, device: str = "auto"
+    ) -> Iterator[tuple[Engine, bool]]:
+        """Borrow an engine for one task.
+
+        Parameters
+        ----------
+        engine : str
+            Engine name.
+        model : str, optional
+            Model name or path.
+        device : str, optional
+            Device.
+
+        Yields
+        ------
+        (Engine, bool)
+            The engine, and whether it was built for this call (``False`` when
+            it came from the cache).
+        """
+        key = self.key(engine, model, device)
+        found: Engine | None = None
+        with self._lock:
+            for token, (idle_key, idle_engine) in self._idle.items():
+                if idle_key == key:
+                    found = idle_engine
+                    del self._idle[token]
+                    break
+        built = found is None
+        if found is None:
+            found = self._build(key)
+            with self._lock:
+                self.loads += 1
+        try:
+            yield found, built
+        except Sam2vError:
+            # An expected error (bad video, bad prompt): the engine is reset by the
+            # next set_video, so keep it rather than rebuild the model.
+            self._release(key, found)
+            raise
+        except BaseException:
+            # An unexpected crash may leave half-updated state: drop the engine.
+            found.close()
+            raise
+        self._release(key, found)
+
+    def _release(self, key: EngineKey, engine: Engine) -> None:
+        evicted: list[Engine] = []
+        with self._lock:
+            self._idle[id(engine)] = (key, engine)
+            while len(self._idle) > self._max_idle:
+                _, (_, old) = self._idle.popitem(last=False)
+                evicted.append(old)
+        for old in evicted:
+            old.close()
+
+    def clear(self) -> None:
+        """Close every idle engine."""
+        with self._lock:
+            engines = [engine for _, engine in self._idle.values()]
+            self._idle.clear()
+        for engine in engines:
+            engine.close()
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+
+#: The per-process cache used by :func:`process_video`.
+ENGINE_CACHE = EngineCache()
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "local"
+
+
+def is_finished(task: VideoTask) -> bool:
+    """Whether an earlier run finished this video (store complete, tables written)."""
+    return task.done_marker.is_file() and task.store_path.exists()
+
+
+def _load_marker(task: VideoTask, outcome: VideoOutcome) -> None:
+    try:
+        previous = json.loads(task.done_marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    outcome.n_frames = int(previous.get("n_frames", 0))
+    outcome.n_objects = int(previous.get("n_objects", 0))
+    outcome.engine_info = dict(previous.get("engine_info", {}))
+
+
+def _complete_store(task: VideoTask) -> Any:
+    """The finished result store of an earlier run, or ``None`` (absent, partial, unreadable)."""
+    from napari_sam2v.store import open_result
+
+    try:
+        result = open_result(task.store_path)
+    except Sam2vError:
+        return None
+    return result if result.complete and result.status == "complete" else None
+
+
+def _run(task: VideoTask, outcome: VideoOutcome) -> None:
+    from napari_sam2v.analysis import measure
+    from napari_sam2v.io.prompt_files import Prompts
+    from napari_sam2v.store.track import track
+
+    row, options = task.row, task.options
+    if options.torch_threads and options.engine == "sam2":
+        import torch
+
+        torch.set_num_threads(int(options.torch_threads))
+    task.out_dir.mkdir(parents=True, exist_ok=True)
+    outcome.resumed = task.store_path.exists()
+    start = time.perf_counter()
+    result = _complete_store(task) if outcome.resumed else None
+    if result is not None:
+        # Tracked by an earlier run that stopped before its tables: measure only.
+        stored = result.metadata.get("engine") or {}
+        outcome.engine_info = {
+            key: stored.get(key) for key in ("engine", "model", "device", "random_weights")
+        }
+    else:
+        prompts = Prompts.load(row.prompts)
+        with ENGINE_CACHE.acquire(options.engine, task.model, options.device) as (
+            engine,
+            built,
+        ):
+            outcome.model_loaded = built
+            result = track(
+                row.video,
+                prompts,
+                task.store_path,
+                engine=engine,
+                direction=options.direction,
+                channel=row.channel,
+                resume=outcome.resumed,
+            )
+            info = engine.info
+        outcome.engine_info = {
+            "engine": info.engine,
+            "model": info.model,
+            "device": info.device,
+            "random_weights": info.random_weights,
+        }
+    outcome.seconds["track"] = round(time.perf_counter() - start, 3)
+    start = time.perf_counter()
+    measurements = measure(
+        result,
+        pixel_size=row.pixel_size,
+        unit=row.unit,
+        frame_interval=row.frame_interval,
+        time_unit=row.time_unit or ("s" if row.frame_interval is not None else None),
+    )
+    measurements.save(task.tables_dir, format=options.table_format)
+    if options.plots:
+        measurements.save_plots(task.out_dir / "plots")
+    outcome.seconds["measure"] = round(time.perf_counter() - start, 3)
+    outcome.n_frames = int(result.labels.shape[0])
+    outcome.n_objects = len(result.objects)
+    outcome.store = str(task.store_path)
+    outcome.tables = str(task.tables_dir)
+
+
+def process_video(task: VideoTask) -> VideoOutcome:
+    """Track and measure one video; never raises for a problem with that video.
+
+    Skips a video whose output folder holds a finished run, resumes a partial
+    store, otherwise starts fresh. Writes ``<out>/result.zarr``, ``<out>/tables/``
+    (and ``<out>/plots/``), then ``<out>/done.json`` last.
+
+    Parameters
+    ----------
+    task : VideoTask
+        The video and the batch options.
+
+    Returns
+    -------
+    VideoOutcome
+        ``done``, ``skipped`` or ``failed`` (with the reason).
+    """
+    begin = time.perf_counter()
+    outcome = VideoOutcome(
+        name=task.row.name,
+        video=str(task.row.video),
+        row=task.row.row,
+        status="failed",
+        worker=_worker_address(),
+        pid=os.getpid(),
+        store=str(task.store_path),
+        tables=str(task.tables_dir),
+    )
+    try:
+        if is_finished(task):
+            outcome.status = "skipped"
+            _load_marker(task, outcome)
+        else:
+            _run(task, outcome)
+            outcome.status = "done"
+            outcome.seconds["total"] = round(time.perf_counter() - begin, 3)
+            marker = outcome.to_dict()
+            tmp = task.done_marker.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(marker, indent=2), encoding="utf-8")
+            os.replace(tmp, task.done_marker)
+    except Sam2vError as exc:
+        outcome.error = str(exc)
+    except Exception as exc:  # one crash must not stop a batch
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        outcome.error = f"unexpected {type(exc).__name__}: {exc}{where}"
+    outcome.seconds["total"] = round(time.perf_counter() - begin, 3)
+    return outcome

@@ -1,0 +1,147 @@
+"""``napari-sam2v track``: propagate prompts through a video into a result store."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from napari_sam2v.cli.common import EXIT_OK, add_command, non_negative_int
+from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
+from napari_sam2v.cli.progress import ProgressPrinter
+
+__all__ = ["register", "run"]
+
+ENGINES = ("sam2", "classic")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DIRECTIONS = ("forward", "backward", "both")
+
+_EXAMPLES = """\
+  napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr
+  napari-sam2v track cells.tif --prompts clicks.csv --out cells.zarr --engine classic
+  napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --model sam2.1-small \\
+      --device cuda --direction both --start 40
+  napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --resume   # after Ctrl-C
+"""
+
+
+def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str = "sam2") -> None:
+    """Add ``--engine``, ``--model`` and ``--device`` (shared with ``batch``)."""
+    parser.add_argument(
+        "--engine", choices=ENGINES, default=default_engine,
+        help="sam2: Segment Anything 2 through transformers; classic: weights-free "
+        "scikit-image tracker",
+    )
+    parser.add_argument(
+        "--model", metavar="NAME|PATH", default=None,
+        help="SAM 2 model name (see 'napari-sam2v models list'), a transformers folder or a "
+        "Meta .pt checkpoint (default: the engine's default model)",
+    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device")
+
+
+def register(commands: Any) -> None:
+    """Add the ``track`` command to the sub-command parsers."""
+    parser = add_command(
+        commands,
+        "track",
+        help="propagate prompts through a video into a result store",
+        description=(
+            "Propagate the prompts (clicks, boxes, masks) of a prompt file through a video "
+            "and write the labels, frame by frame, into an OME-Zarr result store. Ctrl-C "
+            "stops after the current frame; run again with --resume to continue."
+        ),
+        examples=_EXAMPLES,
+    )
+    parser.add_argument("video", help="video file (mp4, mov, avi, mkv), TIFF, image folder or zarr")
+    parser.add_argument(
+        "--prompts", required=True, metavar="P.json|P.csv",
+        help="prompt file: JSON v1 or a CSV of clicks (frame,object,x,y,label)",
+    )
+    parser.add_argument("--out", required=True, metavar="R.zarr", help="result store to write")
+    add_engine_options(parser)
+    parser.add_argument(
+        "--direction", choices=DIRECTIONS, default="forward",
+        help="propagate forward, backward or both ways from the start frame",
+    )
+    parser.add_argument(
+        "--start", type=non_negative_int, default=None, metavar="F",
+        help="frame to start from (default: the first prompted frame)",
+    )
+    parser.add_argument(
+        "--end", type=non_negative_int, default=None, metavar="F",
+        help="last frame to process, inclusive (default: the last frame)",
+    )
+    parser.add_argument(
+        "--channel", type=non_negative_int, default=None, metavar="C",
+        help="channel of multi-channel (non-RGB) data",
+    )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run in an existing store (finished frames are kept)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing store at --out (never a folder that is not a store)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    parser.set_defaults(run=run)
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    argv = ["napari-sam2v", "track", args.video, "--prompts", args.prompts, "--out", args.out]
+    argv += ["--engine", args.engine, "--direction", args.direction]
+    for flag in ("model", "start", "end", "channel"):
+        value = getattr(args, flag)
+        if value is not None:
+            argv += [f"--{flag}", str(value)]
+    if args.device != "auto":
+        argv += ["--device", args.device]
+    return shlex.join([*argv, "--resume"])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``napari-sam2v track``."""
+    from napari_sam2v.io.prompt_files import Prompts
+    from napari_sam2v.store.track import track
+
+    prompts = Prompts.load(args.prompts)
+    progress = ProgressPrinter("tracking", enabled=not args.quiet)
+    with CancelOnInterrupt() as stop, progress:
+        result = track(
+            args.video,
+            prompts,
+            args.out,
+            engine=args.engine,
+            model=args.model,
+            device=args.device,
+            direction=args.direction,
+            start=args.start,
+            end=args.end,
+            channel=args.channel,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=progress,
+            cancel=stop.event,
+        )
+    done = int(result.frames_done.sum())
+    total = int(result.frames_done.size)
+    names = ", ".join(obj.name for obj in result.objects)
+    if stop.requested:
+        print(
+            f"interrupted: {done} of {total} frames are saved in {result.path}; resume with:\n"
+            f"  {_resume_command(args)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print(
+        f"wrote {result.path}: {done}/{total} frames done, "
+        f"{len(result.objects)} objects ({names})"
+    )
+    if result.random_weights:
+        print(
+            "note: this model has random weights (a test model); the masks are not a result",
+            file=sys.stderr,
+        )
+    return EXIT_OK

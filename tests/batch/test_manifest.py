@@ -1,0 +1,154 @@
+"""Manifest parsing and validation: row-numbered errors, path resolution, stable names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from napari_sam2v.batch import read_manifest, safe_name
+from napari_sam2v.errors import InputError, InputFileNotFoundError
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name in ("a.tif", "b.tif", "sub/a.tif", "a.json", "b.csv"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    return tmp_path
+
+
+def write(folder: Path, text: str, name: str = "manifest.csv") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_minimal_manifest_resolves_relative_paths(folder: Path) -> None:
+    manifest = read_manifest(write(folder, "video,prompts\na.tif,a.json\nb.tif,b.csv\n"))
+    assert len(manifest) == 2
+    first, second = manifest.rows
+    assert first.video == (folder / "a.tif").resolve()
+    assert first.prompts == (folder / "a.json").resolve()
+    assert (first.row, second.row) == (2, 3)
+    assert [r.name for r in manifest] == ["a", "b"]
+    assert first.pixel_size is None and first.channel is None and first.model is None
+
+
+def test_relative_to_manifest_not_cwd(folder: Path, tmp_path_factory, monkeypatch) -> None:
+    elsewhere = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(elsewhere)
+    manifest = read_manifest(write(folder, "video,prompts\na.tif,a.json\n"))
+    assert manifest.rows[0].video.parent == folder.resolve()
+
+
+def test_optional_columns_are_parsed(folder: Path) -> None:
+    text = (
+        "video,prompts,channel,pixel_size,unit,frame_interval,time_unit,model,name\n"
+        "a.tif,a.json,1,0.65,um,300,s,sam2.1-small,well A1\n"
+        "b.tif,b.csv,,,,,,,\n"
+    )
+    first, second = read_manifest(write(folder, text)).rows
+    assert first.channel == 1
+    assert first.pixel_size == pytest.approx(0.65)
+    assert first.unit == "um"
+    assert first.frame_interval == pytest.approx(300.0)
+    assert first.time_unit == "s"
+    assert first.model == "sam2.1-small"
+    assert first.name == "well_A1"
+    assert second.channel is None and second.model is None and second.name == "b"
+
+
+def test_duplicate_stems_get_row_suffixes(folder: Path) -> None:
+    manifest = read_manifest(write(folder, "video,prompts\na.tif,a.json\nsub/a.tif,a.json\n"))
+    assert [r.name for r in manifest] == ["a-row2", "a-row3"]
+
+
+def test_blank_lines_keep_file_row_numbers(folder: Path) -> None:
+    manifest = read_manifest(write(folder, "video,prompts\n\na.tif,a.json\n\nb.tif,b.csv\n"))
+    assert [r.row for r in manifest] == [3, 5]
+
+
+def test_absolute_paths_and_bom(folder: Path) -> None:
+    text = f"\ufeffvideo,prompts\n{folder / 'a.tif'},{folder / 'a.json'}\n"
+    manifest = read_manifest(write(folder, text))
+    assert manifest.rows[0].video == (folder / "a.tif").resolve()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("video\na.tif\n", "missing required column(s) prompts"),
+        ("video,prompts,pixelsize\na.tif,a.json,1\n", "unknown column(s) 'pixelsize'"),
+        ("video,prompts,video\na.tif,a.json,b.tif\n", "duplicated column(s) video"),
+        ("video,prompts\n", "no video rows"),
+        ("video,prompts\nmissing.tif,a.json\n", "row 2: video 'missing.tif' does not exist"),
+        ("video,prompts\na.tif,\n", "row 2: column 'prompts' is empty"),
+        ("video,prompts,pixel_size\na.tif,a.json,abc\n", "row 2: column 'pixel_size' must be"),
+        ("video,prompts,pixel_size\na.tif,a.json,-1\n", "positive finite number, got '-1'"),
+        ("video,prompts,frame_interval\na.tif,a.json,nan\n", "column 'frame_interval'"),
+        ("video,prompts,channel\na.tif,a.json,1.5\n", "row 2: column 'channel' must be"),
+        ("video,prompts,channel\na.tif,a.json,-1\n", "column 'channel' must be an integer >= 0"),
+        ("video,prompts,unit\na.tif,a.json,um\n", "'unit' is set but 'pixel_size' is empty"),
+        ("video,prompts\na.tif,a.json,extra\n", "row 2: 3 cells but the header has 2"),
+    ],
+)
+def test_invalid_manifests_name_the_problem(folder: Path, text: str, message: str) -> None:
+    path = write(folder, text)
+    with pytest.raises(InputError) as info:
+        read_manifest(path)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_all_row_problems_are_reported_at_once(folder: Path) -> None:
+    text = "video,prompts,pixel_size\nnope.tif,a.json,1\na.tif,a.json,0\nb.tif,b.csv,2\n"
+    with pytest.raises(InputError) as info:
+        read_manifest(write(folder, text))
+    message = str(info.value)
+    assert "row 2: video 'nope.tif' does not exist" in message
+    assert "row 3: column 'pixel_size' must be a positive finite number" in message
+    assert "row 4" not in message
+
+
+def test_many_problems_are_summarised(folder: Path) -> None:
+    rows = "".join(f"missing{i}.tif,a.json\n" for i in range(12))
+    with pytest.raises(InputError, match="and 4 more"):
+        read_manifest(write(folder, "video,prompts\n" + rows))
+
+
+def test_missing_manifest(tmp_path: Path) -> None:
+    with pytest.raises(InputFileNotFoundError, match="does not exist"):
+        read_manifest(tmp_path / "nope.csv")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"video,prompts\n\xff\xfe\xfa,\x80\n")
+    with pytest.raises(InputError, match="not a readable UTF-8 CSV"):
+        read_manifest(path)
+
+
+def test_check_files_can_be_disabled(folder: Path) -> None:
+    manifest = read_manifest(
+        write(folder, "video,prompts\n/cluster/only/v.mp4,/cluster/only/v.json\n"),
+        check_files=False,
+    )
+    assert manifest.rows[0].video == Path("/cluster/only/v.mp4")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("transect 01", "transect_01"),
+        ("../../etc/passwd", "etc_passwd"),
+        ("..hidden", "hidden"),
+        ("", "video"),
+        ("a/b\\c", "a_b_c"),
+        ("=cmd|calc", "cmd_calc"),
+    ],
+)
+def test_safe_name(text: str, expected: str) -> None:
+    assert safe_name(text) == expected

@@ -1,0 +1,164 @@
+"""The per-process engine cache and the report/combined tables, without a cluster."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from napari_sam2v.batch import BatchReport, EngineCache, VideoOutcome, combine_tables
+from napari_sam2v.engines import create_engine
+from napari_sam2v.errors import VideoReadError
+
+
+class CountingFactory:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self.closed = 0
+
+    def __call__(self, name: str, **options):
+        self.calls.append((name, options))
+        engine = create_engine("classic")
+        original_close = engine.close
+
+        def close() -> None:
+            self.closed += 1
+            original_close()
+
+        engine.close = close
+        return engine
+
+
+def test_engine_is_built_once_per_key() -> None:
+    factory = CountingFactory()
+    cache = EngineCache(factory)
+    seen = []
+    for _ in range(3):
+        with cache.acquire("sam2", "random-tiny", "cpu") as (engine, built):
+            seen.append((id(engine), built))
+    assert [built for _, built in seen] == [True, False, False]
+    assert len({ident for ident, _ in seen}) == 1
+    assert factory.calls == [("sam2", {"device": "cpu", "model": "random-tiny"})]
+    assert cache.loads == 1
+
+
+def test_different_keys_get_different_engines_and_lru_eviction() -> None:
+    factory = CountingFactory()
+    cache = EngineCache(factory, max_idle=1)
+    with cache.acquire("sam2", "a", "cpu"):
+        pass
+    with cache.acquire("sam2", "b", "cpu"):
+        pass
+    assert cache.loads == 2
+    assert len(cache) == 1
+    assert factory.closed == 1  # "a" was evicted and closed
+    with cache.acquire("sam2", "b", "cpu") as (_, built):
+        assert not built
+    cache.clear()
+    assert len(cache) == 0 and factory.closed == 2
+
+
+def test_classic_ignores_model_and_device() -> None:
+    factory = CountingFactory()
+    cache = EngineCache(factory)
+    with cache.acquire("classic", None, "auto"):
+        pass
+    assert factory.calls == [("classic", {})]
+
+
+def test_concurrent_tasks_never_share_an_engine() -> None:
+    factory = CountingFactory()
+    cache = EngineCache(factory)
+    inside = threading.Barrier(2, timeout=10)
+    used: list[int] = []
+
+    def task() -> None:
+        with cache.acquire("classic") as (engine, _):
+            used.append(id(engine))
+            inside.wait()
+
+    threads = [threading.Thread(target=task) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(set(used)) == 2
+    assert cache.loads == 2
+
+
+def test_engine_survives_an_expected_error() -> None:
+    factory = CountingFactory()
+    cache = EngineCache(factory)
+    with pytest.raises(VideoReadError), cache.acquire("classic"):
+        raise VideoReadError("bad.mp4: truncated")
+    assert len(cache) == 1 and factory.closed == 0
+    with cache.acquire("classic") as (_, built):
+        assert not built
+
+
+def test_engine_of_a_crashed_task_is_dropped() -> None:
+    factory = CountingFactory()
+    cache = EngineCache(factory)
+    with pytest.raises(RuntimeError), cache.acquire("classic"):
+        raise RuntimeError("boom")
+    assert len(cache) == 0 and factory.closed == 1
+    with cache.acquire("classic") as (_, built):
+        assert built
+
+
+def outcome(tmp_path: Path, name: str, status: str, **kwargs) -> VideoOutcome:
+    tables = tmp_path / name / "tables"
+    return VideoOutcome(
+        name=name, video=f"/data/{name}.mp4", row=2, status=status, tables=str(tables), **kwargs
+    )
+
+
+def test_combine_tables_adds_video_column(tmp_path: Path) -> None:
+    done = outcome(tmp_path, "v1", "done", seconds={"total": 2.0})
+    skipped = outcome(tmp_path, "v2", "skipped")
+    failed = outcome(tmp_path, "v3", "failed", error="bad video")
+    for item, n in ((done, 2), (skipped, 1), (failed, 5)):
+        Path(item.tables).mkdir(parents=True)
+        table = pd.DataFrame({"object_id": range(1, n + 1), "mean_speed": [1.5] * n})
+        table.to_csv(Path(item.tables) / "tracks.csv", index=False)
+    pd.DataFrame({"object_id": [1], "frame": [0]}).to_parquet(
+        Path(done.tables) / "frames.parquet"
+    )
+    written = combine_tables([done, skipped, failed], tmp_path)
+    tracks = pd.read_parquet(written["tracks.parquet"])
+    assert list(tracks.columns[:2]) == ["video", "object_id"]
+    assert tracks["video"].tolist() == ["v1", "v1", "v2"]
+    assert pd.read_csv(written["tracks.csv"]).shape == (3, 3)
+    frames = pd.read_csv(written["frames.csv"])
+    assert frames["video"].tolist() == ["v1"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_report_counts_json_and_text(tmp_path: Path) -> None:
+    report = BatchReport(
+        out=tmp_path,
+        scheduler="tcp://127.0.0.1:1",
+        n_workers=2,
+        outcomes=[
+            outcome(
+                tmp_path, "v1", "done", seconds={"total": 3.0}, model_loaded=True,
+                engine_info={"engine": "sam2", "model": "random-tiny", "random_weights": True},
+            ),
+            outcome(tmp_path, "v2", "skipped"),
+            outcome(tmp_path, "v3", "failed", error="v3.mp4: the file is truncated"),
+        ],
+        wall_seconds=30.0,
+    )
+    assert not report.ok
+    assert report.videos_per_minute == pytest.approx(2.0)
+    assert report.model_loads == 1
+    data = json.loads(report.save().read_text())
+    assert data["counts"] == {"total": 3, "done": 1, "skipped": 1, "failed": 1}
+    assert data["videos"][2]["error"] == "v3.mp4: the file is truncated"
+    text = report.format()
+    assert "FAILED row 2 v3: v3.mp4: the file is truncated" in text
+    assert "done 1, skipped (already finished) 1, failed 1" in text
+    assert "random weights (a test model) was used; its masks are not a result" in text

@@ -1,0 +1,225 @@
+"""``napari-sam2v track`` / ``measure`` as real subprocesses: results, errors, Ctrl-C, resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_sam2v.errors import Sam2vError
+from napari_sam2v.samples import load_cells, load_reef
+from napari_sam2v.store import open_result
+from napari_sam2v.store.track import track
+from tests.cli.conftest import CLI, cli, cli_env, write_video
+
+COMMANDS = ["track", "measure", "export", "demo", "models", "batch", "gui"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples(command: str) -> None:
+    proc = cli(command, "--help", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"usage: napari-sam2v {command}" in proc.stdout
+    assert "examples:" in proc.stdout
+    assert f"napari-sam2v {command}" in proc.stdout.split("examples:")[1]
+
+
+def test_top_level_help_and_module_entry_point() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "napari_sam2v.cli.main", "--help"],
+        capture_output=True, text=True, timeout=60, env=cli_env(),
+    )
+    assert proc.returncode == 0
+    for command in COMMANDS:
+        assert command in proc.stdout
+    assert cli("--version").stdout.startswith("napari-sam2v ")
+
+
+def test_track_and_measure_reef_sample_classic(tmp_path: Path) -> None:
+    reef = load_reef()
+    store = tmp_path / "reef.zarr"
+    proc = cli(
+        "track", reef.video_path, "--prompts", reef.prompts_path, "--out", store,
+        "--engine", "classic",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {store}: 48/48 frames done, 3 objects (fish 1, fish 2, fish 3)" in proc.stdout
+    # Not a terminal: plain progress lines, no carriage-return bar.
+    assert "tracking: 48/48 frames (100%)" in proc.stderr
+    assert "\r" not in proc.stderr
+    result = open_result(store)
+    assert result.complete and not result.random_weights
+    assert set(np.unique(np.asarray(result.labels))) == {0, 1, 2, 3}
+
+    tables = tmp_path / "tables"
+    proc = cli(
+        "measure", store, "--out", tables, "--pixel-size", "0.5", "--unit", "mm",
+        "--frame-interval", "2", "--format", "parquet", "--plots",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "mm^2" in proc.stdout and "mm/s" in proc.stdout
+    frames = pd.read_parquet(tables / "frames.parquet")
+    np.testing.assert_allclose(frames["area"], frames["area_px"] * 0.25)
+    np.testing.assert_allclose(frames["time"], frames["frame"] * 2.0)
+    tracks = pd.read_parquet(tables / "tracks.parquet")
+    assert sorted(tracks["object_id"]) == [1, 2, 3]
+    sidecar = json.loads((tables / "measurements.json").read_text())
+    assert sidecar["calibration"]["unit"] == "mm"
+    for plot in ("area", "trajectories", "speed", "msd"):
+        assert (tables / f"{plot}.png").stat().st_size > 0
+        assert f"wrote {tables / f'{plot}.png'}" in proc.stdout
+
+
+@pytest.mark.slow
+def test_existing_store_needs_resume_or_overwrite(tmp_path: Path, disk_tiff) -> None:
+    video, prompts = disk_tiff
+    store = tmp_path / "disks.zarr"
+    track(video, prompts, store, engine="classic")
+    before = np.asarray(open_result(store).labels)
+    args = ("track", video, "--prompts", prompts, "--out", store, "--engine", "classic", "-q")
+    again = cli(*args)
+    assert again.returncode == 2
+    assert again.stderr.startswith("error: ") and len(again.stderr.strip().splitlines()) == 1
+    np.testing.assert_array_equal(np.asarray(open_result(store).labels), before)
+    overwritten = cli(*args, "--overwrite")
+    assert overwritten.returncode == 0, overwritten.stderr
+    assert open_result(store).complete
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing video", "no such file"),
+        ("missing prompts", "prompt file not found"),
+        ("bad json", "prompts.json"),
+        ("click outside", "outside the 128x96 frame"),
+        ("end beyond video", "end frame 99 is outside the video"),
+    ],
+)
+def test_expected_errors_are_one_line(tmp_path: Path, disk_tiff, case: str, message: str) -> None:
+    video, prompts = disk_tiff
+    extra: list[object] = []
+    if case == "missing video":
+        video = tmp_path / "nope.mp4"
+    elif case == "missing prompts":
+        prompts = tmp_path / "nope.json"
+    elif case == "bad json":
+        prompts = tmp_path / "prompts.json"
+        prompts.write_text('{"version": 1, "objects": [')
+    elif case == "click outside":
+        prompts = tmp_path / "outside.csv"
+        prompts.write_text("frame,object,x,y,label\n0,1,400,30,1\n")
+    else:
+        extra = ["--end", "99"]
+    store = tmp_path / "out.zarr"
+    proc = cli("track", video, "--prompts", prompts, "--out", store, "--engine", "classic", *extra)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert message in lines[0]
+
+
+def test_bad_arguments_exit_2_with_usage(disk_tiff) -> None:
+    video, prompts = disk_tiff
+    proc = cli("track", video, "--prompts", prompts, "--out", "x.zarr", "--start", "-3")
+    assert proc.returncode == 2
+    assert "expected an integer >= 0" in proc.stderr
+
+
+def test_random_tiny_on_the_cells_sample_is_labelled(tmp_path: Path) -> None:
+    cells = load_cells()
+    store = tmp_path / "random.zarr"
+    proc = cli(
+        "track", cells.video_path, "--prompts", cells.prompts_path, "--out", store,
+        "--engine", "sam2", "--model", "random-tiny", "--device", "cpu", "--end", "2",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3/37 frames done, 7 objects" in proc.stdout
+    assert "random weights" in proc.stderr and "not a result" in proc.stderr
+    result = open_result(store)
+    assert result.random_weights
+    assert result.frames_done[:3].all() and not result.frames_done[3:].any()
+
+
+def _interrupt_after(args: list[str], store: Path, frames: int) -> tuple[int, str]:
+    """Run ``track``, press Ctrl-C once ``frames`` frames are on disk; return (status, stderr)."""
+    proc = subprocess.Popen(args, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if open_result(store).frames_done.sum() >= frames:
+                    break
+            except Sam2vError:  # the store is still being created
+                pass
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode, stdout + stderr
+
+
+def _check_interrupt_and_resume(
+    tmp_path: Path, n_frames: int, after: list[int]
+) -> list[tuple[int, int]]:
+    """Interrupt ``track`` after each count of frames, resume, compare with a clean run.
+
+    Returns the (exit status, frames on disk) of each interrupted run.
+    """
+    video, prompts = write_video(tmp_path, "long", n_frames=n_frames, shape=(192, 256))
+    store = tmp_path / "long.zarr"
+    args = [CLI, "track", str(video), "--prompts", str(prompts), "--out", str(store),
+            "--engine", "classic"]
+    saved = 0
+    runs = []
+    for i, frames in enumerate(after):
+        status, output = _interrupt_after(args + (["--resume"] if i else []), store, frames)
+        assert status in (0, 130), output
+        assert "Traceback" not in output
+        if status == 130:
+            assert "stopping after the current frame" in output and "--resume" in output
+        partial = open_result(store)
+        now = int(partial.frames_done.sum())
+        # Finished frames are never lost, and they form the prefix a forward run writes.
+        assert now >= saved and partial.frames_done[:now].all(), (now, saved, output)
+        saved = now
+        runs.append((status, now))
+    resumed = cli(*args[1:], "--resume", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    final = open_result(store)
+    assert final.complete
+    reference = tmp_path / "reference.zarr"
+    done = cli(
+        "track", video, "--prompts", prompts, "--out", reference, "--engine", "classic", "-q"
+    )
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(
+        np.asarray(final.labels), np.asarray(open_result(reference).labels)
+    )
+    return runs
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
+    [(status, saved)] = _check_interrupt_and_resume(tmp_path, 160, [5])
+    assert status == 130
+    assert 5 <= saved < 160
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ctrl_c_at_random_points_then_resume(tmp_path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    after = sorted(int(x) for x in rng.integers(1, 300, size=3))
+    _check_interrupt_and_resume(tmp_path, 400, after)
