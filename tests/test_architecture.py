@@ -18,7 +18,7 @@ CORE_MODULES = [
     "napari_sam2v.engines.classic",
     "napari_sam2v.engines.sam2",
     "napari_sam2v.store",
-    "napari_sam2v.store.track",
+    "napari_sam2v.store.pipeline",
     "napari_sam2v.analysis",
     "napari_sam2v.samples",
     "napari_sam2v.session",

@@ -36,7 +36,7 @@ _LAZY = {
     "Prompts": "napari_sam2v.io.prompt_files",
     "create_engine": "napari_sam2v.engines",
     "open_video": "napari_sam2v.io",
-    "track": "napari_sam2v.store.track",
+    "track": "napari_sam2v.store.pipeline",
     "open_result": "napari_sam2v.store",
     "measure": "napari_sam2v.analysis",
 }
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari_sam2v.io.prompt_files import Prompts
     from napari_sam2v.prompts import Prompt
     from napari_sam2v.store import open_result
-    from napari_sam2v.store.track import track
+    from napari_sam2v.store.pipeline import track
     from napari_sam2v.types import Calibration, ObjectInfo
 
 

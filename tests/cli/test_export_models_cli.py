@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from napari_sam2v.store import open_result
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.cli.conftest import cli, write_video
 
 

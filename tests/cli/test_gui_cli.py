@@ -32,7 +32,7 @@ def test_gui_docks_the_tracker_with_the_video_loaded(qtbot) -> None:
 @pytest.mark.gui
 def test_gui_reopens_a_result_store(qtbot, tmp_path: Path) -> None:
     from napari_sam2v.cli.gui import launch
-    from napari_sam2v.store.track import track
+    from napari_sam2v.store.pipeline import track
 
     video, prompts = write_video(tmp_path, "disks", n_frames=6)
     store = tmp_path / "disks.zarr"

@@ -16,7 +16,7 @@ import pytest
 from napari_sam2v.errors import Sam2vError
 from napari_sam2v.samples import load_cells, load_reef
 from napari_sam2v.store import open_result
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.cli.conftest import CLI, cli, cli_env, write_video
 
 COMMANDS = ["track", "measure", "export", "demo", "models", "batch", "gui"]

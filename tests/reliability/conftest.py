@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.reliability.media import disk_prompts, write_disk_npy
 
 

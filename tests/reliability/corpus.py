@@ -22,7 +22,7 @@ from napari_sam2v.errors import (
     PromptError,
     VideoReadError,
 )
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.conftest import make_disk_video
 from tests.reliability.media import (
     corrupt_packet,

@@ -11,7 +11,7 @@ import pytest
 from napari_sam2v.errors import Sam2vError
 from napari_sam2v.io import open_video
 from napari_sam2v.store import open_result
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.reliability.corpus import CASES, Case
 from tests.reliability.media import (
     corrupt_packet,

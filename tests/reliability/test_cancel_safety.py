@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from napari_sam2v.store import open_result
-from napari_sam2v.store.track import ProgressInfo, track
+from napari_sam2v.store.pipeline import ProgressInfo, track
 from tests.reliability.cli_runs import (
     done_frames,
     run_cli,

@@ -14,7 +14,7 @@ from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
 from napari_sam2v.store import open_result
 from napari_sam2v.store.exports import export_coco, export_png, export_tiff
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from napari_sam2v.types import ObjectInfo
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,7 +17,7 @@ import pytest
 
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
-from napari_sam2v.store.track import ProgressInfo, track
+from napari_sam2v.store.pipeline import ProgressInfo, track
 
 N_FRAMES = 2000
 SIZE = 64

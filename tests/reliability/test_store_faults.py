@@ -20,7 +20,7 @@ from napari_sam2v.engines.base import FrameResult, ObjectScore
 from napari_sam2v.errors import StoreError, StoreLockedError, StoreVersionError
 from napari_sam2v.io import open_video
 from napari_sam2v.store import ResultStore, open_result
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.reliability.media import disk_prompts, tree_digest
 
 pytestmark = pytest.mark.timeout(120)

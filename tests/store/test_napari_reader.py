@@ -13,7 +13,7 @@ from napari_sam2v._napari_io import get_result_reader
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
 from napari_sam2v.store import open_result
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.store.fake_engine import FakeEngine
 
 needs_display = pytest.mark.skipif(

@@ -15,7 +15,7 @@ import pytest
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
 from napari_sam2v.store import open_result
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.conftest import make_disk_video
 from tests.store.fake_engine import FakeEngine
 
@@ -26,7 +26,7 @@ CHILD = """
 import sys
 import numpy as np
 from napari_sam2v.io.prompt_files import Prompts
-from napari_sam2v.store.track import track
+from napari_sam2v.store.pipeline import track
 from tests.store.fake_engine import FakeEngine
 frames = np.load(sys.argv[1])
 track(frames, Prompts.load(sys.argv[2]), sys.argv[3], engine=FakeEngine(sleep=0.05),

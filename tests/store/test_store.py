@@ -15,7 +15,7 @@ from napari_sam2v.errors import EngineError, StoreError, StoreLockedError, Store
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
 from napari_sam2v.store import ResultStore, open_result
-from napari_sam2v.store.track import ProgressInfo, track
+from napari_sam2v.store.pipeline import ProgressInfo, track
 from napari_sam2v.types import Calibration, ObjectInfo
 from tests.store.fake_engine import FakeEngine
 

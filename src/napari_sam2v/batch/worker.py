@@ -180,7 +180,7 @@ def _complete_store(task: VideoTask) -> Any:
 def _run(task: VideoTask, outcome: VideoOutcome) -> None:
     from napari_sam2v.analysis import measure
     from napari_sam2v.io.prompt_files import Prompts
-    from napari_sam2v.store.track import track
+    from napari_sam2v.store.pipeline import track
 
     row, options = task.row, task.options
     if options.torch_threads and options.engine == "sam2":

@@ -302,7 +302,7 @@ class _Plan:
 def _run_sample(name: str, out: Path, plan: _Plan, stop: CancelOnInterrupt) -> SampleSummary | None:
     from napari_sam2v.analysis import measure
     from napari_sam2v.io.prompt_files import Prompts
-    from napari_sam2v.store.track import track
+    from napari_sam2v.store.pipeline import track
 
     begin = time.perf_counter()
     sample = _load_sample(name)

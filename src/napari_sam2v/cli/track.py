@@ -104,7 +104,7 @@ def _resume_command(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v track``."""
     from napari_sam2v.io.prompt_files import Prompts
-    from napari_sam2v.store.track import track
+    from napari_sam2v.store.pipeline import track
 
     prompts = Prompts.load(args.prompts)
     progress = ProgressPrinter("tracking", enabled=not args.quiet)
