@@ -57,7 +57,8 @@ def build_random_tiny() -> Any:
 
 def _load_folder(folder: Path) -> Any:
     try:
-        model_type = json.loads((folder / "config.json").read_text()).get("model_type", "")
+        config_text = (folder / "config.json").read_text()
+        model_type = json.loads(config_text).get("model_type", "")
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{folder / 'config.json'}: unreadable ({exc})") from None
     if model_type not in ("sam2_video", "edgetam_video"):
@@ -65,7 +66,7 @@ def _load_folder(folder: Path) -> Any:
             f"{folder}: config.json has model_type {model_type!r}; a SAM 2 video model "
             "('sam2_video') or EdgeTAM video model ('edgetam_video') is needed"
         )
-    if model_type == "edgetam_video":
+    if model_type == "edgetam_video" and '"timm_wrapper"' in config_text:
         try:
             import timm  # noqa: F401 - EdgeTAM's RepViT backbone comes from timm
         except Exception as exc:

@@ -185,7 +185,10 @@ def streaming_model_class(architecture: str) -> type:
     -------
     type
         A subclass of ``Sam2VideoModel`` or ``EdgeTamVideoModel``; its weights,
-        config and outputs are those of the parent class.
+        config and outputs are those of the parent class. Setting the instance
+        attribute ``memory_frames`` to ``k`` makes the model attend to the
+        conditioning frames and only the ``k`` most recent tracked frames (an
+        approximation: fewer memory keys, faster, results differ).
     """
     if architecture == "edgetam_video":
         from transformers import EdgeTamVideoModel as Base
@@ -193,10 +196,22 @@ def streaming_model_class(architecture: str) -> type:
         from transformers import Sam2VideoModel as Base
 
     class StreamingModel(Base):  # type: ignore[valid-type, misc]
+        #: At most this many recent non-conditioning frames are attended to
+        #: (``None``: the model's ``num_maskmem - 1``); see :func:`set_memory_frames`.
+        memory_frames: int | None = None
+
         def _gather_memory_frame_outputs(self, *args: Any, **kwargs: Any) -> list:
             gathered = super()._gather_memory_frame_outputs(*args, **kwargs)
+            limit = self.memory_frames
             return [
-                (offset, out if out is not None and "maskmem_features" in out else None)
+                (
+                    offset,
+                    out
+                    if out is not None
+                    and "maskmem_features" in out
+                    and (limit is None or offset <= limit)
+                    else None,
+                )
                 for offset, out in gathered
             ]
 
