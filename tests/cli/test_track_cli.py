@@ -149,6 +149,25 @@ def test_random_tiny_on_the_cells_sample_is_labelled(tmp_path: Path) -> None:
     assert result.frames_done[:3].all() and not result.frames_done[3:].any()
 
 
+def test_precision_option(tmp_path: Path) -> None:
+    cells = load_cells()
+    store = tmp_path / "mixed.zarr"
+    proc = cli(
+        "track", cells.video_path, "--prompts", cells.prompts_path, "--out", store,
+        "--engine", "sam2", "--model", "random-tiny", "--device", "cpu", "--end", "1",
+        "--precision", "mixed", timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert open_result(store).frames_done[:2].all()
+    bad = cli(
+        "track", cells.video_path, "--prompts", cells.prompts_path, "--out",
+        tmp_path / "classic.zarr", "--engine", "classic", "--precision", "mixed",
+    )
+    assert bad.returncode == 2
+    assert "error: --precision applies to the sam2 engine only" in bad.stderr
+    assert not (tmp_path / "classic.zarr").exists()
+
+
 def _interrupt_after(args: list[str], store: Path, frames: int) -> tuple[int, str]:
     """Run ``track``, press Ctrl-C once ``frames`` frames are on disk; return (status, stderr)."""
     proc = subprocess.Popen(args, env=cli_env(), stdout=subprocess.PIPE,

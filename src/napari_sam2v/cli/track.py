@@ -10,6 +10,7 @@ from typing import Any
 from napari_sam2v.cli.common import EXIT_OK, add_command, non_negative_int
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.progress import ProgressPrinter
+from napari_sam2v.errors import EngineError
 
 __all__ = ["register", "run"]
 
@@ -85,6 +86,12 @@ def register(commands: Any) -> None:
         "--overwrite", action="store_true",
         help="replace an existing store at --out (never a folder that is not a store)",
     )
+    parser.add_argument(
+        "--precision", choices=("float32", "mixed"), default="float32",
+        help="sam2 only: 'mixed' runs memory attention and encoder MLPs in bf16 "
+        "(about 1.5x faster on CPUs with native bf16, masks within IoU 0.99 of float32; "
+        "see docs/performance.md)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
 
@@ -98,6 +105,8 @@ def _resume_command(args: argparse.Namespace) -> str:
             argv += [f"--{flag}", str(value)]
     if args.device != "auto":
         argv += ["--device", args.device]
+    if args.precision != "float32":
+        argv += ["--precision", args.precision]
     return shlex.join([*argv, "--resume"])
 
 
@@ -107,6 +116,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.store.pipeline import track
 
     prompts = Prompts.load(args.prompts)
+    engine_options: dict[str, Any] = {}
+    if args.precision != "float32":
+        if args.engine != "sam2":
+            raise EngineError("--precision applies to the sam2 engine only")
+        engine_options["precision"] = args.precision
     progress = ProgressPrinter("tracking", enabled=not args.quiet)
     with CancelOnInterrupt() as stop, progress:
         result = track(
@@ -124,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=progress,
             cancel=stop.event,
+            **engine_options,
         )
     done = int(result.frames_done.sum())
     total = int(result.frames_done.size)

@@ -1,12 +1,14 @@
 """SAM 2 / SAM 2.1 / EdgeTAM video engine on transformers (streaming, bounded memory).
 
-Importing this package imports torch; use :func:`napari_sam2v.engines.create_engine`
-(``create_engine("sam2", model=..., device=...)``) to create the engine lazily.
+The model registry (:mod:`.registry`) imports without torch, so listing or checking
+models stays fast; :class:`Sam2Engine` (and torch) load on first access. Prefer
+:func:`napari_sam2v.engines.create_engine` (``create_engine("sam2", model=...)``).
 """
 
 from __future__ import annotations
 
-from napari_sam2v.engines.sam2.engine import NO_OBJECT_LOGIT, Sam2Engine
+from typing import Any
+
 from napari_sam2v.engines.sam2.registry import (
     DEFAULT_MODEL,
     RANDOM_TINY,
@@ -30,3 +32,11 @@ __all__ = [
     "list_models",
     "resolve_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Sam2Engine", "NO_OBJECT_LOGIT"):
+        from napari_sam2v.engines.sam2 import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'napari_sam2v.engines.sam2' has no attribute {name!r}")
