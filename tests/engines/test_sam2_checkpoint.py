@@ -19,7 +19,9 @@ from napari_sam2v.engines.sam2.loading import load_model
 from napari_sam2v.engines.sam2.registry import resolve_model
 from napari_sam2v.errors import CheckpointError, UnsafeCheckpointError
 
-MANIFESTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sam2_state_dict_keys"
+# Key/shape manifests of the eight official checkpoints (copied from the project's shared
+# reference folder; see tests/data/sam2_state_dict_keys/README.md).
+MANIFESTS = Path(__file__).resolve().parents[1] / "data" / "sam2_state_dict_keys"
 MANIFEST_FILES = sorted(MANIFESTS.glob("*.json"))
 EXPECTED_DESCRIPTION = {
     "sam2.1_hiera_tiny": "SAM 2.1 tiny",

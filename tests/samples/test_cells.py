@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,11 @@ from napari_sam2v.samples.cells import (
     relabel_cells,
 )
 
-SOURCE = Path("/work/shared/data/usiigaci_t98g_phase")
+# The Usiigaci T98G source: $NAPARI_SAM2V_T98G_DIR, else ``shared/`` beside the repository.
+SOURCE = Path(
+    os.environ.get("NAPARI_SAM2V_T98G_DIR")
+    or Path(__file__).resolve().parents[3] / "shared" / "data" / "usiigaci_t98g_phase"
+)
 needs_source = pytest.mark.skipif(not SOURCE.is_dir(), reason="Usiigaci T98G source not here")
 
 
