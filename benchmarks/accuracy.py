@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -52,7 +53,15 @@ __all__ = [
     "main",
 ]
 
-T98G_DIR = Path("/work/shared/data/usiigaci_t98g_phase")
+def _find_t98g() -> Path:
+    """The Usiigaci T98G folder: $NAPARI_SAM2V_T98G_DIR, else ``shared/`` beside the repo."""
+    env = os.environ.get("NAPARI_SAM2V_T98G_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "usiigaci_t98g_phase"
+
+
+T98G_DIR = _find_t98g()
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -362,6 +371,9 @@ def load_t98g(
     key = range(n_frames) if n_frames else None
     images = tifffile.imread(data_dir / "images" / "t98g_phase_T37.tif", key=key)
     masks = tifffile.imread(data_dir / "masks" / "t98g_id_masks_T37.tif", key=key)
+    # A single page reads as (y, x): keep the time axis.
+    images = images.reshape((-1,) + images.shape[-2:])
+    masks = masks.reshape((-1,) + masks.shape[-2:])
     rows, cols = _parse_crop(crop)
     return np.ascontiguousarray(images[:, rows, cols]), np.ascontiguousarray(masks[:, rows, cols])
 

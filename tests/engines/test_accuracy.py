@@ -169,9 +169,10 @@ def test_harness_cli_on_t98g_crop(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert data["shape"] == [10, 256, 256]
     assert data["boundary_tolerance_px"] == 3
     assert data["prompts"]["count"] == len(data["objects"]) > 5
-    # Agreement with the source pipeline's masks, measured 0.42 mean J on this crop:
-    # phase-contrast cells that touch are the classic engine's weak spot.
-    assert data["J_mean"] > 0.33
+    # Agreement with the source pipeline's masks, measured 0.478 mean J on this crop
+    # (0.419 before the geodesic reach limit): touching phase-contrast cells are the
+    # classic engine's weak spot.
+    assert data["J_mean"] > 0.42
     assert "mean" in capsys.readouterr().out
 
 
@@ -180,5 +181,7 @@ def test_load_t98g_crop_and_bad_crop() -> None:
     frames, labels = load_t98g(n_frames=2, crop="0:64,10:74")
     assert frames.shape == labels.shape == (2, 64, 64)
     assert frames.dtype == np.uint16
+    single, single_labels = load_t98g(n_frames=1, crop="0:32,0:48")  # one page keeps its t axis
+    assert single.shape == single_labels.shape == (1, 32, 48)
     with pytest.raises(SystemExit, match="y0:y1,x0:x1"):
         load_t98g(n_frames=1, crop="0-64")

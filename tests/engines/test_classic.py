@@ -211,5 +211,6 @@ def test_texture_feature_splits_touching_cells() -> None:
     assert engine._seeds[1][0].appearance.feature == "texture"
     for t, result in results.items():
         assert iou(result.masks[1], labels[t] == 1) > 0.7, t
-    unsplit = track(ClassicEngine(split_clusters=0), frames, [Prompt(0, 1, points=[[40, 48]])])
+    unsplit_engine = ClassicEngine(split_clusters=0, max_reach=0)
+    unsplit = track(unsplit_engine, frames, [Prompt(0, 1, points=[[40, 48]])])
     assert unsplit[0].masks[1][labels[0] == 2].mean() > 0.5  # glued without the cut

@@ -10,7 +10,8 @@ The method, for every candidate feature (see :mod:`.features`):
 3. the connected components containing the positive clicks (box: the components
    mostly inside the box, clipped to it), minus those containing negative clicks;
    for texture, a blob of touching objects is cut at its distance-transform maxima
-   and the parts under the clicks are kept.
+   and the parts under the clicks are kept, then limited to a geodesic reach from
+   the clicks (``max_reach``, see :mod:`.reach`).
 
 With ``feature="auto"`` the candidate with the best score wins: the largest Otsu
 separability among candidates that contain the clicks (or whose bounding box
@@ -39,6 +40,7 @@ from napari_sam2v.engines.classic.features import (
     separability,
 )
 from napari_sam2v.engines.classic.geometry import CropMask, Window
+from napari_sam2v.engines.classic.reach import limit_reach_from_clicks
 from napari_sam2v.engines.classic.settings import ClassicSettings
 from napari_sam2v.errors import PromptError
 from napari_sam2v.prompts import Prompt
@@ -276,8 +278,17 @@ def _seed_points(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> 
             if not mask.any():
                 continue
             if best is None or sep > best.quality:
-                best = Seed(CropMask.from_window(window, mask), appearance, sep)
+                # Grow the window while the blob (before the reach limit) touches its
+                # edge, so that the threshold is learned from a window wider than the cluster.
                 grow = window.touches_inner_edge(mask, view.shape)
+                if feature == "texture":
+                    mask = limit_reach_from_clicks(
+                        mask,
+                        pos_rc,
+                        factor=settings.max_reach,
+                        min_radius=settings.initial_window / 2,
+                    )
+                best = Seed(CropMask.from_window(window, mask), appearance, sep)
         at_limit = half >= settings.max_window or window.shape == view.shape
         if best is None or not grow or at_limit:
             break

@@ -62,6 +62,14 @@ class ClassicSettings:
         Texture feature only: cut the clicked blob at distance-transform maxima
         deeper than this many pixels and keep the part under the clicks (touching
         phase-contrast cells); 0 disables it.
+    max_reach : float
+        Texture feature only: a clicked blob is cut to the pixels whose distance
+        from the click, measured inside the blob, is at most ``max_reach`` times
+        the blob's half-width at the click (at least ``initial_window / 2``); while
+        tracking, the object may reach at most that far beyond its predicted mask.
+        It stops a seed or a tracked cell from spreading over a cluster of touching
+        look-alikes; 0 disables it. While it is on, growth is bounded by the reach,
+        so the texture feature's area rule is relaxed to ``max_area_change ** 2``.
     """
 
     feature: str = "auto"
@@ -80,6 +88,7 @@ class ClassicSettings:
     adapt_threshold: float = 0.5
     split_touching: bool = True
     split_clusters: float = 2.0
+    max_reach: float = 1.5
 
     def __post_init__(self) -> None:
         if self.feature != "auto" and self.feature not in FEATURES:
@@ -106,6 +115,7 @@ class ClassicSettings:
             ("motion_damping", 0.0 <= self.motion_damping <= 1.0),
             ("adapt_threshold", 0.0 <= self.adapt_threshold <= 1.0),
             ("split_clusters", self.split_clusters >= 0 and math.isfinite(self.split_clusters)),
+            ("max_reach", self.max_reach >= 0 and math.isfinite(self.max_reach)),
         ]
         bad = [name for name, ok in checks if not ok]
         if bad:
@@ -117,6 +127,12 @@ class ClassicSettings:
         if self.closing_radius >= 0:
             return self.closing_radius
         return self.texture_size // 2 if feature == "texture" else 0
+
+    def area_change_for(self, feature: str) -> float:
+        """Largest frame-to-frame area ratio accepted for an object of ``feature``."""
+        if feature == "texture" and self.max_reach > 0:
+            return self.max_area_change**2
+        return self.max_area_change
 
     def to_dict(self) -> dict[str, Any]:
         """Settings as a JSON-friendly dict (recorded in result stores)."""

@@ -6,8 +6,11 @@ search window around that prediction, and the object becomes the union of the
 components that overlap the prediction (the one with the largest overlap, plus
 fragments lying mostly inside it). When the result is much larger than the
 object was, it is usually glued to a neighbour: a marker watershed seeded by the
-prediction splits it. The object is declared absent (empty mask, negative logit)
-when the overlap with the prediction is too low or the area jumps too much.
+prediction splits it. For the texture feature, the selection is also limited to
+the pixels within a geodesic reach of the prediction (see :mod:`.reach`). The
+object is declared absent (empty mask, negative logit) when the overlap with the
+prediction is too low or the area jumps too much (for texture with the reach
+limit on: ``max_area_change ** 2``).
 While absent, the last seen mask is searched for near its last position, in a
 window that grows with the gap, and the object is re-found when a component of
 a similar area appears there.
@@ -32,6 +35,7 @@ from skimage.segmentation import watershed
 from napari_sam2v.engines.base import ObjectScore
 from napari_sam2v.engines.classic.features import Appearance, FrameView, binarize, feature_map
 from napari_sam2v.engines.classic.geometry import CropMask, Window
+from napari_sam2v.engines.classic.reach import limit_reach_from_prediction
 from napari_sam2v.engines.classic.seeding import auto_threshold
 from napari_sam2v.engines.classic.settings import ClassicSettings
 
@@ -69,7 +73,13 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def confidence_logit(iou: float, area_ratio: float, settings: ClassicSettings) -> float:
+def confidence_logit(
+    iou: float,
+    area_ratio: float,
+    settings: ClassicSettings,
+    *,
+    max_area_change: float | None = None,
+) -> float:
     """Presence logit from the overlap with the prediction and the area change.
 
     Parameters
@@ -80,6 +90,9 @@ def confidence_logit(iou: float, area_ratio: float, settings: ClassicSettings) -
         New area over previous area.
     settings : ClassicSettings
         Provides ``min_overlap`` and ``max_area_change``.
+    max_area_change : float, optional
+        Overrides ``settings.max_area_change`` (see
+        :meth:`~.settings.ClassicSettings.area_change_for`).
 
     Returns
     -------
@@ -87,7 +100,8 @@ def confidence_logit(iou: float, area_ratio: float, settings: ClassicSettings) -
         Positive when the object is consistent with its past, clipped to ``[-10, 10]``.
     """
     logit = _logit(iou) - _logit(settings.min_overlap)
-    excess = abs(math.log(max(area_ratio, 1e-9))) - math.log(settings.max_area_change)
+    limit = settings.max_area_change if max_area_change is None else max_area_change
+    excess = abs(math.log(max(area_ratio, 1e-9))) - math.log(limit)
     if excess > 0:
         logit = min(logit, 0.0) - 1.0 - 10.0 * excess
     return float(np.clip(logit, -_MAX_LOGIT, _MAX_LOGIT))
@@ -198,14 +212,18 @@ def track_step(
     labels, n = ndi.label(binary)
     predicted = ref.shifted(*shift).in_window(window)
     ref_area = float(ref.area)
-    mask = _select(labels, n, predicted, ref_area, lost, settings)
+    area_limit = settings.area_change_for(app.feature)
+    mask = _select(labels, n, predicted, ref_area, lost, area_limit)
     if mask is None:
         state.gap += 1
         return None, ObjectScore(ABSENT_LOGIT if lost else -1.0, 0.0)
     if app.feature == "texture" and settings.split_clusters > 0 and not lost:
         mask = _keep_predicted_basins(mask, predicted, settings.split_clusters)
+    if app.feature == "texture" and settings.max_reach > 0 and not lost:
+        reach = max(float(settings.min_margin), 2.0 * speed)
+        mask = limit_reach_from_prediction(mask, predicted, radius=reach)
     band = max(2, int(round(margin / 2)))
-    if settings.split_touching and mask.sum() > settings.max_area_change * ref_area and not lost:
+    if settings.split_touching and mask.sum() > area_limit * ref_area and not lost:
         mask = _split_from_neighbours(mask, predicted, band)
     if lost:
         aligned = _aligned(ref, mask, window)
@@ -213,7 +231,7 @@ def track_step(
     else:
         iou = _iou(mask, predicted)
     area_ratio = float(mask.sum()) / max(ref_area, 1.0)
-    logit = confidence_logit(iou, area_ratio, settings)
+    logit = confidence_logit(iou, area_ratio, settings, max_area_change=area_limit)
     if logit <= 0:
         state.gap += 1
         return None, ObjectScore(logit, iou)
@@ -236,7 +254,7 @@ def _select(
     predicted: np.ndarray,
     ref_area: float,
     lost: bool,
-    settings: ClassicSettings,
+    area_limit: float,
 ) -> np.ndarray | None:
     """Components belonging to the object, as a window-sized mask (``None``: none)."""
     if n == 0:
@@ -248,9 +266,7 @@ def _select(
     if lost:
         # Re-finding: the component of the most similar area near the last position.
         ratio = areas[1:] / max(ref_area, 1.0)
-        ok = np.flatnonzero(
-            (ratio >= 1.0 / settings.max_area_change) & (ratio <= settings.max_area_change)
-        )
+        ok = np.flatnonzero((ratio >= 1.0 / area_limit) & (ratio <= area_limit))
         if ok.size == 0:
             return None
         best = int(ok[np.argmin(np.abs(np.log(ratio[ok])))]) + 1
