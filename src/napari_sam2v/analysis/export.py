@@ -18,23 +18,13 @@ from typing import Any
 
 import pandas as pd
 
+from napari_sam2v._files import neutralise_formula
 from napari_sam2v.errors import ExportError
 
 __all__ = ["FORMATS", "neutralise_formula", "sanitise_table", "write_sidecar", "write_tables"]
 
 FORMATS = ("csv", "parquet", "xlsx")
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _EXCEL_MAX_ROWS = 1_048_575  # one header row
-
-
-def neutralise_formula(value: Any) -> Any:
-    """Prefix a text value that a spreadsheet would run as a formula with ``'``.
-
-    Non-text values are returned unchanged.
-    """
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def sanitise_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -20,12 +20,12 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from napari_sam2v._files import atomic_write_text, neutralise_formula
 from napari_sam2v.errors import InputFileNotFoundError, PromptError
 from napari_sam2v.io.rle import rle_decode, rle_encode
 from napari_sam2v.prompts import Prompt, PromptSet
@@ -133,20 +133,6 @@ def _prompt_to_dict(prompt: Prompt) -> dict[str, Any]:
 
 def _num(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Prompts(PromptSet):
@@ -328,7 +314,7 @@ class Prompts(PromptSet):
                     f"prompt (frame {prompt.frame}, object {prompt.object_id}) has a "
                     f"{prompt.kind}: save as JSON, CSV holds clicks only"
                 )
-            name = _safe_csv_cell(self.object(prompt.object_id).name)
+            name = neutralise_formula(self.object(prompt.object_id).name)
             for (x, y), label in zip(prompt.points.tolist(), prompt.labels.tolist(), strict=True):
                 writer.writerow([prompt.frame, prompt.object_id, _num(x), _num(y), label, name])
         return buf.getvalue()
@@ -377,7 +363,8 @@ class Prompts(PromptSet):
             text = self.to_csv_text()
         else:
             text = json.dumps(self.to_json_dict(), indent=1) + "\n"
-        _atomic_write_text(path, text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text, newline="")
         return path
 
     def __eq__(self, other: object) -> bool:
@@ -395,8 +382,3 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise PromptError(f"{path}: not a UTF-8 text file") from None
-
-
-def _safe_csv_cell(text: str) -> str:
-    """Neutralise spreadsheet formulas in free text (``=``, ``+``, ``-``, ``@``)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

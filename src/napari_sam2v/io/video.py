@@ -16,7 +16,6 @@ import bisect
 import hashlib
 import json
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_sam2v._files import atomic_write_text
 from napari_sam2v.errors import VideoReadError
 from napari_sam2v.io.source import VideoMetadata, VideoSource
 
@@ -99,10 +99,7 @@ def load_index(file: Path, *, path: Path, stat: os.stat_result) -> dict[str, Any
 def _save_index(file: Path, data: dict[str, Any]) -> None:
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, file)
+        atomic_write_text(file, json.dumps(data), fsync=False)
     except OSError:
         return  # a read-only cache only costs a re-index next time
 

@@ -18,11 +18,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from napari_sam2v._files import atomic_write_json
 from napari_sam2v.types import Calibration
 
 __all__ = [
@@ -138,21 +137,6 @@ def array_kwargs(zarr_fmt: int) -> dict[str, Any]:
 def frame_chunk_dir(array_dir: Path, frame: int, zarr_fmt: int) -> Path:
     """Folder holding every chunk of one frame (the ``/``-separated chunk keys)."""
     return array_dir / str(frame) if zarr_fmt == 2 else array_dir / "c" / str(frame)
-
-
-def atomic_write_json(path: Path, data: Any, *, fsync: bool = True) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path) -> Any:

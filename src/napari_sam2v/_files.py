@@ -1,0 +1,64 @@
+"""Small file-safety helpers shared by the core layers (Qt-free).
+
+* :func:`atomic_write_text` / :func:`atomic_write_json`: write through a temporary
+  file in the same folder and ``os.replace``, so a crash never leaves a half file;
+* :func:`neutralise_formula`: free text (object names) that a spreadsheet would run
+  as a formula gets a leading ``'`` (CSV/Excel formula injection).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORMULA_PREFIXES", "atomic_write_json", "atomic_write_text", "neutralise_formula"]
+
+#: First characters that make spreadsheets treat a cell as a formula (or hide it).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def atomic_write_text(
+    path: Path, text: str, *, fsync: bool = True, newline: str | None = None
+) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    Parameters
+    ----------
+    path : Path
+        Destination; its folder must exist.
+    text : str
+        Content, written as UTF-8.
+    fsync : bool
+        Flush the data to stable storage before the rename.
+    newline : str, optional
+        Passed to :func:`open` (``""`` keeps line endings as given).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            fh.write(text)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any, *, fsync: bool = True, indent: int = 1) -> None:
+    """Write ``data`` as strict JSON (no NaN) to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(data, indent=indent, allow_nan=False), fsync=fsync)
+
+
+def neutralise_formula(value: Any) -> Any:
+    """Prefix a text value that a spreadsheet would run as a formula with ``'``.
+
+    Non-text values are returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
