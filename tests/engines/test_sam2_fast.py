@@ -18,6 +18,7 @@ from napari_sam2v.engines.sam2 import engine as engine_module
 from napari_sam2v.engines.sam2.fastpath import (
     bf16_matmul_supported,
     chunked_attention,
+    enable_fast_path,
     install_bf16_encoder,
     install_fast_attention,
     uninstall,
@@ -92,6 +93,21 @@ def test_chunked_attention_fp32_equals_sdpa(chunk: int) -> None:
     got = chunked_attention(q, k, v, scaling=16**-0.5, chunk=chunk, dtype=torch.float32)
     assert got.dtype == torch.float32
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [3, 16, 64])
+def test_chunked_attention_bf16_equals_unchunked_bf16(chunk: int) -> None:
+    """The reused score buffer and in-place softmax change nothing, including the
+    shorter last chunk and broadcast leading dimensions."""
+    gen = torch.Generator().manual_seed(3)
+    q = torch.randn(2, 3, 37, 32, generator=gen)
+    k = torch.randn(1, 3, 70, 32, generator=gen)
+    v = torch.randn(2, 1, 70, 8, generator=gen)
+    got = chunked_attention(q, k, v, scaling=0.2, chunk=chunk)
+    scores = torch.matmul((q * 0.2).bfloat16(), k.bfloat16().transpose(-1, -2))
+    expected = torch.matmul(torch.softmax(scores, dim=-1), v.bfloat16()).float()
+    assert got.shape == (2, 3, 37, 8)
+    assert torch.equal(got, expected)
 
 
 def test_chunked_attention_bf16_is_close_and_not_exact() -> None:
@@ -311,3 +327,39 @@ def test_edgetam_engine_clicks_refines_and_propagates(tmp_path) -> None:
     assert [r.frame for r in results] == [0, 1, 2]
     assert all(np.isfinite(r.scores[1].object_score_logit) for r in results)
     engine.close()
+
+
+# -- the opt-in "fast" level -------------------------------------------------------------
+def test_enable_fast_path_levels_and_uninstall() -> None:
+    engine = Sam2Engine(model="random-tiny", device="cpu")
+    model = engine._model
+    with pytest.raises(ValueError, match="level"):
+        enable_fast_path(model, "turbo")
+    layers = model.memory_attention.layers
+    assert enable_fast_path(model, "fast") == 2 * len(layers)  # self- and cross-attention
+    assert "forward" in vars(layers[0].linear1)
+    assert "forward" in vars(model.vision_encoder.backbone.blocks[0])
+    uninstall(model)
+    assert "forward" not in vars(layers[0].linear1)
+    assert "forward" not in vars(layers[0].self_attn)
+    assert "forward" not in vars(model.vision_encoder.backbone.blocks[0])
+    assert enable_fast_path(model, "mixed") == len(layers)  # cross-attention only
+    assert "forward" not in vars(layers[0].linear1)
+    engine.close()
+
+
+@needs_bf16
+def test_fast_level_drifts_more_than_mixed_but_keeps_masks(video) -> None:
+    ref_masks, ref_features = _run(video)
+    _, mixed_features = _run(video, precision="mixed")
+    fast_masks, fast_features = _run(video, precision="fast")
+    ious = [
+        _iou(fast_masks[frame][oid], ref_masks[frame][oid])
+        for frame in ref_masks
+        for oid in (1, 2)
+    ]
+    assert min(ious) >= 0.97
+    # larger drift of the memory-conditioned features than "mixed": why it is opt-in
+    assert _feature_diff(fast_features, ref_features) > 2 * _feature_diff(
+        mixed_features, ref_features
+    )

@@ -87,10 +87,10 @@ def register(commands: Any) -> None:
         help="replace an existing store at --out (never a folder that is not a store)",
     )
     parser.add_argument(
-        "--precision", choices=("float32", "mixed"), default="float32",
-        help="sam2 only: 'mixed' runs memory attention and encoder MLPs in bf16 "
-        "(about 1.5x faster on CPUs with native bf16, masks within IoU 0.99 of float32; "
-        "see docs/performance.md)",
+        "--precision", choices=("float32", "mixed", "fast"), default="float32",
+        help="sam2 only: 'mixed' runs the memory cross-attention and encoder MLPs in bf16 "
+        "on CPUs with native bf16 (masks within IoU 0.99 of float32); 'fast' puts more "
+        "of the model in bf16 and drifts further (see docs/performance.md)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(run=run)

@@ -30,10 +30,12 @@ from napari_sam2v.engines.base import (
     propagation_order,
 )
 from napari_sam2v.engines.sam2.fastpath import (
+    FAST_LEVELS,
     bf16_matmul_supported,
-    install_bf16_encoder,
-    install_fast_attention,
+    enable_fast_path,
 )
+from napari_sam2v.engines.sam2.hiera import install_exact_encoder
+from napari_sam2v.engines.sam2.hugepages import huge_pages_requested
 from napari_sam2v.engines.sam2.loading import load_model
 from napari_sam2v.engines.sam2.registry import DEFAULT_MODEL, resolve_model
 from napari_sam2v.engines.sam2.runtime import (
@@ -52,7 +54,7 @@ __all__ = ["NO_OBJECT_LOGIT", "Sam2Engine"]
 
 #: Object score logit reported for an object that has no mask on a frame yet.
 NO_OBJECT_LOGIT = -1024.0
-_PRECISIONS = {"float32": None, "mixed": None, "bfloat16": torch.bfloat16}
+_PRECISIONS = {"float32": None, "mixed": None, "fast": None, "bfloat16": torch.bfloat16}
 
 
 class Sam2Engine(Engine):
@@ -71,15 +73,17 @@ class Sam2Engine(Engine):
     embedding_cache_size : int, optional
         Frames whose image features are kept (LRU); a click on a cached frame
         runs the decoder only.
-    precision : {"float32", "mixed", "bfloat16"}, optional
+    precision : {"float32", "mixed", "fast", "bfloat16"}, optional
         ``"float32"`` reproduces transformers' fp32 model. ``"mixed"`` is the fast
         path for CPUs with native bf16 (AVX-512 BF16 or AMX): the cross-attention
         to the memory uses chunked bf16 products with an fp32 softmax and the MLPs
         of the image encoder run in bf16 (see
-        :mod:`~napari_sam2v.engines.sam2.fastpath`); about 1.5x faster on such a
-        CPU, masks agree with ``"float32"`` to IoU >= 0.99. On a device without
-        native bf16 it falls back to ``"float32"`` with a warning. ``"bfloat16"``
-        runs the whole model under bf16 autocast.
+        :mod:`~napari_sam2v.engines.sam2.fastpath`); masks agree with
+        ``"float32"`` to IoU >= 0.99. ``"fast"`` also puts the memory attention's
+        self-attention and MLPs and whole encoder blocks in bf16: faster, with a
+        larger, documented drift (``docs/performance.md``). Both fall back to
+        ``"float32"`` with a warning on a device without native bf16.
+        ``"bfloat16"`` runs the whole model under bf16 autocast.
     num_threads : int, optional
         CPU threads used while computing. Default: torch's setting, or 1 for the
         random-tiny test model (its layers are too small to gain from threads).
@@ -107,7 +111,9 @@ class Sam2Engine(Engine):
     All public methods take an internal lock, so :meth:`prefetch` may run in a
     background thread while the user clicks. A click on a frame that was already
     propagated becomes a conditioning frame (it is kept as the user's correction);
-    propagating again from it replaces the downstream frames.
+    propagating again from it replaces the downstream frames. On Linux, importing
+    the engine asks PyTorch for transparent huge pages
+    (:mod:`~napari_sam2v.engines.sam2.hugepages`; process-wide, results unchanged).
     """
 
     name = "sam2"
@@ -150,6 +156,7 @@ class Sam2Engine(Engine):
         with cpu_threads(self._threads):
             self._loaded = load_model(self._source, progress=progress)
         self._model = self._loaded.model.to(self._device)
+        install_exact_encoder(self._model)  # bit-identical, skips transformers' dead work
         config = self._model.config
         self._image_size = int(config.image_size)
         self._num_maskmem = int(config.num_maskmem)
@@ -164,8 +171,8 @@ class Sam2Engine(Engine):
         self._cache_size = int(embedding_cache_size)
         self._precision = precision
         self._fast_modules = 0
-        if precision == "mixed":
-            self._precision = self._enable_mixed()
+        if precision in FAST_LEVELS:
+            self._precision = self._enable_fast_path(precision)
         self._closed = False
         self._session: Any = None
         self._prompts: dict[tuple[int, int], Prompt] = {}
@@ -176,19 +183,18 @@ class Sam2Engine(Engine):
         self._model.mask_decoder.register_forward_hook(self._record_iou)
 
     # -- internals -----------------------------------------------------------------
-    def _enable_mixed(self) -> str:
+    def _enable_fast_path(self, level: str) -> str:
         """Install the bf16 fast path; return the precision actually used."""
         if not bf16_matmul_supported(self._device):
             warnings.warn(
-                f"precision 'mixed' needs native bf16 matrix products, which device "
+                f"precision {level!r} needs native bf16 matrix products, which device "
                 f"{self._device} lacks; using 'float32'",
                 UserWarning,
                 stacklevel=4,
             )
             return "float32"
-        self._fast_modules = install_fast_attention(self._model, cross_only=True)
-        install_bf16_encoder(self._model)
-        return "mixed"
+        self._fast_modules = enable_fast_path(self._model, level)
+        return level
 
     def _record_iou(self, module: Any, args: Any, output: Any) -> None:
         self._iou_calls.append(output[1].detach())
@@ -262,6 +268,7 @@ class Sam2Engine(Engine):
                 "memory_frames": self._memory_frames,
                 "embedding_cache_size": self._cache_size,
                 "num_threads": self._threads,
+                "huge_pages": huge_pages_requested(),
             },
         )
 

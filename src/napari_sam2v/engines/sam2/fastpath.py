@@ -18,15 +18,24 @@ attention's RoPE attention modules by :func:`fast_rope_attention`:
 * query/key projections, RoPE and the output projection stay in fp32.
 
 :func:`install_bf16_encoder` runs the MLPs of the image encoder's Hiera blocks
-under bf16 autocast and returns fp32, so everything downstream is unchanged.
+under bf16 autocast and returns fp32, so everything downstream is unchanged; the
+encoder's global-attention blocks use the same chunked kernel
+(:mod:`~napari_sam2v.engines.sam2.hiera`).
 
 Both change results by bf16 rounding only; the engine exposes them as the opt-in
 ``precision="mixed"`` mode, whose agreement with the fp32 model is tested and
 whose effect is documented in ``docs/performance.md``.
+
+``precision="fast"`` (:func:`enable_fast_path`) goes further: the self-attention
+and the MLPs of the memory attention, and whole Hiera blocks, also run with bf16
+products. Its drift of the memory-conditioned features is larger than the effect
+of a 5 % change of the memory on random weights, so it is a separate opt-in
+level with its measured effect documented, not part of ``"mixed"``.
 """
 
 from __future__ import annotations
 
+import math
 import types
 from typing import Any
 
@@ -35,13 +44,19 @@ from torch import nn
 
 __all__ = [
     "DEFAULT_CHUNK",
+    "FAST_LEVELS",
     "bf16_matmul_supported",
     "chunked_attention",
+    "enable_fast_path",
     "fast_rope_attention",
     "install_bf16_encoder",
+    "install_bf16_memory_mlp",
     "install_fast_attention",
     "uninstall",
 ]
+
+#: Precision levels that :func:`enable_fast_path` installs (the rest are plain torch).
+FAST_LEVELS = ("mixed", "fast")
 
 #: Queries per chunk in :func:`chunked_attention` (scores of one chunk: chunk x keys).
 DEFAULT_CHUNK = 1024
@@ -98,7 +113,8 @@ def chunked_attention(
     """
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    key_t = key.to(dtype).transpose(-1, -2)
+    # transposed once: a transposed view would be copied for every chunk by matmul
+    key_t = key.to(dtype).transpose(-1, -2).contiguous()
     value_c = value.to(dtype)
     scaled = (query * scaling).to(dtype)
     n_queries = query.shape[-2]
@@ -107,12 +123,24 @@ def chunked_attention(
         dtype=torch.float32,
         device=query.device,
     )
+    # one score buffer for every chunk, overwritten in place: a fresh (chunk x keys)
+    # tensor per product and per softmax cost more in page faults than the softmax
+    # (a flat buffer, so that the shorter last chunk is a contiguous view too:
+    # the in-place softmax needs contiguous rows)
+    lead = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
+    n_keys = key.shape[-2]
+    buffer = torch.empty(
+        math.prod(lead) * min(chunk, n_queries) * n_keys, dtype=dtype, device=query.device
+    )
     for begin in range(0, n_queries, chunk):
-        scores = torch.matmul(scaled[..., begin : begin + chunk, :], key_t)
+        rows = min(chunk, n_queries - begin)
+        scores = buffer[: math.prod(lead) * rows * n_keys].view(*lead, rows, n_keys)
+        torch.matmul(scaled[..., begin : begin + rows, :], key_t, out=scores)
         # PyTorch's CPU softmax evaluates reduced-precision inputs in fp32 and
-        # rounds once: bit-identical to softmax(scores.float()).to(dtype), ~2.5x faster
-        probs = torch.softmax(scores, dim=-1)
-        out[..., begin : begin + chunk, :] = torch.matmul(probs, value_c)
+        # rounds once: bit-identical to softmax(scores.float()).to(dtype), ~2.5x
+        # faster; it reads each element before writing it, so it may run in place
+        torch.ops.aten._softmax.out(scores, -1, False, out=scores)
+        out[..., begin : begin + rows, :] = torch.matmul(scores, value_c)
     return out
 
 
@@ -221,44 +249,123 @@ def _bf16_forward(module: nn.Module) -> Any:
     return forward
 
 
-def _encoder_mlps(model: nn.Module) -> list[nn.Module]:
+def _encoder_parts(model: nn.Module, *, whole_blocks: bool = False) -> list[nn.Module]:
     backbone = getattr(getattr(model, "vision_encoder", None), "backbone", None)
     blocks = getattr(backbone, "blocks", None)
     if blocks is None:
         return []
+    if whole_blocks:
+        return list(blocks)
     return [block.mlp for block in blocks if isinstance(getattr(block, "mlp", None), nn.Module)]
 
 
-def install_bf16_encoder(model: nn.Module) -> int:
-    """Run the MLPs of the Hiera image encoder in bf16 (autocast), returning fp32.
+def _memory_mlps(model: nn.Module) -> list[nn.Module]:
+    layers = getattr(getattr(model, "memory_attention", None), "layers", None) or []
+    return [
+        linear
+        for layer in layers
+        for linear in (getattr(layer, "linear1", None), getattr(layer, "linear2", None))
+        if isinstance(linear, nn.Module)
+    ]
 
-    Only the blocks' MLPs (two thirds of the encoder's matrix work) are converted:
-    running whole blocks, the patch embedding or the neck in bf16 moved masks of
-    the random-weight test model by more than the agreement tolerance (IoU down to
-    0.81), while the MLPs alone keep IoU >= 0.998.
 
-    Returns
-    -------
-    int
-        Number of MLPs patched (0 for encoders without Hiera blocks, e.g. EdgeTAM).
-    """
+def _patch_bf16(modules: list[nn.Module]) -> int:
     patched = 0
-    for mlp in _encoder_mlps(model):
-        if getattr(mlp, _MARK, False):
+    for module in modules:
+        if getattr(module, _MARK, False):
             continue
-        mlp.forward = _bf16_forward(mlp)
-        setattr(mlp, _MARK, True)
+        module.forward = _bf16_forward(module)
+        setattr(module, _MARK, True)
         patched += 1
     return patched
 
 
+def install_bf16_encoder(model: nn.Module, *, whole_blocks: bool = False) -> int:
+    """Run the MLPs of the Hiera image encoder in bf16 (autocast), returning fp32.
+
+    Only the blocks' MLPs (two thirds of the encoder's matrix work) are converted
+    by default: running whole blocks, the patch embedding or the neck in bf16 moved
+    masks of the random-weight test model by more than the agreement tolerance
+    (IoU down to 0.81 for the whole encoder), while the MLPs alone keep IoU >= 0.998.
+
+    Parameters
+    ----------
+    model : Sam2VideoModel
+        Patched in place.
+    whole_blocks : bool, optional
+        Run whole Hiera blocks (attention included) under bf16 autocast (the
+        ``"fast"`` level).
+
+    Returns
+    -------
+    int
+        Number of modules patched (0 for encoders without Hiera blocks, e.g. EdgeTAM).
+    """
+    return _patch_bf16(_encoder_parts(model, whole_blocks=whole_blocks))
+
+
+def install_bf16_memory_mlp(model: nn.Module) -> int:
+    """Run the two linear layers of each memory-attention MLP in bf16, returning fp32.
+
+    Returns
+    -------
+    int
+        Number of linear layers patched.
+    """
+    return _patch_bf16(_memory_mlps(model))
+
+
+def enable_fast_path(model: nn.Module, level: str) -> int:
+    """Install the bf16 fast path of a precision level on a SAM 2 video model.
+
+    Parameters
+    ----------
+    model : Sam2VideoModel or EdgeTamVideoModel
+        Patched in place (weights unchanged; :func:`uninstall` reverts it).
+    level : {"mixed", "fast"}
+        ``"mixed"``: bf16 chunked cross-attention to the memory, bf16 chunked
+        global attention and bf16 MLPs in the encoder. ``"fast"``: also bf16
+        chunked self-attention and bf16 MLPs in the memory attention, and whole
+        Hiera blocks in bf16.
+
+    Returns
+    -------
+    int
+        Number of memory-attention modules given the chunked kernel.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not one of :data:`FAST_LEVELS`.
+    """
+    from napari_sam2v.engines.sam2.hiera import install_exact_encoder
+
+    if level not in FAST_LEVELS:
+        raise ValueError(f"level must be one of {FAST_LEVELS}, got {level!r}")
+    fast = level == "fast"
+    patched = install_fast_attention(model, cross_only=not fast)
+    install_exact_encoder(model, bf16_attention=True)
+    install_bf16_encoder(model, whole_blocks=fast)
+    if fast:
+        install_bf16_memory_mlp(model)
+    return patched
+
+
 def uninstall(model: nn.Module) -> None:
-    """Undo :func:`install_fast_attention` and :func:`install_bf16_encoder`."""
+    """Undo :func:`enable_fast_path` and the ``install_*`` functions of this module.
+
+    Exact encoder shortcuts (:mod:`~napari_sam2v.engines.sam2.hiera`) that were
+    installed stay, back on the fp32 attention kernel.
+    """
+    from napari_sam2v.engines.sam2.hiera import disable_bf16_attention
+
+    disable_bf16_attention(model)
     for module in _rope_modules(model):
         if hasattr(module, _MARK):
             del module.forward
             delattr(module, _MARK)
-    for mlp in _encoder_mlps(model):
-        if getattr(mlp, _MARK, False):
-            del mlp.forward
-            delattr(mlp, _MARK)
+    parts = _encoder_parts(model) + _encoder_parts(model, whole_blocks=True) + _memory_mlps(model)
+    for module in parts:
+        if getattr(module, _MARK, False):
+            del module.forward
+            delattr(module, _MARK)
