@@ -3,14 +3,12 @@
 The model registry (:mod:`.registry`) imports without torch, so listing or checking
 models stays fast; :class:`Sam2Engine` (and torch) load on first access. Prefer
 :func:`napari_sam2v.engines.create_engine` (``create_engine("sam2", model=...)``).
-Importing it asks PyTorch for transparent huge pages (:mod:`.hugepages`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from napari_sam2v.engines.sam2.hugepages import use_huge_pages
 from napari_sam2v.engines.sam2.registry import (
     DEFAULT_MODEL,
     RANDOM_TINY,
@@ -34,9 +32,6 @@ __all__ = [
     "list_models",
     "resolve_model",
 ]
-
-# before torch allocates anything (see napari_sam2v.engines.sam2.hugepages)
-use_huge_pages()
 
 
 def __getattr__(name: str) -> Any:

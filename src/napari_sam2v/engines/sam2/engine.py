@@ -35,7 +35,6 @@ from napari_sam2v.engines.sam2.fastpath import (
     enable_fast_path,
 )
 from napari_sam2v.engines.sam2.hiera import install_exact_encoder
-from napari_sam2v.engines.sam2.hugepages import huge_pages_requested
 from napari_sam2v.engines.sam2.loading import load_model
 from napari_sam2v.engines.sam2.registry import DEFAULT_MODEL, resolve_model
 from napari_sam2v.engines.sam2.runtime import (
@@ -111,9 +110,7 @@ class Sam2Engine(Engine):
     All public methods take an internal lock, so :meth:`prefetch` may run in a
     background thread while the user clicks. A click on a frame that was already
     propagated becomes a conditioning frame (it is kept as the user's correction);
-    propagating again from it replaces the downstream frames. On Linux, importing
-    the engine asks PyTorch for transparent huge pages
-    (:mod:`~napari_sam2v.engines.sam2.hugepages`; process-wide, results unchanged).
+    propagating again from it replaces the downstream frames.
     """
 
     name = "sam2"
@@ -268,7 +265,6 @@ class Sam2Engine(Engine):
                 "memory_frames": self._memory_frames,
                 "embedding_cache_size": self._cache_size,
                 "num_threads": self._threads,
-                "huge_pages": huge_pages_requested(),
             },
         )
 
