@@ -53,6 +53,7 @@ __all__ = [
     "main",
 ]
 
+
 def _find_t98g() -> Path:
     """The Usiigaci T98G folder: $NAPARI_SAM2V_T98G_DIR, else ``shared/`` beside the repo."""
     env = os.environ.get("NAPARI_SAM2V_T98G_DIR")

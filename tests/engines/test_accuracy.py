@@ -21,6 +21,7 @@ from benchmarks.accuracy import (
 )
 
 from napari_sam2v.engines import Direction, Engine, EngineInfo, FrameResult, ObjectScore
+from napari_sam2v.engines.classic import ClassicEngine
 from napari_sam2v.prompts import Prompt
 
 HAS_T98G = (T98G_DIR / "images" / "t98g_phase_T37.tif").exists()
@@ -169,11 +170,27 @@ def test_harness_cli_on_t98g_crop(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert data["shape"] == [10, 256, 256]
     assert data["boundary_tolerance_px"] == 3
     assert data["prompts"]["count"] == len(data["objects"]) > 5
-    # Agreement with the source pipeline's masks, measured 0.478 mean J on this crop
-    # (0.419 before the geodesic reach limit): touching phase-contrast cells are the
-    # classic engine's weak spot.
+    # Agreement with the source pipeline's masks, measured 0.472 mean J on this crop
+    # (0.478 with the texture feature, 0.419 before its geodesic reach limit): these
+    # 12 cells hinge on a few dividing or merging ones, so the floor has some room.
     assert data["J_mean"] > 0.42
     assert "mean" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not HAS_T98G, reason="T98G data folder not present")
+def test_classic_seeds_every_t98g_cell_of_frame_0() -> None:
+    """One click per cell on the full first frame: the phase watershed's own quality."""
+    frames, labels = load_t98g(n_frames=1)
+    prompts = first_frame_prompts(labels)
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    result = engine.add_prompts(prompts)[0]
+    ious = [jaccard(result.masks[p.object_id], labels[0] == p.object_id) for p in prompts]
+    features = [engine._seeds[p.object_id][0].appearance.feature for p in prompts]
+    assert len(prompts) == 71
+    # Measured: 64 of 71 cells segmented as "phase", mean IoU 0.57 (texture: 0.42).
+    assert features.count("phase") > 0.8 * len(prompts)
+    assert float(np.mean(ious)) > 0.52
 
 
 @pytest.mark.skipif(not HAS_T98G, reason="T98G data folder not present")

@@ -47,12 +47,13 @@ class ClassicEngine(Engine):
 
     Each prompt is segmented by a local threshold of a feature (grey level,
     local texture or colour distance, chosen from the prompt) around the clicks or
-    the box; propagation re-segments a motion-shifted search window on every frame
-    and keeps the components that overlap the previous mask.
+    the box, or, for phase-contrast cells, by a marker watershed of the grey image
+    between halo ridges; propagation re-segments a motion-shifted search window on
+    every frame and keeps what overlaps the previous mask.
 
     Parameters
     ----------
-    feature : {"auto", "bright", "dark", "texture", "color"}, optional
+    feature : {"auto", "bright", "dark", "texture", "phase", "color"}, optional
         Feature to threshold; ``"auto"`` decides per object from its prompt.
     cache_frames : int, optional
         Number of normalised frames kept in memory.
@@ -152,13 +153,65 @@ class ClassicEngine(Engine):
         self.frames  # noqa: B018 - raises EngineError without a video
         self.check_prompt(prompt)
         view = self._view(prompt.frame)
-        seed = seed_from_prompt(view, prompt, self.settings)
+        oid, frame = prompt.object_id, prompt.frame
         with self._lock:
-            oid, frame = prompt.object_id, prompt.frame
+            others = self._clicks_on(frame, exclude=oid)
+        seed = seed_from_prompt(view, prompt, self.settings, others=others)
+        with self._lock:
             self._prompts.setdefault(oid, {})[frame] = prompt
-            self._seeds.setdefault(oid, {})[frame] = seed
-            self._results.setdefault(oid, {})[frame] = (seed.mask, _seed_score(seed))
+            self._store_seed(oid, frame, seed)
+            self._reseed_flooded(view, prompt)
             return self._frame_result(frame)
+
+    def _store_seed(self, oid: int, frame: int, seed: Seed) -> None:
+        self._seeds.setdefault(oid, {})[frame] = seed
+        self._results.setdefault(oid, {})[frame] = (seed.mask, _seed_score(seed))
+
+    def _clicks_on(self, frame: int, *, exclude: int) -> np.ndarray:
+        """``[x, y]`` positive clicks of every object but ``exclude`` on ``frame``."""
+        points = [
+            prompt.points[prompt.labels == 1]
+            for oid, frames in self._prompts.items()
+            if oid != exclude
+            and (prompt := frames.get(frame)) is not None
+            and prompt.points is not None
+            and prompt.mask is None
+        ]
+        return np.concatenate(points) if points else np.zeros((0, 2))
+
+    def _reseed_flooded(self, view: FrameView, prompt: Prompt) -> None:
+        """Re-segment the ``phase`` seeds on the prompt's frame that meet the new object.
+
+        Objects clicked earlier on the same frame were segmented without this
+        object's marker: a seed that covers its clicks or overlaps its new mask is
+        segmented again, now with every object's clicks as markers.
+        """
+        frame = prompt.frame
+        new = self._seeds[prompt.object_id][frame].mask
+        if prompt.points is None and new is None:
+            return
+        height, width = view.shape
+        touched = np.zeros(view.shape, bool)
+        if new is not None:
+            new.paste(touched)
+        if prompt.points is not None:
+            clicks = prompt.points[prompt.labels == 1]
+            rows = np.clip(np.round(clicks[:, 1]).astype(int), 0, height - 1)
+            cols = np.clip(np.round(clicks[:, 0]).astype(int), 0, width - 1)
+            touched[rows, cols] = True
+        for oid, seeds in self._seeds.items():
+            seed = seeds.get(frame)
+            own = self._prompts.get(oid, {}).get(frame)
+            if oid == prompt.object_id or seed is None or seed.mask is None or own is None:
+                continue
+            if seed.appearance.feature != "phase" or own.points is None or own.mask is not None:
+                continue
+            if not touched[seed.mask.y0 : seed.mask.y1, seed.mask.x0 : seed.mask.x1][
+                seed.mask.mask
+            ].any():
+                continue
+            others = self._clicks_on(frame, exclude=oid)
+            self._store_seed(oid, frame, seed_from_prompt(view, own, self.settings, others=others))
 
     def remove_object(self, object_id: int) -> None:
         """Forget ``object_id``, its prompts and its results."""
@@ -251,10 +304,18 @@ class ClassicEngine(Engine):
             with self._lock:
                 ids = self.object_ids
                 before: dict[int, CropMask | None] = {}
+                predicted: dict[int, CropMask] = {}
                 for oid in ids:
                     state = states.get(oid)
                     before[oid] = state.last_seen if state is not None else None
-                    states[oid] = self._advance(oid, frame, step, view, state, new_pass, index == 0)
+                    if state is not None and state.gap == 1:
+                        shift = state.velocity * self.settings.motion_damping
+                        predicted[oid] = state.last_seen.shifted(*shift)
+                for oid in ids:
+                    others = [mask for other, mask in predicted.items() if other != oid]
+                    states[oid] = self._advance(
+                        oid, frame, step, view, states.get(oid), new_pass, index == 0, others
+                    )
                 if len(ids) > 1:
                     self._separate(frame, view, ids, states, before)
                 result = self._frame_result(frame)
@@ -312,6 +373,7 @@ class ClassicEngine(Engine):
         state: TrackState | None,
         new_pass: bool,
         first: bool,
+        others: list[CropMask],
     ) -> TrackState | None:
         """Compute and store ``oid`` on ``frame``; return its updated memory."""
         seeds = self._seeds[oid]
@@ -331,6 +393,6 @@ class ClassicEngine(Engine):
         if state is None:
             results[frame] = (None, ObjectScore(ABSENT_LOGIT, 0.0))
             return None
-        crop, score = track_step(view, state, self.settings)
+        crop, score = track_step(view, state, self.settings, others=others)
         results[frame] = (crop, score)
         return state

@@ -10,6 +10,10 @@ is *above* a threshold:
 ``texture``
     local standard deviation of grey values (phase-contrast cells: bright halos and
     dark organelles on a flat background, whose mean grey equals the background's);
+``phase``
+    the texture value, used only to locate clear background: the object itself is a
+    marker watershed of the smoothed grey image between halo ridges (phase-contrast
+    cells, see :mod:`.phase`);
 ``color``
     distance in chromaticity and brightness from the background colour around the
     prompt, then, once the object is segmented, the object probability of a colour
@@ -29,6 +33,7 @@ from napari_sam2v.engines.classic.geometry import Window
 
 __all__ = [
     "FEATURES",
+    "TEXTURE_FEATURES",
     "Appearance",
     "FrameView",
     "binarize",
@@ -38,7 +43,10 @@ __all__ = [
 ]
 
 #: Feature names accepted by the ``feature`` option of the classic engine.
-FEATURES = ("bright", "dark", "texture", "color")
+FEATURES = ("bright", "dark", "texture", "phase", "color")
+
+#: Features whose values are the local standard deviation of grey values.
+TEXTURE_FEATURES = ("texture", "phase")
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,7 @@ def feature_map(
     sigma : float
         Gaussian smoothing of grey/colour values (pixels; 0 disables it).
     texture_size : int
-        Side of the square neighbourhood of the ``texture`` feature.
+        Side of the square neighbourhood of the ``texture`` and ``phase`` features.
     background : tuple of float
         Background colour (chromaticity r, g, brightness) for the ``color`` feature.
     model : ColourModel, optional
@@ -152,7 +160,7 @@ def feature_map(
     ndarray
         float32 array of ``window.shape``.
     """
-    pad = int(np.ceil(3 * sigma)) + (texture_size if feature == "texture" else 0)
+    pad = int(np.ceil(3 * sigma)) + (texture_size if feature in TEXTURE_FEATURES else 0)
     outer, inner = _padded(window, pad, view.shape)
     if feature == "color":
         rgb = view.rgb[outer.slices]
@@ -169,7 +177,7 @@ def feature_map(
         out = gray
     elif feature == "dark":
         out = -gray
-    elif feature == "texture":
+    elif feature in TEXTURE_FEATURES:
         mean = ndi.uniform_filter(gray, texture_size)
         mean_sq = ndi.uniform_filter(gray * gray, texture_size)
         out = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))

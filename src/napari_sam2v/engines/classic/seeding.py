@@ -11,7 +11,11 @@ The method, for every candidate feature (see :mod:`.features`):
    mostly inside the box, clipped to it), minus those containing negative clicks;
    for texture, a blob of touching objects is cut at its distance-transform maxima
    and the parts under the clicks are kept, then limited to a geodesic reach from
-   the clicks (``max_reach``, see :mod:`.reach`).
+   the clicks (``max_reach``, see :mod:`.reach`); for ``phase``, the threshold only
+   places the background marker of a watershed of the smoothed grey image from the
+   clicks (and the other objects' clicks on the frame), see :mod:`.phase`. Under
+   ``feature="auto"`` the texture candidate is ``phase`` when the clicked blob has a
+   bright halo (:func:`~.phase.has_halo`), plain ``texture`` otherwise.
 
 With ``feature="auto"`` the candidate with the best score wins: the largest Otsu
 separability among candidates that contain the clicks (or whose bounding box
@@ -33,6 +37,7 @@ from skimage.segmentation import watershed
 
 from napari_sam2v.engines.classic.colour import ColourModel, chroma_features
 from napari_sam2v.engines.classic.features import (
+    TEXTURE_FEATURES,
     Appearance,
     FrameView,
     binarize,
@@ -40,6 +45,7 @@ from napari_sam2v.engines.classic.features import (
     separability,
 )
 from napari_sam2v.engines.classic.geometry import CropMask, Window
+from napari_sam2v.engines.classic.phase import halo_elevation, has_halo, segment_from_clicks
 from napari_sam2v.engines.classic.reach import limit_reach_from_clicks
 from napari_sam2v.engines.classic.settings import ClassicSettings
 from napari_sam2v.errors import PromptError
@@ -133,7 +139,7 @@ def candidate_features(
         return ["color"]
     gray = view.gray[window.slices]
     polarity = "bright" if float(gray[inside].mean()) >= float(np.median(gray)) else "dark"
-    return [polarity, "texture"]
+    return [polarity, "phase"]
 
 
 def _segment(
@@ -173,9 +179,17 @@ def auto_threshold(values: np.ndarray, feature: str) -> float:
     """
     if float(values.max()) - float(values.min()) < 1e-6:
         return float(values.max())
-    if feature == "texture":
+    if feature in TEXTURE_FEATURES:
         return float(threshold_li(values))
     return float(threshold_otsu(values, nbins=128))
+
+
+def _inside(window: Window, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` of the ``[x, y]`` points that lie inside ``window``."""
+    rows = np.round(points[:, 1]).astype(int) - window.y0
+    cols = np.round(points[:, 0]).astype(int) - window.x0
+    ok = (rows >= 0) & (rows < window.shape[0]) & (cols >= 0) & (cols < window.shape[1])
+    return rows[ok], cols[ok]
 
 
 def _points_in(window: Window, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +263,9 @@ def _exclude_negatives(labels: np.ndarray, keep: np.ndarray, pos: tuple, neg: tu
     return keep
 
 
-def _seed_points(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed:
+def _seed_points(
+    view: FrameView, prompt: Prompt, settings: ClassicSettings, others: np.ndarray
+) -> Seed:
     pts = prompt.points
     labels_ = prompt.labels
     pos, neg = pts[labels_ == 1], pts[labels_ == 0]
@@ -272,6 +288,29 @@ def _seed_points(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> 
             hit = _components_at(labels, pos_rc, snap=settings.initial_window / 4)
             if hit.size == 0:
                 continue
+            if feature == "phase":
+                elevation = halo_elevation(view, window, sigma=settings.halo_sigma)
+                mask = segment_from_clicks(
+                    labels > 0,
+                    elevation,
+                    pos_rc,
+                    neg_rc,
+                    _inside(window, others),
+                    marker_scale=settings.marker_scale,
+                    background_gap=settings.texture_size,
+                    snap=settings.initial_window / 8,
+                )
+                halo = settings.feature == "phase" or has_halo(
+                    labels > 0, elevation, pos_rc, background_gap=settings.texture_size
+                )
+                if halo:
+                    if mask.any() and (best is None or sep > best.quality):
+                        grow = window.touches_inner_edge(mask, view.shape)
+                        best = Seed(CropMask.from_window(window, mask), appearance, sep)
+                    continue
+                # No halo around the object: not phase contrast; plain texture it is.
+                feature = "texture"
+                appearance = Appearance(feature, appearance.threshold)
             mask = _exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc)
             if feature == "texture" and settings.split_clusters > 0:
                 mask = split_at_clicks(mask, pos_rc, depth=settings.split_clusters) & mask
@@ -381,12 +420,21 @@ def _seed_mask(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Se
     return Seed(given, best_app, 1.0)
 
 
-def seed_from_prompt(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed:
+def seed_from_prompt(
+    view: FrameView,
+    prompt: Prompt,
+    settings: ClassicSettings,
+    *,
+    others: np.ndarray | None = None,
+) -> Seed:
     """Segment the object described by ``prompt``; learn a colour model for ``color``.
 
-    See :func:`_seed_from_prompt` for the parameters.
+    See :func:`_seed_from_prompt` for the parameters. ``others`` holds ``[x, y]``
+    positive clicks of *other* objects on the same frame: the ``phase`` feature
+    gives each its own watershed marker, so a seed cannot flood a clicked neighbour.
     """
-    seed = _seed_from_prompt(view, prompt, settings)
+    others = np.zeros((0, 2)) if others is None else np.asarray(others, float).reshape(-1, 2)
+    seed = _seed_from_prompt(view, prompt, settings, others)
     if seed.mask is None or seed.appearance.feature != "color":
         return seed
     learned = learn_colour(view, seed.mask, settings, seed.appearance.background)
@@ -398,7 +446,9 @@ def seed_from_prompt(view: FrameView, prompt: Prompt, settings: ClassicSettings)
     return Seed(refined, appearance, seed.quality)
 
 
-def _seed_from_prompt(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed:
+def _seed_from_prompt(
+    view: FrameView, prompt: Prompt, settings: ClassicSettings, others: np.ndarray
+) -> Seed:
     """Segment the object described by ``prompt`` on ``view``.
 
     Parameters
@@ -409,6 +459,8 @@ def _seed_from_prompt(view: FrameView, prompt: Prompt, settings: ClassicSettings
         Clicks, box, box + clicks or mask (already bounds-checked).
     settings : ClassicSettings
         Engine options.
+    others : ndarray
+        ``(n, 2)`` positive clicks ``[x, y]`` of other objects on the frame.
 
     Returns
     -------
@@ -418,4 +470,4 @@ def _seed_from_prompt(view: FrameView, prompt: Prompt, settings: ClassicSettings
         return _seed_mask(view, prompt, settings)
     if prompt.box is not None:
         return _seed_box(view, prompt, settings)
-    return _seed_points(view, prompt, settings)
+    return _seed_points(view, prompt, settings, others)

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from napari_sam2v.engines.classic.features import FEATURES
+from napari_sam2v.engines.classic.features import FEATURES, TEXTURE_FEATURES
 from napari_sam2v.errors import EngineError
 
 __all__ = ["ClassicSettings"]
@@ -19,9 +19,9 @@ class ClassicSettings:
     Parameters
     ----------
     feature : str
-        ``"auto"`` (chosen from the prompts: bright/dark/texture for grey,
-        colour/texture for RGB) or one of ``"bright"``, ``"dark"``, ``"texture"``,
-        ``"color"``.
+        ``"auto"`` (chosen from the prompts: bright/dark against phase or
+        texture for grey, colour for RGB) or one of ``"bright"``, ``"dark"``,
+        ``"texture"``, ``"phase"``, ``"color"``.
     threshold : float or None
         Fixed threshold of the feature (grey values and colour distances are in
         ``[0, 1]`` after normalisation); ``None`` uses Otsu's threshold of each
@@ -70,6 +70,12 @@ class ClassicSettings:
         It stops a seed or a tracked cell from spreading over a cluster of touching
         look-alikes; 0 disables it. While it is on, growth is bounded by the reach,
         so the texture feature's area rule is relaxed to ``max_area_change ** 2``.
+    halo_sigma : float
+        Phase feature only: Gaussian smoothing (px) of the grey image whose
+        watershed outlines the cell between halo ridges.
+    marker_scale : float
+        Phase feature only: radius of the watershed marker at a click, as a
+        fraction of the texture blob's half-width there.
     """
 
     feature: str = "auto"
@@ -89,6 +95,8 @@ class ClassicSettings:
     split_touching: bool = True
     split_clusters: float = 2.0
     max_reach: float = 1.5
+    halo_sigma: float = 2.0
+    marker_scale: float = 0.8
 
     def __post_init__(self) -> None:
         if self.feature != "auto" and self.feature not in FEATURES:
@@ -116,6 +124,8 @@ class ClassicSettings:
             ("adapt_threshold", 0.0 <= self.adapt_threshold <= 1.0),
             ("split_clusters", self.split_clusters >= 0 and math.isfinite(self.split_clusters)),
             ("max_reach", self.max_reach >= 0 and math.isfinite(self.max_reach)),
+            ("halo_sigma", self.halo_sigma >= 0 and math.isfinite(self.halo_sigma)),
+            ("marker_scale", 0 < self.marker_scale <= 1),
         ]
         bad = [name for name, ok in checks if not ok]
         if bad:
@@ -126,7 +136,7 @@ class ClassicSettings:
         """Closing radius used with ``feature``."""
         if self.closing_radius >= 0:
             return self.closing_radius
-        return self.texture_size // 2 if feature == "texture" else 0
+        return self.texture_size // 2 if feature in TEXTURE_FEATURES else 0
 
     def area_change_for(self, feature: str) -> float:
         """Largest frame-to-frame area ratio accepted for an object of ``feature``."""

@@ -10,7 +10,11 @@ prediction splits it. For the texture feature, the selection is also limited to
 the pixels within a geodesic reach of the prediction (see :mod:`.reach`). The
 object is declared absent (empty mask, negative logit) when the overlap with the
 prediction is too low or the area jumps too much (for texture with the reach
-limit on: ``max_area_change ** 2``).
+limit on: ``max_area_change ** 2``). The ``phase`` feature replaces the component
+selection by a marker watershed of the grey image seeded by the core of the
+prediction, the other tracked objects' predictions, untracked textured
+neighbours and the background (see :mod:`.phase`); a lost ``phase`` object is
+searched for from its last seen mask, unshifted, in the grown window.
 While absent, the last seen mask is searched for near its last position, in a
 window that grows with the gap, and the object is re-found when a component of
 a similar area appears there.
@@ -25,6 +29,7 @@ object is reported present.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +40,7 @@ from skimage.segmentation import watershed
 from napari_sam2v.engines.base import ObjectScore
 from napari_sam2v.engines.classic.features import Appearance, FrameView, binarize, feature_map
 from napari_sam2v.engines.classic.geometry import CropMask, Window
+from napari_sam2v.engines.classic.phase import halo_elevation, segment_from_prediction
 from napari_sam2v.engines.classic.reach import limit_reach_from_prediction
 from napari_sam2v.engines.classic.seeding import auto_threshold
 from napari_sam2v.engines.classic.settings import ClassicSettings
@@ -156,7 +162,11 @@ def _search_window(
 
 
 def track_step(
-    view: FrameView, state: TrackState, settings: ClassicSettings
+    view: FrameView,
+    state: TrackState,
+    settings: ClassicSettings,
+    *,
+    others: Sequence[CropMask] = (),
 ) -> tuple[CropMask | None, ObjectScore]:
     """Find the object of ``state`` on ``view``.
 
@@ -168,6 +178,9 @@ def track_step(
         The object's memory; updated in place (last seen mask, velocity, gap).
     settings : ClassicSettings
         Engine options.
+    others : sequence of CropMask, optional
+        Predicted masks of the other tracked objects on this frame; the ``phase``
+        feature gives each its own watershed marker.
 
     Returns
     -------
@@ -209,10 +222,20 @@ def track_step(
         closing_radius=settings.closing_for(app.feature),
         opening_radius=settings.opening_radius,
     )
-    labels, n = ndi.label(binary)
     predicted = ref.shifted(*shift).in_window(window)
     ref_area = float(ref.area)
     area_limit = settings.area_change_for(app.feature)
+    if app.feature == "phase":
+        mask = segment_from_prediction(
+            binary,
+            halo_elevation(view, window, sigma=settings.halo_sigma),
+            predicted,
+            [other.in_window(window) for other in others],
+            background_gap=settings.texture_size,
+            neighbour_gap=max(settings.min_margin, _half_width(predicted)),
+        )
+        return _finish(state, window, mask, predicted, settings, area_limit)
+    labels, n = ndi.label(binary)
     mask = _select(labels, n, predicted, ref_area, lost, area_limit)
     if mask is None:
         state.gap += 1
@@ -243,6 +266,36 @@ def track_step(
         state.velocity = crop.centroid - ref.centroid
     else:
         state.velocity = np.zeros(2)
+    state.last_seen = crop
+    state.gap = 1
+    return crop, ObjectScore(logit, iou)
+
+
+def _half_width(mask: np.ndarray) -> int:
+    """Largest distance from a pixel of ``mask`` to its outside, rounded."""
+    if not mask.any():
+        return 0
+    return int(round(float(ndi.distance_transform_edt(np.pad(mask, 1)).max())))
+
+
+def _finish(
+    state: TrackState,
+    window: Window,
+    mask: np.ndarray,
+    predicted: np.ndarray,
+    settings: ClassicSettings,
+    area_limit: float,
+) -> tuple[CropMask | None, ObjectScore]:
+    """Score ``mask`` against the prediction and update ``state`` (present or absent)."""
+    ref = state.last_seen
+    iou = _iou(mask, predicted)
+    area_ratio = float(mask.sum()) / max(float(ref.area), 1.0)
+    logit = confidence_logit(iou, area_ratio, settings, max_area_change=area_limit)
+    crop = CropMask.from_window(window, mask) if logit > 0 else None
+    if crop is None:
+        state.gap += 1
+        return None, ObjectScore(min(logit, -1.0), iou)
+    state.velocity = crop.centroid - ref.centroid if state.gap == 1 else np.zeros(2)
     state.last_seen = crop
     state.gap = 1
     return crop, ObjectScore(logit, iou)
