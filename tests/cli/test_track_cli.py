@@ -168,6 +168,53 @@ def test_precision_option(tmp_path: Path) -> None:
     assert not (tmp_path / "classic.zarr").exists()
 
 
+def test_engine_options_reach_the_engine(tmp_path: Path, disk_tiff) -> None:
+    video, prompts = disk_tiff
+    store = tmp_path / "phase.zarr"
+    proc = cli(
+        "track", video, "--prompts", prompts, "--out", store, "--engine", "classic",
+        "--option", "feature=bright", "--option", "max-area-change=3",
+    )
+    assert proc.returncode == 0, proc.stderr
+    settings = open_result(store).metadata["engine"]["settings"]
+    assert settings["feature"] == "bright"
+    assert settings["max_area_change"] == 3
+
+
+@pytest.mark.parametrize(
+    ("option", "engine", "message"),
+    [
+        ("feature", "classic", "expected KEY=VALUE"),
+        ("nonsense=1", "classic", "unknown option(s) nonsense"),
+        ("feature=glitter", "classic", "unknown feature 'glitter'"),
+        ("model=sam2.1-small", "sam2", "use --model instead"),
+        ("frames_per_step=2", "sam2", "sam2 engine: unknown option(s) frames_per_step"),
+    ],
+)
+def test_bad_engine_options_are_refused(
+    tmp_path: Path, disk_tiff, option: str, engine: str, message: str
+) -> None:
+    video, prompts = disk_tiff
+    store = tmp_path / "bad.zarr"
+    proc = cli(
+        "track", video, "--prompts", prompts, "--out", store, "--engine", engine,
+        "--option", option,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not store.exists()
+
+
+def test_engine_option_values_are_typed() -> None:
+    from napari_sam2v.cli.track import engine_option
+
+    assert engine_option("feature=phase") == ("feature", "phase")
+    assert engine_option("memory-frames=3") == ("memory_frames", 3)
+    assert engine_option("sigma=0.5") == ("sigma", 0.5)
+    assert engine_option("split_touching=False") == ("split_touching", False)
+    assert engine_option("threshold=none") == ("threshold", None)
+
+
 def _interrupt_after(args: list[str], store: Path, frames: int) -> tuple[int, str]:
     """Run ``track``, press Ctrl-C once ``frames`` frames are on disk; return (status, stderr)."""
     proc = subprocess.Popen(args, env=cli_env(), stdout=subprocess.PIPE,

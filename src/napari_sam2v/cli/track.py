@@ -23,8 +23,57 @@ _EXAMPLES = """\
   napari-sam2v track cells.tif --prompts clicks.csv --out cells.zarr --engine classic
   napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --model sam2.1-small \\
       --device cuda --direction both --start 40
+  napari-sam2v track cells.tif --prompts clicks.csv --out cells.zarr --engine classic \
+      --option feature=phase                                      # phase-contrast cells
   napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --resume   # after Ctrl-C
 """
+
+#: Engine options with a dedicated flag (``--option`` may not set them).
+_FLAGGED = {"model": "--model", "device": "--device", "precision": "--precision"}
+
+
+def engine_option(text: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE`` of ``--option`` (numbers, true/false and none are typed).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` has no ``=`` or the key is not a Python identifier.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. feature=phase), got {text!r}")
+    raw = raw.strip()
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    if lowered == "none":
+        return key, None
+    for kind in (int, float):
+        try:
+            return key, kind(raw)
+        except ValueError:
+            continue
+    return key, raw
+
+
+def _check_options(engine: str, options: dict[str, Any]) -> None:
+    for key in options:
+        if key in _FLAGGED:
+            raise EngineError(f"--option {key}=...: use {_FLAGGED[key]} instead")
+    if engine == "sam2" and options:
+        import inspect
+
+        from napari_sam2v.engines.sam2.engine import Sam2Engine
+
+        known = sorted(set(inspect.signature(Sam2Engine).parameters) - set(_FLAGGED))
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise EngineError(
+                f"sam2 engine: unknown option(s) {', '.join(unknown)}; "
+                f"known options: {', '.join(known)}"
+            )
 
 
 def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str = "sam2") -> None:
@@ -92,6 +141,11 @@ def register(commands: Any) -> None:
         "on CPUs with native bf16 (masks within IoU 0.99 of float32); 'fast' puts more "
         "of the model in bf16 and drifts further (see docs/performance.md)",
     )
+    parser.add_argument(
+        "--option", action="append", type=engine_option, default=[], metavar="KEY=VALUE",
+        help="an engine option, repeatable: e.g. feature=phase (classic engine, phase-contrast "
+        "cells) or memory_frames=3 (sam2); see docs/engines.md and docs/models.md",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
 
@@ -107,6 +161,8 @@ def _resume_command(args: argparse.Namespace) -> str:
         argv += ["--device", args.device]
     if args.precision != "float32":
         argv += ["--precision", args.precision]
+    for key, value in args.option:
+        argv += ["--option", f"{key}={value}"]
     return shlex.join([*argv, "--resume"])
 
 
@@ -116,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.store.pipeline import track
 
     prompts = Prompts.load(args.prompts)
-    engine_options: dict[str, Any] = {}
+    engine_options: dict[str, Any] = dict(args.option)
+    _check_options(args.engine, engine_options)
     if args.precision != "float32":
         if args.engine != "sam2":
             raise EngineError("--precision applies to the sam2 engine only")
