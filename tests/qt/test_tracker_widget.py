@@ -168,3 +168,28 @@ def test_box_prefetch_errors_delete_and_reopen(tracker, disk_video, tmp_path,
     assert widget.session.frame_prompt(4, 1).box == (78.0, 58.0, 102.0, 82.0)
     assert len(widget.prompt_layers.shapes.data) == 1
     assert widget.labels_layer.data[4][70, 90] == 1
+
+
+def test_precision_and_appearance_choices_reach_the_engines(
+    tracker, disk_video, tmp_path, wait_jobs
+) -> None:
+    viewer, widget = tracker
+    frames, _ = disk_video
+    f = widget.form
+    # classic: the appearance combo is live, the SAM 2 ones are not
+    f.engine_combo.setCurrentIndex(f.engine_combo.findData("classic"))
+    assert f.feature_combo.isEnabled() and not f.precision_combo.isEnabled()
+    f.feature_combo.setCurrentIndex(f.feature_combo.findData("bright"))
+    _start(viewer, widget, frames, tmp_path / "bright.zarr")
+    widget.load_model()
+    wait_jobs(widget)
+    assert widget.session.engine.info.settings["feature"] == "bright"
+    # sam2: the precision combo is live and its value is passed on
+    f.engine_combo.setCurrentIndex(f.engine_combo.findData("sam2"))
+    assert f.precision_combo.isEnabled() and not f.feature_combo.isEnabled()
+    f.precision_combo.setCurrentIndex(f.precision_combo.findData("mixed"))
+    f.device_combo.setCurrentIndex(f.device_combo.findData("cpu"))
+    engine, options = widget._engine_options()
+    assert engine == "sam2"
+    assert options["precision"] == "mixed" and options["device"] == "cpu"
+    assert "feature" not in options

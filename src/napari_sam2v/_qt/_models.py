@@ -31,6 +31,8 @@ def fill_models(form: Any) -> None:
     if form.engine_combo.currentData() == "classic":
         combo.setEnabled(False)
         form.device_combo.setEnabled(False)
+        form.precision_combo.setEnabled(False)
+        form.feature_combo.setEnabled(True)
         form.model_help.setText(
             "Classic engine: no weights, fast on CPU; for high-contrast objects "
             "(fluorescence, bright cells on a dark background)."
@@ -38,6 +40,8 @@ def fill_models(form: Any) -> None:
         return
     combo.setEnabled(True)
     form.device_combo.setEnabled(True)
+    form.precision_combo.setEnabled(True)
+    form.feature_combo.setEnabled(False)
     from napari_sam2v.engines.sam2 import registry
 
     default = 0

@@ -110,9 +110,12 @@ class TrackerWidget(QWidget):
     def _update_controls(self) -> None:
         f, busy, ready = self.form, self.jobs.busy, self.session is not None
         for widget in (f.layer_combo, f.channel_spin, f.store_edit, f.browse_button,
-                       f.start_button, f.open_button, f.engine_combo, f.model_combo,
-                       f.device_combo, f.load_button):
+                       f.start_button, f.open_button, f.engine_combo, f.load_button):
             widget.setEnabled(not busy)
+        sam2 = f.engine_combo.currentData() == "sam2"
+        for widget in (f.model_combo, f.device_combo, f.precision_combo):
+            widget.setEnabled(not busy and sam2)
+        f.feature_combo.setEnabled(not busy and not sam2)
         for widget in (f.objects, f.background_check, f.clear_button, f.mask_button,
                        f.load_prompts_button,
                        f.propagate_button, f.save_button, f.direction_combo, f.range_check,
@@ -167,10 +170,11 @@ class TrackerWidget(QWidget):
         f = self.form
         engine = f.engine_combo.currentData()
         if engine == "classic":
-            return engine, {}
+            return engine, {"feature": f.feature_combo.currentData()}
         return engine, {
             "model": f.model_combo.currentData(),
             "device": f.device_combo.currentData(),
+            "precision": f.precision_combo.currentData(),
         }
 
     def start_session(self, store: str | Path | None = None, *, overwrite: bool = False) -> bool:
