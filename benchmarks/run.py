@@ -10,8 +10,8 @@ Figures (``--only`` picks some):
 
 ``speed``
     SAM 2.1-tiny architecture (random weights), 480x640, 1 object: transformers'
-    plain session vs the engine in ``float32``, ``mixed`` and ``mixed`` with
-    ``memory_frames=3`` (opt-in). Runs are interleaved and repeated; per-frame
+    plain session vs the engine in ``float32``, ``mixed``, ``fast`` (opt-in) and
+    ``mixed`` with ``memory_frames=3`` (opt-in). Runs are interleaved and repeated; per-frame
     times, steady-state medians (full memory bank), click latency and the IoU of
     every frame against the plain run.
 ``levers``
@@ -73,6 +73,7 @@ def _speed(quick: bool, root: Path, tmp: Path) -> list[dict[str, Any]]:
         {"runner": "plain"},
         {"runner": "engine", "precision": "float32", "clicks": 20},
         {"runner": "engine", "precision": "mixed", "clicks": 20},
+        {"runner": "engine", "precision": "fast"},
         {"runner": "engine", "precision": "mixed", "memory_frames": 3},
     ]
     rows = []
@@ -165,7 +166,7 @@ def run_figure(name: str, *, quick: bool, root: Path, tmp: Path) -> list[dict[st
         cmd = [sys.executable, "-m", "benchmarks.profile_engine", "--model", model]
         cmd += ["--model-root", str(root)]
         rows = []
-        for precision in ("float32", "mixed"):
+        for precision in ("float32", "mixed", "fast"):
             proc = subprocess.run(
                 [*cmd, "--precision", precision], capture_output=True, text=True, check=False
             )
