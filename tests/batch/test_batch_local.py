@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from napari_sam2v.batch import run_batch
 from napari_sam2v.io.prompt_files import Prompts
@@ -109,3 +110,26 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path: Path, batch_env) -> 
     assert proc.returncode == 2, proc.stderr
     assert f"error: cannot reach the dask scheduler at {address}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_engine_option_fails_before_any_video(tmp_path: Path, batch_env) -> None:
+    write_video(tmp_path, "a")
+    manifest = write_manifest(tmp_path, ["a.tif,a.json"])
+    proc = subprocess.run(
+        [str(BIN / "napari-sam2v"), "batch", str(manifest), "--out", str(tmp_path / "out"),
+         "--engine", "classic", "--option", "feature=glitter"],
+        capture_output=True, text=True, timeout=120, env=batch_env,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown feature 'glitter'" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_batch_refuses_options_with_their_own_argument(tmp_path: Path) -> None:
+    from napari_sam2v.errors import InputError
+
+    write_video(tmp_path, "a")
+    manifest = write_manifest(tmp_path, ["a.tif,a.json"])
+    with pytest.raises(InputError, match="'device' has its own argument"):
+        run_batch(manifest, tmp_path / "out", engine="classic", engine_options={"device": "cpu"})
+    assert not (tmp_path / "out").exists()

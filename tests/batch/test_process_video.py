@@ -67,3 +67,16 @@ def test_an_unexpected_crash_is_reported_not_raised(task: VideoTask, monkeypatch
     # The store is complete; the next run measures it without tracking again.
     again = process_video(task)
     assert again.status == "done" and again.resumed
+
+
+def test_engine_options_reach_the_engine(tmp_path: Path) -> None:
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    row = ManifestRow(row=2, name="disks", video=video, prompts=prompts)
+    options = TaskOptions(engine="classic", engine_options=(("feature", "bright"),))
+    ENGINE_CACHE.clear()
+    outcome = process_video(VideoTask(row=row, out_dir=tmp_path / "out", options=options))
+    assert outcome.status == "done", outcome.error
+    from napari_sam2v.store import open_result
+
+    settings = open_result(tmp_path / "out" / "result.zarr").metadata["engine"]["settings"]
+    assert settings["feature"] == "bright"

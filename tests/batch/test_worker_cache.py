@@ -69,6 +69,25 @@ def test_classic_ignores_model_and_device() -> None:
     assert factory.calls == [("classic", {})]
 
 
+def test_engine_options_are_passed_and_part_of_the_key() -> None:
+    factory = CountingFactory()
+    cache = EngineCache(factory, max_idle=3)
+    mixed = (("precision", "mixed"),)
+    with cache.acquire("sam2", "m", "cpu", mixed):
+        pass
+    with cache.acquire("sam2", "m", "cpu"):
+        pass
+    with cache.acquire("classic", None, "auto", (("feature", "phase"),)):
+        pass
+    assert factory.calls == [
+        ("sam2", {"precision": "mixed", "device": "cpu", "model": "m"}),
+        ("sam2", {"device": "cpu", "model": "m"}),
+        ("classic", {"feature": "phase"}),
+    ]
+    with cache.acquire("sam2", "m", "cpu", mixed) as (_, built):
+        assert not built  # same options: the cached engine
+
+
 def test_concurrent_tasks_never_share_an_engine() -> None:
     factory = CountingFactory()
     cache = EngineCache(factory)

@@ -21,12 +21,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from napari_sam2v.batch.manifest import Manifest, read_manifest
 from napari_sam2v.batch.report import BatchReport, combine_tables
 from napari_sam2v.batch.tasks import TaskOptions, VideoOutcome, VideoTask
 from napari_sam2v.batch.worker import is_finished, process_video
+from napari_sam2v.engines import check_engine_options
 from napari_sam2v.errors import BatchError, InputError, StoreError
 
 __all__ = ["default_workers", "run_batch"]
@@ -147,6 +149,7 @@ def run_batch(
     direction: str = "forward",
     table_format: str = "csv",
     plots: bool = False,
+    engine_options: dict[str, Any] | None = None,
     on_outcome: OutcomeCallback | None = None,
 ) -> BatchReport:
     """Track and measure every video of a manifest on dask.distributed.
@@ -181,6 +184,10 @@ def run_batch(
         Format of the per-video tables.
     plots : bool, optional
         Also write each video's plots.
+    engine_options : dict, optional
+        Further engine keyword options for every video, e.g.
+        ``{"precision": "mixed"}`` or ``{"feature": "phase"}`` (checked before
+        any video starts).
     on_outcome : callable, optional
         ``on_outcome(outcome, n_finished, n_total)``, called on the calling thread
         as each video finishes (for progress output).
@@ -200,6 +207,11 @@ def run_batch(
         If the output folder cannot be created.
     """
     _validate(engine, direction, table_format)
+    extra = dict(engine_options or {})
+    for name in ("model", "device"):
+        if name in extra:
+            raise InputError(f"engine option {name!r} has its own argument: use {name}=...")
+    check_engine_options(engine, extra)
     if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest)
     out = Path(out).expanduser().resolve()
@@ -220,6 +232,7 @@ def run_batch(
         table_format=table_format,
         plots=plots,
         torch_threads=None if scheduler else threads,
+        engine_options=tuple(sorted(extra.items())),
     )
     tasks = [VideoTask(row=row, out_dir=out / row.name, options=options) for row in manifest]
     outcomes: dict[str, VideoOutcome] = {}

@@ -35,6 +35,9 @@ class TaskOptions:
         Also write the per-video plots.
     torch_threads : int or None
         Threads torch may use in a worker (``None`` leaves torch's default).
+    engine_options : tuple of (str, object) pairs
+        Further keyword options of the engine (``precision``, ``feature``, ...),
+        sorted by name.
     """
 
     engine: str = "sam2"
@@ -44,6 +47,7 @@ class TaskOptions:
     table_format: str = "csv"
     plots: bool = False
     torch_threads: int | None = None
+    engine_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from napari_sam2v.errors import Sam2vError
 
 __all__ = ["ENGINE_CACHE", "EngineCache", "is_finished", "process_video"]
 
-EngineKey = tuple[str, str, str]
+EngineKey = tuple[str, str, str, tuple[tuple[str, Any], ...]]
 
 
 class EngineCache:
@@ -56,22 +56,31 @@ class EngineCache:
         self.loads = 0
 
     @staticmethod
-    def key(engine: str, model: str | None, device: str) -> EngineKey:
+    def key(
+        engine: str,
+        model: str | None,
+        device: str,
+        options: tuple[tuple[str, Any], ...] = (),
+    ) -> EngineKey:
         """Cache key of an engine configuration."""
-        return (engine, model or "", device)
+        return (engine, model or "", device, tuple(sorted(options)))
 
     def _build(self, key: EngineKey) -> Engine:
-        engine, model, device = key
+        engine, model, device, extra = key
         if engine == "classic":
-            return self._factory("classic")
-        options: dict[str, Any] = {"device": device}
+            return self._factory("classic", **dict(extra))
+        options: dict[str, Any] = {**dict(extra), "device": device}
         if model:
             options["model"] = model
         return self._factory(engine, **options)
 
     @contextlib.contextmanager
     def acquire(
-        self, engine: str, model: str | None = None, device: str = "auto"
+        self,
+        engine: str,
+        model: str | None = None,
+        device: str = "auto",
+        options: tuple[tuple[str, Any], ...] = (),
     ) -> Iterator[tuple[Engine, bool]]:
         """Borrow an engine for one task.
 
@@ -83,6 +92,8 @@ class EngineCache:
             Model name or path.
         device : str, optional
             Device.
+        options : tuple of (str, object) pairs, optional
+            Further engine keyword options (part of the cache key).
 
         Yields
         ------
@@ -90,7 +101,7 @@ class EngineCache:
             The engine, and whether it was built for this call (``False`` when
             it came from the cache).
         """
-        key = self.key(engine, model, device)
+        key = self.key(engine, model, device, options)
         found: Engine | None = None
         with self._lock:
             for token, (idle_key, idle_engine) in self._idle.items():
@@ -199,7 +210,9 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
         }
     else:
         prompts = Prompts.load(row.prompts)
-        with ENGINE_CACHE.acquire(options.engine, task.model, options.device) as (
+        with ENGINE_CACHE.acquire(
+            options.engine, task.model, options.device, options.engine_options
+        ) as (
             engine,
             built,
         ):

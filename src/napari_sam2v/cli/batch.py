@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from napari_sam2v.cli.common import EXIT_FAILED, EXIT_OK, add_command, positive_int
-from napari_sam2v.cli.track import DIRECTIONS, add_engine_options
+from napari_sam2v.cli.track import DIRECTIONS, add_engine_options, engine_options
 
 if TYPE_CHECKING:
     from napari_sam2v.batch.tasks import VideoOutcome
@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.batch import read_manifest, run_batch
 
     manifest = read_manifest(args.manifest)
+    options = engine_options(args)
     if args.scheduler and args.workers is not None:
         print(
             "note: --workers is ignored with --scheduler (the cluster brings its own workers)",
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         direction=args.direction,
         table_format=args.format,
         plots=args.plots,
+        engine_options=options,
         on_outcome=_print_outcome,
     )
     print(report.format())

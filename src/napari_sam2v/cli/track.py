@@ -12,7 +12,7 @@ from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.progress import ProgressPrinter
 from napari_sam2v.errors import EngineError
 
-__all__ = ["register", "run"]
+__all__ = ["add_engine_options", "engine_option", "engine_options", "register", "run"]
 
 ENGINES = ("sam2", "classic")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -58,26 +58,11 @@ def engine_option(text: str) -> tuple[str, Any]:
     return key, raw
 
 
-def _check_options(engine: str, options: dict[str, Any]) -> None:
-    for key in options:
-        if key in _FLAGGED:
-            raise EngineError(f"--option {key}=...: use {_FLAGGED[key]} instead")
-    if engine == "sam2" and options:
-        import inspect
-
-        from napari_sam2v.engines.sam2.engine import Sam2Engine
-
-        known = sorted(set(inspect.signature(Sam2Engine).parameters) - set(_FLAGGED))
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise EngineError(
-                f"sam2 engine: unknown option(s) {', '.join(unknown)}; "
-                f"known options: {', '.join(known)}"
-            )
-
-
 def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str = "sam2") -> None:
-    """Add ``--engine``, ``--model`` and ``--device`` (shared with ``batch``)."""
+    """Add ``--engine``, ``--model``, ``--device``, ``--precision`` and ``--option``.
+
+    Shared with ``batch``; :func:`engine_options` reads the last two.
+    """
     parser.add_argument(
         "--engine", choices=ENGINES, default=default_engine,
         help="sam2: Segment Anything 2 through transformers; classic: weights-free "
@@ -89,6 +74,40 @@ def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str =
         "Meta .pt checkpoint (default: the engine's default model)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device")
+    parser.add_argument(
+        "--precision", choices=("float32", "mixed", "fast"), default="float32",
+        help="sam2 only: 'mixed' runs the memory cross-attention and encoder MLPs in bf16 "
+        "on CPUs with native bf16 (masks within IoU 0.99 of float32); 'fast' puts more "
+        "of the model in bf16 and drifts further (see docs/performance.md)",
+    )
+    parser.add_argument(
+        "--option", action="append", type=engine_option, default=[], metavar="KEY=VALUE",
+        help="an engine option, repeatable: e.g. feature=phase (classic engine, phase-contrast "
+        "cells) or memory_frames=3 (sam2); see docs/engines.md and docs/models.md",
+    )
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine keyword options of ``--precision`` and ``--option`` (validated).
+
+    Raises
+    ------
+    EngineError
+        An option the engine would refuse, ``--precision`` with the classic engine,
+        or ``--option`` for a setting that has its own flag.
+    """
+    from napari_sam2v.engines import check_engine_options
+
+    options: dict[str, Any] = dict(args.option)
+    for key in options:
+        if key in _FLAGGED:
+            raise EngineError(f"--option {key}=...: use {_FLAGGED[key]} instead")
+    if args.precision != "float32":
+        if args.engine != "sam2":
+            raise EngineError("--precision applies to the sam2 engine only")
+        options["precision"] = args.precision
+    check_engine_options(args.engine, options)
+    return options
 
 
 def register(commands: Any) -> None:
@@ -135,17 +154,6 @@ def register(commands: Any) -> None:
         "--overwrite", action="store_true",
         help="replace an existing store at --out (never a folder that is not a store)",
     )
-    parser.add_argument(
-        "--precision", choices=("float32", "mixed", "fast"), default="float32",
-        help="sam2 only: 'mixed' runs the memory cross-attention and encoder MLPs in bf16 "
-        "on CPUs with native bf16 (masks within IoU 0.99 of float32); 'fast' puts more "
-        "of the model in bf16 and drifts further (see docs/performance.md)",
-    )
-    parser.add_argument(
-        "--option", action="append", type=engine_option, default=[], metavar="KEY=VALUE",
-        help="an engine option, repeatable: e.g. feature=phase (classic engine, phase-contrast "
-        "cells) or memory_frames=3 (sam2); see docs/engines.md and docs/models.md",
-    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
 
@@ -172,12 +180,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.store.pipeline import track
 
     prompts = Prompts.load(args.prompts)
-    engine_options: dict[str, Any] = dict(args.option)
-    _check_options(args.engine, engine_options)
-    if args.precision != "float32":
-        if args.engine != "sam2":
-            raise EngineError("--precision applies to the sam2 engine only")
-        engine_options["precision"] = args.precision
+    options = engine_options(args)
     progress = ProgressPrinter("tracking", enabled=not args.quiet)
     with CancelOnInterrupt() as stop, progress:
         result = track(
@@ -195,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=progress,
             cancel=stop.event,
-            **engine_options,
+            **options,
         )
     done = int(result.frames_done.sum())
     total = int(result.frames_done.size)

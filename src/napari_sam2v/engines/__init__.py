@@ -25,6 +25,7 @@ __all__ = [
     "EngineInfo",
     "FrameResult",
     "ObjectScore",
+    "check_engine_options",
     "compose_labels",
     "create_engine",
 ]
@@ -69,3 +70,34 @@ def create_engine(name: str = "sam2", **options: Any) -> Engine:
 
         return ClassicEngine(**options)
     raise EngineError(f"unknown engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}")
+
+
+def check_engine_options(name: str, options: dict[str, Any]) -> None:
+    """Raise a clear error for options that the engine ``name`` would refuse.
+
+    Checked before a long run starts (the CLI, batch runs), so a typo fails at
+    once rather than on every video. The classic engine is built once to
+    validate values too (cheap); for SAM 2 only the option names are checked
+    (building it loads a model).
+
+    Raises
+    ------
+    EngineError
+        Unknown engine, unknown option name or (classic) invalid value.
+    """
+    if name == "classic":
+        create_engine("classic", **options).close()
+        return
+    if name != "sam2":
+        raise EngineError(f"unknown engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}")
+    import inspect
+
+    from napari_sam2v.engines.sam2.engine import Sam2Engine
+
+    known = sorted(inspect.signature(Sam2Engine).parameters)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise EngineError(
+            f"sam2 engine: unknown option(s) {', '.join(unknown)}; "
+            f"known options: {', '.join(known)}"
+        )
