@@ -113,8 +113,21 @@ def test_bar_on_a_real_pty_even_without_a_reported_size() -> None:
             with ProgressPrinter("tracking", stream=stream) as progress:
                 for done in range(1, 4):
                     progress.update(done, 3)
-        text = os.read(master, 65536).decode(errors="replace")
+        text = _drain(master)
     finally:
         os.close(master)
         os.close(slave)
     assert "tracking: 100%" in text and "3/3" in text
+
+
+def _drain(fd: int, *, quiet: float = 0.5) -> str:
+    """Everything readable from ``fd`` (one read may return only the first chunk)."""
+    import select
+
+    chunks = []
+    while select.select([fd], [], [], quiet)[0]:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
