@@ -18,8 +18,8 @@ Figures (``--only`` picks some):
     Memory attention and image encoder variants timed one at a time on
     steady-state inputs (:mod:`benchmarks.bench_sam2_levers`).
 ``objects``
-    Engine ``mixed``, 1, 3 and 10 objects (random-tiny); 1 and 3 objects with the
-    real architecture over 4 frames.
+    Engine ``mixed``, 1, 3 and 10 objects (random-tiny), and the same with the real
+    architecture over 10 frames (full mode).
 ``threads``
     Engine ``mixed`` with 1 and 2 CPU threads.
 ``memory``
@@ -109,14 +109,14 @@ def run_figure(name: str, *, quick: bool, root: Path, tmp: Path) -> list[dict[st
     if name == "speed":
         return _speed(quick, root, tmp)
     if name == "objects":
-        # real architecture: few frames (a 10-object step takes minutes on 2 cores);
-        # random-tiny: the full curve with a full memory bank
+        # random-tiny: the full curve with a full memory bank; real architecture
+        # (full mode): 10 frames, so the steady state (frames 8+) is reached
         cases = [
             {**base, "model": "random-tiny", "objects": n, "frames": 12 if quick else 20}
             for n in (1, 3, 10)
         ]
         if not quick:
-            cases += [{**base, "model": TINY, "objects": n, "frames": 4} for n in (1, 3)]
+            cases += [{**base, "model": TINY, "objects": n, "frames": 10} for n in (1, 3, 10)]
         return _grid(cases, root)
     if name == "threads":
         frames = 4 if quick else 9
