@@ -193,3 +193,27 @@ def test_precision_and_appearance_choices_reach_the_engines(
     assert engine == "sam2"
     assert options["precision"] == "mixed" and options["device"] == "cpu"
     assert "feature" not in options
+
+
+def test_devices_this_machine_lacks_are_disabled(tracker, monkeypatch) -> None:
+    from napari_sam2v._qt import _models
+
+    _, widget = tracker
+    f = widget.form
+    f.engine_combo.setCurrentIndex(f.engine_combo.findData("sam2"))
+    f.device_combo.setCurrentIndex(f.device_combo.findData("cuda"))
+    _models.mark_devices(f, {"auto": True, "cpu": True, "cuda": False, "mps": False})
+    items = f.device_combo.model()
+    enabled = {
+        f.device_combo.itemData(i): items.item(i).isEnabled() for i in range(f.device_combo.count())
+    }
+    assert enabled == {"auto": True, "cpu": True, "cuda": False, "mps": False}
+    assert f.device_combo.currentData() == "auto"  # stepped off the missing device
+    assert "no CUDA device" in f.device_combo.itemData(f.device_combo.findData("cuda"), 3)
+    _models.mark_devices(f, {"auto": True, "cpu": True, "cuda": True, "mps": False})
+    assert items.item(f.device_combo.findData("cuda")).isEnabled()
+    # without torch imported, the check must not import it
+    monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
+    found = _models.available_devices()
+    assert found["cpu"] and found["auto"]
+    assert "torch" not in __import__("sys").modules

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import platform
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 from napari_sam2v.errors import Sam2vError
 
-__all__ = ["download_size", "explain_model", "fill_models"]
+__all__ = ["available_devices", "download_size", "explain_model", "fill_models", "mark_devices"]
 
 
 def _describe(spec: Any) -> str:
@@ -42,6 +46,7 @@ def fill_models(form: Any) -> None:
     form.device_combo.setEnabled(True)
     form.precision_combo.setEnabled(True)
     form.feature_combo.setEnabled(False)
+    mark_devices(form, available_devices())
     from napari_sam2v.engines.sam2 import registry
 
     default = 0
@@ -57,6 +62,40 @@ def fill_models(form: Any) -> None:
             default = combo.count() - 1
     combo.setCurrentIndex(default)
     explain_model(form)
+
+
+def available_devices() -> dict[str, bool]:
+    """Which entries of the device combo this machine can use.
+
+    Asks torch when it is already imported; otherwise (so that opening the dock
+    does not import torch) looks for an NVIDIA driver and for Apple silicon. A
+    device offered by mistake is still refused by the engine with a clear message.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        mps = getattr(torch.backends, "mps", None)
+        cuda = bool(torch.cuda.is_available())
+        apple = bool(mps is not None and mps.is_available())
+    else:
+        cuda = Path("/proc/driver/nvidia/version").exists() or bool(shutil.which("nvidia-smi"))
+        apple = sys.platform == "darwin" and platform.machine() == "arm64"
+    return {"auto": True, "cpu": True, "cuda": cuda, "mps": apple}
+
+
+def mark_devices(form: Any, available: dict[str, bool]) -> None:
+    """Disable the devices this machine lacks (with a tooltip) and step off them."""
+    combo = form.device_combo
+    item_model = combo.model()
+    for index in range(combo.count()):
+        device = combo.itemData(index)
+        usable = available.get(device, True)
+        item = item_model.item(index)
+        if item is not None:
+            item.setEnabled(usable)
+        tip = "" if usable else f"no {device.upper()} device on this machine"
+        combo.setItemData(index, tip, 3)  # 3 = ToolTipRole
+    if not available.get(combo.currentData(), True):
+        combo.setCurrentIndex(combo.findData("auto"))
 
 
 def explain_model(form: Any) -> None:
