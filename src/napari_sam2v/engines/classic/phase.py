@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-from napari_sam2v.engines.classic.features import FrameView, fill_holes
+from napari_sam2v.engines.classic.features import FrameView, feature_map, fill_holes
 from napari_sam2v.engines.classic.geometry import Window
 
 __all__ = [
@@ -70,15 +70,8 @@ def halo_elevation(view: FrameView, window: Window, *, sigma: float) -> np.ndarr
     ndarray
         float32 array of ``window.shape``.
     """
-    pad = int(np.ceil(3 * sigma))
-    height, width = view.shape
-    y0, x0 = max(0, window.y0 - pad), max(0, window.x0 - pad)
-    y1, x1 = min(height, window.y1 + pad), min(width, window.x1 + pad)
-    gray = view.gray[y0:y1, x0:x1]
-    if sigma > 0:
-        gray = ndi.gaussian_filter(gray, sigma, truncate=3.0)
-    inner = gray[window.y0 - y0 : window.y1 - y0, window.x0 - x0 : window.x1 - x0]
-    return np.ascontiguousarray(inner, dtype=np.float32)
+    # the "bright" feature is exactly this: smoothed grey over a padded window
+    return feature_map(view, window, "bright", sigma=sigma, texture_size=0)
 
 
 def _background_marker(foreground: np.ndarray, gap: int) -> np.ndarray:
