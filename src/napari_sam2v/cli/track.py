@@ -23,8 +23,8 @@ _EXAMPLES = """\
   napari-sam2v track cells.tif --prompts clicks.csv --out cells.zarr --engine classic
   napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --model sam2.1-small \\
       --device cuda --direction both --start 40
-  napari-sam2v track cells.tif --prompts clicks.csv --out cells.zarr --engine classic \
-      --option feature=phase                                      # phase-contrast cells
+  napari-sam2v track cells.tif --prompts clicks.csv --out cells.zarr --engine classic \\
+      --option feature=phase   # phase-contrast cells
   napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --resume   # after Ctrl-C
 """
 
