@@ -10,7 +10,14 @@ from typing import Any
 
 from napari_sam2v.errors import Sam2vError
 
-__all__ = ["available_devices", "download_size", "explain_model", "fill_models", "mark_devices"]
+__all__ = [
+    "available_devices",
+    "download_size",
+    "enable_engine_controls",
+    "explain_model",
+    "fill_models",
+    "mark_devices",
+]
 
 
 def _describe(spec: Any) -> str:
@@ -24,6 +31,14 @@ def _describe(spec: Any) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def enable_engine_controls(form: Any, *, busy: bool) -> None:
+    """Enable the model, device and precision combos for SAM 2, appearance for classic."""
+    sam2 = form.engine_combo.currentData() == "sam2"
+    for widget in (form.model_combo, form.device_combo, form.precision_combo):
+        widget.setEnabled(not busy and sam2)
+    form.feature_combo.setEnabled(not busy and not sam2)
+
+
 def fill_models(form: Any) -> None:
     """Fill the model combo of ``form`` for the chosen engine, with guidance tooltips.
 
@@ -33,19 +48,13 @@ def fill_models(form: Any) -> None:
     combo = form.model_combo
     combo.clear()
     if form.engine_combo.currentData() == "classic":
-        combo.setEnabled(False)
-        form.device_combo.setEnabled(False)
-        form.precision_combo.setEnabled(False)
-        form.feature_combo.setEnabled(True)
+        enable_engine_controls(form, busy=False)
         form.model_help.setText(
             "Classic engine: no weights, fast on CPU; for high-contrast objects "
             "(fluorescence, bright cells on a dark background)."
         )
         return
-    combo.setEnabled(True)
-    form.device_combo.setEnabled(True)
-    form.precision_combo.setEnabled(True)
-    form.feature_combo.setEnabled(False)
+    enable_engine_controls(form, busy=False)
     mark_devices(form, available_devices())
     from napari_sam2v.engines.sam2 import registry
 

@@ -19,7 +19,12 @@ from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QScrollArea, QVBoxLayou
 
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._layer_video import default_store, video_from_layer
-from napari_sam2v._qt._models import download_size, explain_model, fill_models
+from napari_sam2v._qt._models import (
+    download_size,
+    enable_engine_controls,
+    explain_model,
+    fill_models,
+)
 from napari_sam2v._qt._prompt_layers import PromptLayers
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
 from napari_sam2v._qt.results_widget import STORE_KEY
@@ -112,10 +117,7 @@ class TrackerWidget(QWidget):
         for widget in (f.layer_combo, f.channel_spin, f.store_edit, f.browse_button,
                        f.start_button, f.open_button, f.engine_combo, f.load_button):
             widget.setEnabled(not busy)
-        sam2 = f.engine_combo.currentData() == "sam2"
-        for widget in (f.model_combo, f.device_combo, f.precision_combo):
-            widget.setEnabled(not busy and sam2)
-        f.feature_combo.setEnabled(not busy and not sam2)
+        enable_engine_controls(f, busy=busy)
         for widget in (f.objects, f.background_check, f.clear_button, f.mask_button,
                        f.load_prompts_button,
                        f.propagate_button, f.save_button, f.direction_combo, f.range_check,
