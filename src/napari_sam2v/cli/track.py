@@ -88,16 +88,18 @@ def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str =
 
 
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The engine keyword options of ``--precision`` and ``--option`` (validated).
+    """The engine keyword options of ``--precision`` and ``--option``.
+
+    Whether the engine accepts them is checked by the caller's library function
+    (:func:`~napari_sam2v.engines.check_engine_options`, which ``run_batch``
+    calls itself).
 
     Raises
     ------
     EngineError
-        An option the engine would refuse, ``--precision`` with the classic engine,
-        or ``--option`` for a setting that has its own flag.
+        ``--precision`` with the classic engine, or ``--option`` for a setting that
+        has its own flag.
     """
-    from napari_sam2v.engines import check_engine_options
-
     options: dict[str, Any] = dict(args.option)
     for key in options:
         if key in _FLAGGED:
@@ -106,7 +108,6 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         if args.engine != "sam2":
             raise EngineError("--precision applies to the sam2 engine only")
         options["precision"] = args.precision
-    check_engine_options(args.engine, options)
     return options
 
 
@@ -176,11 +177,13 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v track``."""
+    from napari_sam2v.engines import check_engine_options
     from napari_sam2v.io.prompt_files import Prompts
     from napari_sam2v.store.pipeline import track
 
     prompts = Prompts.load(args.prompts)
     options = engine_options(args)
+    check_engine_options(args.engine, options)
     progress = ProgressPrinter("tracking", enabled=not args.quiet)
     with CancelOnInterrupt() as stop, progress:
         result = track(
