@@ -182,6 +182,46 @@ def test_undo_redo_restores_engine_state(session: TrackingSession) -> None:
     assert not session.can_redo
 
 
+def test_clicks_can_be_moved_and_deleted_undoably(session: TrackingSession) -> None:
+    session.add_click(3, 30, 30)
+    session.add_click(3, 5, 5, positive=False)
+    session.set_box(3, (20, 20, 40, 40))
+    # delete the background click: the foreground click and the box stay
+    result = session.set_clicks(3, [(30, 30)], [1])
+    entry = session.frame_prompt(3, 1)
+    assert entry.points == ((30.0, 30.0),) and entry.labels == (1,)
+    assert entry.box == (20.0, 20.0, 40.0, 40.0)
+    assert result.masks[1][30, 30]
+    assert session.engine.received[-1].labels.tolist() == [1]
+    # move the click: the engine gets the new position
+    session.set_clicks(3, [(60, 50)], [1])
+    assert session.engine.received[-1].points.tolist() == [[60.0, 50.0]]
+    # the box goes, then the last click: the prompt on that frame is gone
+    session.remove_box(3)
+    assert session.frame_prompt(3, 1).box is None
+    session.set_clicks(3, [], [])
+    assert session.frame_prompt(3, 1) is None
+    assert session.prompts.frames() == []
+    # every step is undoable
+    for description in ("edited clicks", "removed box", "edited clicks", "edited clicks"):
+        edit, _ = session.undo()
+        assert edit.description.startswith(description)
+    assert session.frame_prompt(3, 1).points == ((30.0, 30.0), (5.0, 5.0))
+
+
+def test_bad_prompt_edits_change_nothing(session: TrackingSession) -> None:
+    session.add_click(2, 30, 30)
+    with pytest.raises(PromptError, match="2 clicks but 1 labels"):
+        session.set_clicks(2, [(30, 30), (40, 40)], [1])
+    with pytest.raises(PromptError, match="outside"):
+        session.set_clicks(2, [(500, 30)], [1])
+    with pytest.raises(PromptError, match="no prompt on frame 7"):
+        session.remove_box(7)
+    assert session.frame_prompt(2, 1).points == ((30.0, 30.0),)
+    assert session.frame_prompt(7, 1) is None
+    assert len(session._undo) == 1
+
+
 def test_clear_frame_is_undoable_and_keeps_other_objects(session: TrackingSession) -> None:
     session.add_click(2, 30, 30, object_id=session.add_object().id)
     session.add_click(2, 90, 70, object_id=session.add_object().id)

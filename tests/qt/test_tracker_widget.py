@@ -55,7 +55,8 @@ def test_click_preview_undo_propagate_paint(tracker, disk_video, tmp_path, wait_
     widget.form.background_check.setChecked(False)
 
     # Shift-click (the press callback sees the modifier before napari adds the point)
-    widget.prompt_layers._remember_modifiers(points, SimpleNamespace(modifiers=("Shift",)))
+    press = SimpleNamespace(modifiers=("Shift",), type="mouse_press")
+    next(widget.prompt_layers._drag(points, press))
     points.add([2, 90, 120])
     wait_jobs(widget)
     assert widget.session.frame_prompt(2, 1).labels == (1, 0, 0)
@@ -86,6 +87,66 @@ def test_click_preview_undo_propagate_paint(tracker, disk_video, tmp_path, wait_
     labels_layer.paint((7, 80, 20), 3, refresh=True)
     assert open_result(store).labels_array(writable=False)[7, 80, 20] == 3
     assert widget.form.propagate_button.isEnabled()
+
+
+def test_deleting_and_dragging_prompts_in_the_layers(tracker, disk_video, tmp_path,
+                                                     wait_jobs) -> None:
+    viewer, widget = tracker
+    _start(viewer, widget, disk_video[0], tmp_path / "edits.zarr")
+    session, layers = widget.session, widget.prompt_layers
+    points, shapes = layers.points, layers.shapes
+    points.add([2, 30, 30])
+    wait_jobs(widget)
+    widget.form.background_check.setChecked(True)
+    points.add([2, 5, 5])
+    wait_jobs(widget)
+    widget.form.background_check.setChecked(False)
+    assert session.frame_prompt(2, 1).labels == (1, 0)
+
+    # napari's "delete selected points": the background click is no longer a prompt
+    points.selected_data = {1}
+    points.remove_selected()
+    wait_jobs(widget)
+    assert session.frame_prompt(2, 1).points == ((30.0, 30.0),)
+    assert len(points.data) == 1 and widget.labels_layer.data[2][30, 30] == 1
+    widget.undo()
+    wait_jobs(widget)
+    assert session.frame_prompt(2, 1).labels == (1, 0) and len(points.data) == 2
+
+    # a drag in select mode moves the click: the mask follows it
+    points.mode = "select"
+    event = SimpleNamespace(modifiers=(), type="mouse_press")
+    drag = layers._drag(points, event)
+    next(drag)
+    event.type = "mouse_move"
+    next(drag)
+    moved = np.array(points.data)
+    moved[0, 1:] = [30, 48]
+    with points.events.data.blocker():  # what napari's drag does: data changes in place
+        points.data = moved
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(drag)
+    wait_jobs(widget)
+    assert session.frame_prompt(2, 1).points == ((48.0, 30.0), (5.0, 5.0))
+    assert session.can_undo and session._undo[-1].description == "edited clicks on frame 2"
+
+    # a deleted box is no longer a prompt; the clicks on that frame stay
+    shapes.add_rectangles(np.array([[[2, 20, 20], [2, 20, 40], [2, 40, 40], [2, 40, 20]]]))
+    wait_jobs(widget)
+    assert session.frame_prompt(2, 1).box == (20.0, 20.0, 40.0, 40.0)
+    shapes.selected_data = {0}
+    shapes.remove_selected()
+    wait_jobs(widget)
+    assert session.frame_prompt(2, 1).box is None
+    assert len(session.frame_prompt(2, 1).points) == 2 and len(shapes.data) == 0
+
+    # deleting every point of a frame removes the prompt there
+    points.selected_data = {0, 1}
+    points.remove_selected()
+    wait_jobs(widget)
+    assert session.frame_prompt(2, 1) is None and len(points.data) == 0
+    assert not (np.asarray(widget.labels_layer.data[2]) == 1).any()
 
 
 def test_bad_click_is_a_notification_and_state_is_kept(tracker, disk_video, tmp_path,
@@ -189,7 +250,9 @@ def test_precision_and_appearance_choices_reach_the_engines(
     assert f.precision_combo.isEnabled() and not f.feature_combo.isEnabled()
     f.precision_combo.setCurrentIndex(f.precision_combo.findData("mixed"))
     f.device_combo.setCurrentIndex(f.device_combo.findData("cpu"))
-    engine, options = widget._engine_options()
+    from napari_sam2v._qt._models import engine_choice
+
+    engine, options = engine_choice(widget.form)
     assert engine == "sam2"
     assert options["precision"] == "mixed" and options["device"] == "cpu"
     assert "feature" not in options
@@ -217,3 +280,25 @@ def test_devices_this_machine_lacks_are_disabled(tracker, monkeypatch) -> None:
     found = _models.available_devices()
     assert found["cpu"] and found["auto"]
     assert "torch" not in __import__("sys").modules
+
+
+def test_object_delete_asks_first(tracker, disk_video, tmp_path, monkeypatch,
+                                  wait_jobs) -> None:
+    from qtpy.QtWidgets import QMessageBox
+
+    viewer, widget = tracker
+    _start(viewer, widget, disk_video[0], tmp_path / "ask.zarr")
+    panel, asked, requested = widget.form.objects, [], []
+    panel.delete_requested.connect(requested.append)
+
+    def answer(button):
+        return lambda *args, **_kw: asked.append(args[2]) or button
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    panel.delete_button.click()
+    assert "cannot be undone" in asked[0] and requested == []
+    assert [o.id for o in widget.session.objects] == [1]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    panel.delete_button.click()
+    wait_jobs(widget)
+    assert requested == [1] and widget.session.objects == []

@@ -14,6 +14,7 @@ __all__ = [
     "available_devices",
     "download_size",
     "enable_engine_controls",
+    "engine_choice",
     "explain_model",
     "fill_models",
     "mark_devices",
@@ -122,3 +123,15 @@ def download_size(model: str) -> str:
         return f"about {registry.get_model(model).download_mb} MB"
     except Sam2vError:
         return "size unknown"
+
+
+def engine_choice(form: Any) -> tuple[str, dict[str, Any]]:
+    """The engine name and its options, as chosen in the dock's Model box."""
+    engine = form.engine_combo.currentData()
+    if engine == "classic":
+        return engine, {"feature": form.feature_combo.currentData()}
+    return engine, {
+        "model": form.model_combo.currentData(),
+        "device": form.device_combo.currentData(),
+        "precision": form.precision_combo.currentData(),
+    }

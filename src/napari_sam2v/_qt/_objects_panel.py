@@ -9,6 +9,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -108,5 +109,15 @@ class ObjectsPanel(QWidget):
 
     def _delete(self) -> None:
         oid = self.current_id()
-        if oid is not None:
+        if oid is None:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Delete object",
+            f"Delete object {oid}, its prompts and its pixels on every frame of the result "
+            "store? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
             self.delete_requested.emit(oid)

@@ -149,7 +149,8 @@ class TrackerForm(QWidget):
         prompts = QGroupBox("Objects and prompts")
         layout = QVBoxLayout(prompts)
         layout.addWidget(self.objects)
-        hint = QLabel("Click = foreground · Shift-click = background · rectangle = box")
+        hint = QLabel("Click = foreground · Shift-click = background · rectangle = box · "
+                      "select points or boxes to delete or drag them")
         hint.setWordWrap(True)
         layout.addWidget(hint)
         layout.addWidget(_row(self.background_check, self.clear_button))
@@ -203,3 +204,25 @@ class TrackerForm(QWidget):
         outer.addStretch(1)
         self.cancel_button.setEnabled(False)
         self.resume_button.setEnabled(False)
+
+    def set_enabled(
+        self, *, busy: bool, ready: bool, can_undo: bool, can_redo: bool, can_resume: bool
+    ) -> None:
+        """Enable the controls that make sense now (a job running, a session open, ...).
+
+        The engine-specific combos are left to :func:`~napari_sam2v._qt._models.
+        enable_engine_controls`.
+        """
+        for widget in (self.layer_combo, self.channel_spin, self.store_edit,
+                       self.browse_button, self.start_button, self.open_button,
+                       self.engine_combo, self.load_button):
+            widget.setEnabled(not busy)
+        for widget in (self.objects, self.background_check, self.clear_button,
+                       self.mask_button, self.load_prompts_button, self.propagate_button,
+                       self.save_button, self.direction_combo, self.range_check,
+                       self.range_lo, self.range_hi, self.from_current_check):
+            widget.setEnabled(ready and not busy)
+        self.undo_button.setEnabled(ready and not busy and can_undo)
+        self.redo_button.setEnabled(ready and not busy and can_redo)
+        self.resume_button.setEnabled(ready and not busy and can_resume)
+        self.cancel_button.setEnabled(busy)

@@ -22,14 +22,16 @@ from napari_sam2v._qt._layer_video import default_store, video_from_layer
 from napari_sam2v._qt._models import (
     download_size,
     enable_engine_controls,
+    engine_choice,
     explain_model,
     fill_models,
 )
-from napari_sam2v._qt._prompt_layers import PromptLayers
+from napari_sam2v._qt._prompt_layers import PromptEdits, PromptLayers
+from napari_sam2v._qt._propagation import PropagationControls
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
 from napari_sam2v._qt.results_widget import STORE_KEY
 from napari_sam2v.errors import Sam2vError
-from napari_sam2v.session import PropagationProgress, TrackingSession
+from napari_sam2v.session import TrackingSession
 
 __all__ = ["LABELS_NAME", "TrackerWidget"]
 
@@ -37,7 +39,7 @@ __all__ = ["LABELS_NAME", "TrackerWidget"]
 LABELS_NAME = "SAM2 result"
 
 
-class TrackerWidget(QWidget):
+class TrackerWidget(PropagationControls, QWidget):
     """Click objects, preview their masks, propagate them into a zarr-backed Labels layer.
 
     Parameters
@@ -113,20 +115,14 @@ class TrackerWidget(QWidget):
         self.jobs.busy_changed.connect(lambda _: self._update_controls())
 
     def _update_controls(self) -> None:
-        f, busy, ready = self.form, self.jobs.busy, self.session is not None
-        for widget in (f.layer_combo, f.channel_spin, f.store_edit, f.browse_button,
-                       f.start_button, f.open_button, f.engine_combo, f.load_button):
-            widget.setEnabled(not busy)
-        enable_engine_controls(f, busy=busy)
-        for widget in (f.objects, f.background_check, f.clear_button, f.mask_button,
-                       f.load_prompts_button,
-                       f.propagate_button, f.save_button, f.direction_combo, f.range_check,
-                       f.range_lo, f.range_hi, f.from_current_check):
-            widget.setEnabled(ready and not busy)
-        f.undo_button.setEnabled(ready and not busy and self.session.can_undo)
-        f.redo_button.setEnabled(ready and not busy and self.session.can_redo)
-        f.resume_button.setEnabled(ready and not busy and self.session.can_resume)
-        f.cancel_button.setEnabled(busy)
+        busy, session = self.jobs.busy, self.session
+        self.form.set_enabled(
+            busy=busy, ready=session is not None,
+            can_undo=session is not None and session.can_undo,
+            can_redo=session is not None and session.can_redo,
+            can_resume=session is not None and session.can_resume,
+        )
+        enable_engine_controls(self.form, busy=busy)
         if self.prompt_layers is not None:
             for layer in (self.prompt_layers.points, self.prompt_layers.shapes):
                 layer.editable = not busy
@@ -168,17 +164,6 @@ class TrackerWidget(QWidget):
         if path:
             self.form.store_edit.setText(path)
 
-    def _engine_options(self) -> tuple[str, dict[str, Any]]:
-        f = self.form
-        engine = f.engine_combo.currentData()
-        if engine == "classic":
-            return engine, {"feature": f.feature_combo.currentData()}
-        return engine, {
-            "model": f.model_combo.currentData(),
-            "device": f.device_combo.currentData(),
-            "precision": f.precision_combo.currentData(),
-        }
-
     def start_session(self, store: str | Path | None = None, *, overwrite: bool = False) -> bool:
         """Start a session on the picked layer with a new result store.
 
@@ -192,7 +177,7 @@ class TrackerWidget(QWidget):
         self._detach()
         try:
             video = video_from_layer(layer)
-            engine, options = self._engine_options()
+            engine, options = engine_choice(self.form)
             session = TrackingSession(
                 video.frames,
                 channel=self.form.channel_spin.value() if video.n_channels > 1 else None,
@@ -253,7 +238,7 @@ class TrackerWidget(QWidget):
         )
         self._color_labels()
         self.prompt_layers = PromptLayers(self.viewer, layer, on_click=self.click,
-                                          on_box=self.box)
+                                          on_box=self.box, on_edit=self.edit_prompts)
         for layer_ in (self.prompt_layers.points, self.prompt_layers.shapes):
             layer_.bind_key("Control-Z", lambda _l: self.undo(), overwrite=True)
             layer_.bind_key("Control-Shift-Z", lambda _l: self.redo(), overwrite=True)
@@ -299,7 +284,7 @@ class TrackerWidget(QWidget):
         if self.session is None:
             show_warning("Start or reopen a session first.")
             return None
-        engine, options = self._engine_options()
+        engine, options = engine_choice(self.form)
         self.session.configure_engine(engine, **options)
         f = self.form
         f.status.setText("Loading the model…")
@@ -368,11 +353,11 @@ class TrackerWidget(QWidget):
     def _prompt_job(self, job: str, func: Any, *args: Any, t0: float | None = None) -> Any:
         if self.jobs.busy:
             show_info("A job is running: wait for it or cancel it before adding prompts.")
-            self.prompt_layers.show(self.session)
+            self.prompt_layers.show(self.session, force=True)
             return None
         first = not self.session.engine_loaded
         if first:  # this job loads the model too: block conflicting controls meanwhile
-            engine, options = self._engine_options()
+            engine, options = engine_choice(self.form)
             self.session.configure_engine(engine, **options)
             self.form.status.setText("Loading the model for the first prompt…")
 
@@ -402,6 +387,21 @@ class TrackerWidget(QWidget):
     def box(self, frame: int, box: tuple[float, float, float, float]) -> Any:
         """Add a box prompt (from the Shapes layer) and preview."""
         return self._prompt_job("preview", lambda: self.session.set_box(frame, box))
+
+    def edit_prompts(self, edits: PromptEdits) -> Any:
+        """Apply points and boxes deleted or dragged in the prompt layers (each undoable)."""
+        session = self.session
+
+        def job() -> Any:
+            result = None
+            for (frame, oid), (points, labels) in edits.clicks.items():
+                result = session.set_clicks(frame, points, labels, object_id=oid)
+            for (frame, oid), box in edits.boxes.items():
+                result = (session.remove_box(frame, object_id=oid) if box is None
+                          else session.set_box(frame, box, object_id=oid))
+            return result
+
+        return self._prompt_job("edit", job)
 
     def undo(self) -> Any:
         """Undo the last prompt action (Ctrl+Z)."""
@@ -441,58 +441,6 @@ class TrackerWidget(QWidget):
             return self.session.import_prompts(Prompts.load(path))
 
         return self._prompt_job("loading prompts", job)
-
-    # -- propagation ---------------------------------------------------------------------
-    def propagate(self, *, resume: bool = False) -> Any:
-        """Propagate in a worker with progress, live labels and a working Cancel."""
-        if self.session is None:
-            return None
-        f = self.form
-        options: dict[str, Any] = {"direction": f.direction_combo.currentData()}
-        if f.from_current_check.isChecked():
-            options["start"] = self.current_frame()
-        if f.range_check.isChecked():
-            options["frame_range"] = (f.range_lo.value(), f.range_hi.value())
-        self._cancel = threading.Event()
-        f.progress.setValue(0)
-        f.status.setText("Resuming…" if resume else "Propagating…")
-        return self.jobs.start(
-            "propagation", self._propagation_job, options, resume, exclusive=True,
-            generator=True, on_yield=self._progress, on_done=self._propagated,
-        )
-
-    def _propagation_job(self, options: dict[str, Any], resume: bool) -> Any:
-        kwargs = {"resume": True} if resume else options
-        count = 0
-        for info in self.session.iter_propagate(cancel=self._cancel, **kwargs):
-            count += 1
-            yield info
-        self.session.save()
-        return count
-
-    def _progress(self, info: PropagationProgress) -> None:
-        f = self.form
-        f.progress.setMaximum(info.total)
-        f.progress.setValue(info.done)
-        eta = "" if info.eta_s != info.eta_s else f" · ETA {info.eta_s:.0f} s"
-        f.status.setText(f"frame {info.frame} · {info.fps:.1f} frames/s{eta}")
-        now = time.perf_counter()
-        if now - self._last_refresh > 0.25:
-            self._last_refresh = now
-            self.labels_layer.refresh()
-
-    def _propagated(self, count: int) -> None:
-        self.labels_layer.refresh()
-        cancelled = self._cancel.is_set()
-        message = (f"Cancelled after {count} frames; finished frames are saved. "
-                   "Resume continues." if cancelled else f"Propagated {count} frames.")
-        self.form.status.setText(message)
-        self._show_session()
-
-    def cancel(self) -> None:
-        """Stop the running propagation before its next frame (finished frames stay)."""
-        self._cancel.set()
-        self.form.status.setText("Cancelling…")
 
     def _jump_to_warning(self, item: QListWidgetItem) -> None:
         frame, oid = item.data(Qt.ItemDataRole.UserRole)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from napari_sam2v.session.values import (
     FramePrompt,
     FrameWarning,
     PromptEdit,
+    frame_warnings,
 )
 from napari_sam2v.types import Calibration, ObjectInfo
 
@@ -221,29 +222,49 @@ class TrackingSession(PropagationMixin):
         self, frame: int, x: float, y: float, *, positive: bool = True, object_id: int | None = None
     ) -> FrameResult:
         """Add a foreground (or background) click and return the frame's masks."""
-        with self._lock:
-            oid = self._target(object_id)
-            old = self._prompts.get((frame, oid)) or FramePrompt(frame, oid)
-            new = replace(
-                old,
-                points=(*old.points, (float(x), float(y))),
-                labels=(*old.labels, int(bool(positive))),
-                mask=None,
-            )
-            kind = "foreground" if positive else "background"
-            return self._apply(PromptEdit(frame, oid, self._prompts.get((frame, oid)), new,
-                                          f"{kind} click on frame {frame}"))
+        kind = "foreground" if positive else "background"
+        return self._edit(frame, object_id, lambda p: p.with_click(x, y, positive=positive),
+                          f"{kind} click on frame {frame}")
+
+    def set_clicks(
+        self,
+        frame: int,
+        points: Sequence[tuple[float, float]],
+        labels: Sequence[int],
+        *,
+        object_id: int | None = None,
+    ) -> FrameResult:
+        """Replace an object's clicks on a frame (moved or deleted points); undoable.
+
+        The box stays. With no click and no box left, the object's prompt on that
+        frame is removed, as :meth:`clear_frame` does.
+        """
+        return self._edit(frame, object_id, lambda p: p.with_clicks(points, labels),
+                          f"edited clicks on frame {frame}")
 
     def set_box(
         self, frame: int, box: tuple[float, float, float, float], *, object_id: int | None = None
     ) -> FrameResult:
         """Set the box ``(x0, y0, x1, y1)`` of an object on a frame."""
+        return self._edit(frame, object_id, lambda p: p.with_box(box), f"box on frame {frame}")
+
+    def remove_box(self, frame: int, *, object_id: int | None = None) -> FrameResult:
+        """Remove an object's box on a frame (its clicks stay); undoable."""
+        return self._edit(frame, object_id, lambda p: p.with_box(None),
+                          f"removed box on frame {frame}")
+
+    def _edit(
+        self, frame: int, object_id: int | None, change: Callable[[FramePrompt], FramePrompt],
+        description: str,
+    ) -> FrameResult:
         with self._lock:
             oid = self._target(object_id)
             old = self._prompts.get((frame, oid))
-            base = old or FramePrompt(frame, oid)
-            new = replace(base, box=tuple(float(v) for v in box), mask=None)
-            return self._apply(PromptEdit(frame, oid, old, new, f"box on frame {frame}"))
+            new = change(old or FramePrompt(frame, oid))
+            if old is None and new.is_empty:
+                raise PromptError(f"object {oid} has no prompt on frame {frame}")
+            return self._apply(PromptEdit(frame, oid, old, None if new.is_empty else new,
+                                          description))
 
     def set_mask(
         self, frame: int, mask: np.ndarray, *, object_id: int | None = None
@@ -407,18 +428,9 @@ class TrackingSession(PropagationMixin):
         area_jump : float
             Relative area change between consecutive frames that is flagged (0.5 = 50 %).
         """
-        out: list[FrameWarning] = []
-        scores, areas = dict(self._scores), dict(self._areas)  # snapshots: workers add to them
-        for (frame, oid), logit in sorted(scores.items()):
-            if logit < min_logit:
-                out.append(FrameWarning(frame, oid, "low confidence",
-                                        f"object {oid}: score {logit:.2f} on frame {frame}"))
-        for (frame, oid), area in sorted(areas.items()):
-            prev = areas.get((frame - 1, oid))
-            if prev and area and abs(area - prev) / prev > area_jump:
-                out.append(FrameWarning(frame, oid, "area jump",
-                                        f"object {oid}: area {prev} -> {area} px on frame {frame}"))
-        return sorted(out, key=lambda w: (w.frame, w.object_id, w.kind))
+        # snapshots: workers add to the dictionaries
+        return frame_warnings(dict(self._scores), dict(self._areas),
+                              min_logit=min_logit, area_jump=area_jump)
 
     # -- result store ------------------------------------------------------------------
     def create_store(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Any:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from napari_sam2v.errors import PromptError
 from napari_sam2v.prompts import Prompt
 
 __all__ = [
@@ -14,6 +16,7 @@ __all__ = [
     "PromptEdit",
     "PropagationProgress",
     "PropagationSummary",
+    "frame_warnings",
 ]
 
 
@@ -44,6 +47,43 @@ class FramePrompt:
     labels: tuple[int, ...] = ()
     box: tuple[float, float, float, float] | None = None
     mask: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether nothing is left: no click, no box and no mask."""
+        return not self.points and self.box is None and self.mask is None
+
+    def with_click(self, x: float, y: float, *, positive: bool = True) -> FramePrompt:
+        """This prompt plus one click (a mask prompt is dropped: clicks replace it)."""
+        return replace(
+            self,
+            points=(*self.points, (float(x), float(y))),
+            labels=(*self.labels, int(bool(positive))),
+            mask=None,
+        )
+
+    def with_clicks(
+        self, points: Sequence[tuple[float, float]], labels: Sequence[int]
+    ) -> FramePrompt:
+        """This prompt with its clicks replaced (moved or removed); the box stays.
+
+        Raises
+        ------
+        PromptError
+            If ``points`` and ``labels`` differ in length.
+        """
+        if len(points) != len(labels):
+            raise PromptError(f"{len(points)} clicks but {len(labels)} labels")
+        return replace(
+            self,
+            points=tuple((float(x), float(y)) for x, y in points),
+            labels=tuple(int(bool(v)) for v in labels),
+        )
+
+    def with_box(self, box: tuple[float, float, float, float] | None) -> FramePrompt:
+        """This prompt with ``box`` (``None`` removes it); a mask prompt is dropped."""
+        new_box = None if box is None else tuple(float(v) for v in box)
+        return replace(self, box=new_box, mask=None if box is not None else self.mask)
 
     def to_prompt(self) -> Prompt:
         """The engine prompt for this frame and object."""
@@ -129,3 +169,41 @@ class FrameWarning:
     object_id: int
     kind: str
     message: str
+
+
+def frame_warnings(
+    scores: dict[tuple[int, int], float],
+    areas: dict[tuple[int, int], int],
+    *,
+    min_logit: float = 0.0,
+    area_jump: float = 0.5,
+) -> list[FrameWarning]:
+    """Frames to check, from per-(frame, object) score logits and areas.
+
+    Parameters
+    ----------
+    scores : dict
+        ``{(frame, object_id): object score logit}``.
+    areas : dict
+        ``{(frame, object_id): area in pixels}``.
+    min_logit : float, optional
+        Logit under which a frame is flagged as "low confidence".
+    area_jump : float, optional
+        Relative area change between consecutive frames flagged as "area jump".
+
+    Returns
+    -------
+    list of FrameWarning
+        Sorted by frame, object and kind.
+    """
+    out: list[FrameWarning] = []
+    for (frame, oid), logit in sorted(scores.items()):
+        if logit < min_logit:
+            out.append(FrameWarning(frame, oid, "low confidence",
+                                    f"object {oid}: score {logit:.2f} on frame {frame}"))
+    for (frame, oid), area in sorted(areas.items()):
+        prev = areas.get((frame - 1, oid))
+        if prev and area and abs(area - prev) / prev > area_jump:
+            out.append(FrameWarning(frame, oid, "area jump",
+                                    f"object {oid}: area {prev} -> {area} px on frame {frame}"))
+    return sorted(out, key=lambda w: (w.frame, w.object_id, w.kind))
