@@ -90,6 +90,19 @@ def test_single_frame_inputs_are_refused(tmp_path):
         open_video(np.zeros((1, 16, 16), np.uint8))
 
 
+def test_planar_rgb_tiff_is_one_frame_with_a_hint(tmp_path):
+    # tifffile stores a (3, y, x) array as one RGB image with separate planes
+    rgb = tmp_path / "planes.tif"
+    tifffile.imwrite(rgb, np.zeros((3, 16, 16), np.uint8), photometric="rgb",
+                     planarconfig="separate")
+    with pytest.raises(VideoReadError, match="colour samples.*minisblack"):
+        open_video(rgb)
+    # the same planes as pages are three frames
+    pages = tmp_path / "pages.tif"
+    tifffile.imwrite(pages, np.zeros((3, 16, 16), np.uint8), photometric="minisblack")
+    assert open_video(pages).shape == (3, 16, 16)
+
+
 def test_corrupt_tiff(tmp_path):
     path = tmp_path / "bad.tif"
     path.write_bytes(b"II*\x00" + b"\xff" * 50)

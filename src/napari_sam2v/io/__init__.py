@@ -115,9 +115,17 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
             "array with axes (t, y, x[, c]) or a napari Image layer"
         )
     if source.n_frames < 2:
+        hint = ""
+        if "S" in str(source.metadata.extra.get("original_axes", "")):
+            # e.g. tifffile.imwrite of a (3, y, x) array: one planar RGB image
+            hint = (
+                " (the file stores one colour image, its planes are colour samples; if they"
+                " are time points, save them as separate pages, e.g. tifffile.imwrite(...,"
+                " photometric='minisblack'), or as an ImageJ hyperstack with a T axis)"
+            )
         raise VideoReadError(
             f"{source.metadata.source or 'the array'}: the input has only "
-            f"{source.n_frames} frame; tracking needs at least 2 frames"
+            f"{source.n_frames} frame; tracking needs at least 2 frames{hint}"
         )
     return source
 
