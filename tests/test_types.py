@@ -49,3 +49,12 @@ def test_calibration_rejects_nonpositive(value: float) -> None:
         Calibration(pixel_size=value, unit="um")
     with pytest.raises(ValueError, match="positive finite"):
         Calibration(frame_interval=value, time_unit="s")
+
+
+def test_interval_unit_defaults_to_seconds_only_with_an_interval() -> None:
+    from napari_sam2v.types import DEFAULT_TIME_UNIT, interval_unit
+
+    assert interval_unit(2.0, None) == DEFAULT_TIME_UNIT == "s"
+    assert interval_unit(2.0, "min") == "min"
+    assert interval_unit(None, None) is None  # keep the store's calibration
+    assert interval_unit(None, "min") == "min"  # the library then refuses a lone unit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-__all__ = ["Calibration", "ObjectInfo", "default_color"]
+__all__ = ["DEFAULT_TIME_UNIT", "Calibration", "ObjectInfo", "default_color", "interval_unit"]
 
 # A qualitative palette (Okabe-Ito, colour-blind safe) cycled for new objects.
 _PALETTE = (
@@ -18,6 +18,23 @@ _PALETTE = (
     "#cc79a7",
     "#999999",
 )
+
+
+#: Unit of a frame interval that the user gave without one (CLI flags, batch manifests).
+DEFAULT_TIME_UNIT = "s"
+
+
+def interval_unit(frame_interval: float | None, time_unit: str | None) -> str | None:
+    """The time unit that goes with a user-given frame interval.
+
+    ``time_unit`` when given; otherwise :data:`DEFAULT_TIME_UNIT` if an interval was
+    given, and ``None`` (keep the store's calibration) if not. The library's own
+    calibration checks refuse an interval without a unit; the command line and batch
+    manifests document seconds as the default instead.
+    """
+    if time_unit:
+        return time_unit
+    return DEFAULT_TIME_UNIT if frame_interval is not None else None
 
 
 def default_color(object_id: int) -> str:

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sam2v._qt._objects_panel import ObjectsPanel
+from napari_sam2v.engines.sam2 import PRECISIONS
 
 __all__ = ["HELP", "TrackerForm"]
 
@@ -26,28 +27,27 @@ HELP = (
     "Click on the 'SAM2 prompts' layer: foreground point for the selected object.\n"
     "Shift-click (or tick 'Background clicks'): background point.\n"
     "Draw a rectangle on the 'SAM2 boxes' layer: box prompt.\n"
+    "Select points or boxes (select mode) to delete them or drag them: the prompts follow.\n"
     "Ctrl+Z / Ctrl+Shift+Z: undo / redo the last prompt action.\n"
     "The 'SAM2 result' labels layer is the result store on disk: paint and erase edit it."
 )
 
-#: SAM 2 precision levels: (label, value, tooltip); see docs/models.md.
-_PRECISIONS = (
-    ("float32 (exact)", "float32", "Same masks as transformers' fp32 model."),
-    (
+#: Label and tooltip of each SAM 2 precision level (``PRECISIONS``); see docs/models.md.
+_PRECISION_TEXT = {
+    "float32": ("float32 (exact)", "Same masks as transformers' fp32 model."),
+    "mixed": (
         "mixed (faster on CPU)",
-        "mixed",
         "bf16 products where they keep masks within IoU 0.99 of float32; needs a CPU "
         "with AVX-512 BF16 or AMX (1.5-1.7x faster than float32 on the project's 2-core "
         "test machine). Falls back to float32 elsewhere.",
     ),
-    (
+    "fast": (
         "fast (fastest, check results)",
-        "fast",
         "More of the model in bf16: faster again (about 2x plain transformers on the "
         "project's test machine), with a larger drift than 'mixed'. Check the masks "
         "on your data.",
     ),
-)
+}
 #: Classic-engine appearance features: (label, value).
 _FEATURES = (
     ("auto", "auto"),
@@ -105,7 +105,8 @@ class TrackerForm(QWidget):
         for device in ("auto", "cpu", "cuda", "mps"):
             self.device_combo.addItem(device, device)
         self.precision_combo = QComboBox()
-        for label, value, tip in _PRECISIONS:
+        for value in PRECISIONS:
+            label, tip = _PRECISION_TEXT[value]
             self.precision_combo.addItem(label, value)
             self.precision_combo.setItemData(self.precision_combo.count() - 1, tip, 3)
         self.feature_combo = QComboBox()

@@ -23,6 +23,7 @@ from typing import Any
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.errors import Sam2vError
+from napari_sam2v.types import interval_unit
 
 __all__ = ["ENGINE_CACHE", "EngineCache", "is_finished", "process_video"]
 
@@ -240,7 +241,7 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
         pixel_size=row.pixel_size,
         unit=row.unit,
         frame_interval=row.frame_interval,
-        time_unit=row.time_unit or ("s" if row.frame_interval is not None else None),
+        time_unit=interval_unit(row.frame_interval, row.time_unit),
     )
     measurements.save(task.tables_dir, format=options.table_format)
     if options.plots:

@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v measure``."""
     from napari_sam2v.analysis import measure
     from napari_sam2v.store import open_result
+    from napari_sam2v.types import interval_unit
 
     result = open_result(args.result)
     measurements = measure(
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         pixel_size=args.pixel_size,
         unit=args.unit,
         frame_interval=args.frame_interval,
-        time_unit=args.time_unit or ("s" if args.frame_interval is not None else None),
+        time_unit=interval_unit(args.frame_interval, args.time_unit),
     )
     out = Path(args.out)
     written = list(measurements.save(out, format=args.format) or [])

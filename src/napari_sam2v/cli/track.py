@@ -10,6 +10,7 @@ from typing import Any
 from napari_sam2v.cli.common import EXIT_OK, add_command, non_negative_int
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.progress import ProgressPrinter
+from napari_sam2v.engines.sam2.registry import PRECISIONS
 from napari_sam2v.errors import EngineError
 
 __all__ = ["add_engine_options", "engine_option", "engine_options", "register", "run"]
@@ -75,7 +76,7 @@ def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str =
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device")
     parser.add_argument(
-        "--precision", choices=("float32", "mixed", "fast"), default="float32",
+        "--precision", choices=PRECISIONS, default=PRECISIONS[0],
         help="sam2 only: 'mixed' runs the memory cross-attention and encoder MLPs in bf16 "
         "on CPUs with native bf16 (masks within IoU 0.99 of float32); 'fast' puts more "
         "of the model in bf16 and drifts further (see docs/performance.md)",

@@ -36,7 +36,7 @@ from napari_sam2v.engines.sam2.fastpath import (
 )
 from napari_sam2v.engines.sam2.hiera import install_exact_encoder
 from napari_sam2v.engines.sam2.loading import load_model
-from napari_sam2v.engines.sam2.registry import DEFAULT_MODEL, resolve_model
+from napari_sam2v.engines.sam2.registry import DEFAULT_MODEL, PRECISIONS, resolve_model
 from napari_sam2v.engines.sam2.runtime import (
     cpu_threads,
     mask_to_model,
@@ -53,7 +53,7 @@ __all__ = ["NO_OBJECT_LOGIT", "Sam2Engine"]
 
 #: Object score logit reported for an object that has no mask on a frame yet.
 NO_OBJECT_LOGIT = -1024.0
-_PRECISIONS = {"float32": None, "mixed": None, "fast": None, "bfloat16": torch.bfloat16}
+_PRECISIONS = {**dict.fromkeys(PRECISIONS), "bfloat16": torch.bfloat16}
 
 
 class Sam2Engine(Engine):

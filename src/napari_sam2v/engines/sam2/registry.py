@@ -23,6 +23,7 @@ from napari_sam2v.errors import InputFileNotFoundError, ModelError, WeightsNotFo
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PRECISIONS",
     "RANDOM_TINY",
     "ModelSource",
     "ModelSpec",
@@ -37,6 +38,10 @@ __all__ = [
 DEFAULT_MODEL = "sam2.1-tiny"
 #: Name of the random-weight test model.
 RANDOM_TINY = "random-tiny"
+#: Precision levels offered to users (CLI, dock), fastest last; ``Sam2Engine`` also
+#: takes ``"bfloat16"`` (the whole model cast, kept for comparison). Listed here so
+#: that callers need not import torch.
+PRECISIONS = ("float32", "mixed", "fast")
 
 #: Files a transformers-format model folder needs.
 _WEIGHT_PATTERNS = ["config.json", "*.safetensors"]
