@@ -306,3 +306,34 @@ def test_object_delete_asks_first(tracker, disk_video, tmp_path, monkeypatch,
     panel.delete_button.click()
     wait_jobs(widget)
     assert requested == [1] and widget.session.objects == []
+
+
+def test_model_download_shows_its_bytes(tracker, disk_video, tmp_path, monkeypatch,
+                                        wait_jobs) -> None:
+    import napari_sam2v.engines.sam2 as sam2_package
+    from napari_sam2v.engines import EngineInfo
+
+    viewer, widget = tracker
+    _start(viewer, widget, disk_video[0], tmp_path / "download.zarr", engine="sam2")
+    f = widget.form
+    f.model_combo.setCurrentIndex(f.model_combo.findData("sam2.1-tiny"))
+    assert not f.model_combo.currentText().endswith("(cached)")  # no weights here
+    mib = 2**20
+
+    def fake_download(name, *, progress, on_progress):
+        for done in (0, 40 * mib, 149 * mib):  # from the worker thread, as the hub does
+            on_progress(done, 149 * mib if done else 0)
+        return tmp_path
+
+    shown: list[tuple[int, int, str]] = []
+    widget._download.progressed.connect(
+        lambda *_: shown.append((f.progress.value(), f.progress.maximum(), f.progress.format())))
+    monkeypatch.setattr(sam2_package, "download_model", fake_download)
+    monkeypatch.setattr(widget.session, "load_engine",
+                        lambda: EngineInfo(engine="sam2", model="sam2.1-tiny", device="cpu"))
+    widget.load_model()
+    wait_jobs(widget)
+    assert shown[0][1] == 0  # busy until the size is known
+    assert shown[1:] == [(40, 149, "%v / %m MiB"), (149, 149, "%v / %m MiB")]
+    assert f.progress.format() == "%v / %m frames"  # back to propagation
+    assert "sam2 sam2.1-tiny on cpu" in f.status.text()

@@ -13,9 +13,8 @@ import pytest
 
 pytest.importorskip("huggingface_hub")
 
-from napari_sam2v.engines.sam2.integrity import verify_weights
-
 from napari_sam2v.engines.sam2 import registry
+from napari_sam2v.engines.sam2.integrity import verify_weights
 from napari_sam2v.errors import CheckpointError, WeightsNotFoundError
 
 pytestmark = pytest.mark.timeout(60)
@@ -154,3 +153,27 @@ def test_unreachable_hub_falls_back_to_the_content_address(hub_cache, monkeypatc
 
     monkeypatch.setattr(HfApi, "get_paths_info", unreachable)
     assert registry.download_model(NAME, progress=False) == snapshot
+
+
+def test_download_progress_reaches_the_callback(hub_cache, monkeypatch):
+    import huggingface_hub
+
+    snapshot = _fake_cache(hub_cache, weights=WEIGHTS)
+    published = {"model.safetensors": hashlib.sha256(WEIGHTS).hexdigest()}
+    _online_with_metadata(monkeypatch, published, snapshot)
+    half = len(WEIGHTS) // 2
+
+    def fake_snapshot_download(*_args, tqdm_class, **_kwargs):
+        # what huggingface_hub does: byte bars and a file-count bar of the given class
+        with tqdm_class(total=len(WEIGHTS), unit="B") as data:
+            data.update(half)
+            data.update(len(WEIGHTS) - half)
+        with tqdm_class(total=2, unit="it") as files:
+            files.update(2)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    seen: list[tuple[int, int]] = []
+    folder = registry.download_model(NAME, progress=False, on_progress=lambda *a: seen.append(a))
+    assert folder == snapshot
+    assert seen == [(half, len(WEIGHTS)), (len(WEIGHTS), len(WEIGHTS))]

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from qtpy.QtCore import QObject, Signal
+
 from napari_sam2v.errors import Sam2vError
 
 __all__ = [
+    "DownloadProgress",
     "available_devices",
     "download_size",
     "enable_engine_controls",
@@ -135,3 +138,54 @@ def engine_choice(form: Any) -> tuple[str, dict[str, Any]]:
         "device": form.device_combo.currentData(),
         "precision": form.precision_combo.currentData(),
     }
+
+
+class DownloadProgress(QObject):
+    """Shows the bytes of a model download on the dock's progress bar.
+
+    :meth:`report` is given to :func:`~napari_sam2v.engines.sam2.download_model` as
+    ``on_progress`` and runs in the worker thread; its signal crosses to the GUI
+    thread (a queued connection), where :meth:`show` updates the bar.
+
+    Parameters
+    ----------
+    bar : QProgressBar
+        The bar to use (its frame-count format is restored by :meth:`reset_bar`).
+    parent : QObject, optional
+    """
+
+    progressed = Signal(int, int)
+
+    def __init__(self, bar: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bar = bar
+        self.progressed.connect(self.show)
+
+    def report(self, done: int, total: int) -> None:
+        """Emit :attr:`progressed` (``bytes_done``, ``bytes_total``); any thread."""
+        self.progressed.emit(done, total)
+
+    def show(self, done: int, total: int) -> None:
+        """Show the download in MiB (a busy bar until the size is known)."""
+        if total <= 0:
+            self.bar.setRange(0, 0)
+            return
+        self.bar.setFormat("%v / %m MiB")
+        self.bar.setRange(0, max(1, total // 2**20))
+        self.bar.setValue(done // 2**20)
+
+    def reset_bar(self) -> None:
+        """Back to the empty frame-count bar of propagation."""
+        self.bar.setFormat("%v / %m frames")
+        self.bar.setRange(0, 1)
+        self.bar.reset()
+
+    def load_job(self, session: Any, model: str) -> Any:
+        """A job that downloads ``model`` with progress, then loads the session's engine."""
+        from napari_sam2v.engines.sam2 import download_model
+
+        def job() -> Any:
+            download_model(model, progress=True, on_progress=self.report)
+            return session.load_engine()
+
+        return job

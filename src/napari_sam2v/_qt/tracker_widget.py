@@ -20,6 +20,7 @@ from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QScrollArea, QVBoxLayou
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._layer_video import default_store, video_from_layer
 from napari_sam2v._qt._models import (
+    DownloadProgress,
     download_size,
     enable_engine_controls,
     engine_choice,
@@ -75,6 +76,7 @@ class TrackerWidget(PropagationControls, QWidget):
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(150)
         self._prefetch_timer.timeout.connect(self._prefetch_now)
+        self._download = DownloadProgress(self.form.progress, parent=self)
         self._connect()
         self._refresh_layers()
         fill_models(self.form)
@@ -288,15 +290,14 @@ class TrackerWidget(PropagationControls, QWidget):
         self.session.configure_engine(engine, **options)
         f = self.form
         f.status.setText("Loading the model…")
-        model = options.get("model")
+        model, job = options.get("model"), self.session.load_engine
         if model and not f.model_combo.currentText().endswith("(cached)"):
-            f.status.setText(f"Downloading {model} ({download_size(model)}), then loading it; "
-                             "the download's progress is printed in the terminal…")
-            f.progress.setRange(0, 0)  # busy indicator: the hub gives no callback here
-        worker = self.jobs.start("model load", self.session.load_engine, exclusive=True,
-                                 on_done=self._model_loaded)
+            f.status.setText(f"Downloading {model} ({download_size(model)}), then loading it…")
+            f.progress.setRange(0, 0)  # busy until the hub reports the size
+            job = self._download.load_job(self.session, model)
+        worker = self.jobs.start("model load", job, exclusive=True, on_done=self._model_loaded)
         if worker is not None:
-            worker.finished.connect(lambda: f.progress.setRange(0, max(1, f.progress.maximum())))
+            worker.finished.connect(self._download.reset_bar)
         return worker
 
     def _model_loaded(self, info: Any) -> None:

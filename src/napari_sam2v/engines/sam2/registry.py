@@ -14,7 +14,7 @@ offline for tests and CI; its output is never a result.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,6 +338,24 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
             enable_progress_bars()
 
 
+def _reporting_bar(on_progress: Callable[[int, int], None]) -> type:
+    """A tqdm class that also reports its byte counts to ``on_progress``.
+
+    huggingface_hub draws its byte bars (unit ``"B"``) with the class it is given;
+    the bar of the file count is not reported.
+    """
+    from tqdm.auto import tqdm
+
+    class _ReportingBar(tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            if self.unit == "B":
+                on_progress(int(self.n), int(self.total or 0))
+            return shown
+
+    return _ReportingBar
+
+
 def _fetch_failed_message(spec: ModelSpec, reason: str) -> str:
     cache = os.environ.get("HF_HOME", str(Path("~/.cache/huggingface").expanduser()))
     url = f"https://huggingface.co/{spec.hub_id}"
@@ -351,7 +369,12 @@ def _fetch_failed_message(spec: ModelSpec, reason: str) -> str:
     )
 
 
-def download_model(name: str, *, progress: bool = True) -> Path:
+def download_model(
+    name: str,
+    *,
+    progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Fetch the weights of a registry model into the Hugging Face cache.
 
     Already-cached weights are used without network access. With
@@ -363,6 +386,10 @@ def download_model(name: str, *, progress: bool = True) -> Path:
         Registry name (see :func:`list_models`).
     progress : bool, optional
         Show a progress bar while downloading.
+    on_progress : callable, optional
+        ``on_progress(bytes_done, bytes_total)``, called from the downloading thread
+        as bytes arrive (``bytes_total`` is 0 while the size is not known yet). A
+        GUI must hand it over to its own thread (a Qt signal does).
 
     Returns
     -------
@@ -385,11 +412,15 @@ def download_model(name: str, *, progress: bool = True) -> Path:
         raise ModelError(f"model {name!r} is built locally and has nothing to download")
     from huggingface_hub import snapshot_download
 
-    with _progress_bars(progress):
+    extra = {} if on_progress is None else {"tqdm_class": _reporting_bar(on_progress)}
+    with _progress_bars(progress or on_progress is not None):
         try:
             folder = Path(
                 snapshot_download(
-                    spec.hub_id, allow_patterns=_WEIGHT_PATTERNS, local_files_only=_offline()
+                    spec.hub_id,
+                    allow_patterns=_WEIGHT_PATTERNS,
+                    local_files_only=_offline(),
+                    **extra,
                 )
             )
         except Exception as exc:
