@@ -139,22 +139,33 @@ def _engine(case: dict[str, Any], video: LazyDisks, root: Path) -> dict[str, Any
         t0 = time.perf_counter()
         engine.add_prompt(prompt(0, i % case["objects"]))
         clicks.append(time.perf_counter() - t0)
-    masks, per_frame = {}, []
+    masks, per_frame, peaks = {}, [], []
     keep = bool(case.get("masks"))  # held masks would dominate a memory measurement
     t0 = time.perf_counter()
     for result in engine.propagate():
         now = time.perf_counter()
         per_frame.append(now - t0)
+        peaks.append(_peak_rss_mib())  # the curve shows whether the peak levels off
         if keep:
             masks[result.frame] = np.stack([result.masks[i] for i in sorted(result.masks)])
         t0 = now
     info = engine.info.settings
     engine.close()
-    out: dict[str, Any] = {"per_frame": per_frame[1:], "masks": masks, "settings": info}
+    out: dict[str, Any] = {
+        "per_frame": per_frame[1:],
+        "masks": masks,
+        "settings": info,
+        "peak_rss_mib_per_frame": peaks,
+    }
     if clicks:
         out["click_s_median"] = statistics.median(clicks)
         out["click_s_p95"] = float(np.percentile(clicks, 95))
     return out
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
@@ -179,7 +190,7 @@ def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
         "s_per_frame_steady": steady(per_frame),
         "s_per_frame_mean": statistics.fmean(per_frame),
         "total_s": total,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mib": _peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
     }
 

@@ -8,7 +8,8 @@ Usage::
 Left: seconds per frame against the frame index for every configuration of the
 ``speed`` figure, frame by frame the minimum over the repetitions (other jobs on a
 shared machine only add time). Right: peak RSS against the number of frames
-(``memory`` figure). Figures absent from the inputs leave their panel empty.
+(``memory`` figure: one point per run, or the running peak after each frame where a
+run recorded it). Figures absent from the inputs leave their panel empty.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def plot(reports: Sequence[dict[str, Any]], out: Path) -> Path:
             speed.plot(range(1, len(lowest) + 1), lowest, marker="o", label=label)
         groups: dict[str, list[tuple[int, float]]] = {}
         for row in report.get("figures", {}).get("memory", []):
-            if "peak_rss_mib" in row:
+            trace = row.get("peak_rss_mib_per_frame")
+            if trace:  # one run, its running peak after each frame
+                label = f"{row['model']} {row['size']}, {row['objects']} objects, one run"
+                memory.plot(range(1, len(trace) + 1), trace, label=label)
+            elif "peak_rss_mib" in row:
                 key = f"{row['model']} {row['size']}, {row['objects']} objects"
                 groups.setdefault(key, []).append((row["frames"], row["peak_rss_mib"]))
         for key, points in groups.items():
