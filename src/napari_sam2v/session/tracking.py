@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -13,6 +12,7 @@ import numpy as np
 from napari_sam2v.engines import Engine, EngineInfo, FrameResult, create_engine
 from napari_sam2v.errors import EngineError, PromptError, StoreError
 from napari_sam2v.prompts import PromptSet
+from napari_sam2v.session.binding import StoreBindingMixin
 from napari_sam2v.session.propagation import PropagationMixin
 from napari_sam2v.session.values import (
     FramePrompt,
@@ -25,7 +25,7 @@ from napari_sam2v.types import Calibration, ObjectInfo
 __all__ = ["TrackingSession"]
 
 
-class TrackingSession(PropagationMixin):
+class TrackingSession(StoreBindingMixin, PropagationMixin):
     """Interactive state of one video: engine, objects, prompts, history and store.
 
     Parameters
@@ -432,52 +432,7 @@ class TrackingSession(PropagationMixin):
         return frame_warnings(dict(self._scores), dict(self._areas),
                               min_logit=min_logit, area_jump=area_jump)
 
-    # -- result store ------------------------------------------------------------------
-    def create_store(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Any:
-        """Create an OME-Zarr result store for this session and bind it.
-
-        The frames are referenced by ``video_path`` when there is one, and copied into
-        the store otherwise (up to 512 MiB), so the session can always be reopened.
-
-        Raises
-        ------
-        StoreError
-            If ``path`` exists (unless ``overwrite``) or cannot be written.
-        StoreLockedError
-            If another writer holds the store.
-        """
-        from napari_sam2v.session.persistence import create_store
-
-        with self._lock:
-            self.close_store()
-            self.store = create_store(self, path, overwrite=overwrite)
-            return self.store
-
-    @classmethod
-    def from_store(
-        cls, path: str | os.PathLike[str], *, frames: Any = None,
-        engine_factory: Callable[[], Engine] | None = None,
-    ) -> TrackingSession:
-        """Reopen a session saved in a result store: objects, prompts, settings, labels.
-
-        Parameters
-        ----------
-        path : path-like
-            The ``.zarr`` result store.
-        frames : array-like, optional
-            The video; by default the copy inside the store or the referenced file.
-        engine_factory : callable, optional
-            Overrides the engine recorded in the store.
-
-        Raises
-        ------
-        StoreError
-            If the store is unreadable, or the video is missing or of another size.
-        """
-        from napari_sam2v.session.persistence import open_session
-
-        return open_session(path, frames=frames, engine_factory=engine_factory)
-
+    # -- state restored from a result store ------------------------------------------
     def restore_state(
         self, *, objects: list[ObjectInfo], prompts: list[FramePrompt],
         current: int | None = None, scores: Any = None,
@@ -502,28 +457,7 @@ class TrackingSession(PropagationMixin):
                 for entry in prompts:
                     self._engine.add_prompt(entry.to_prompt())
 
-    def save(self) -> None:
-        """Save prompts, objects, settings and calibration into the bound store."""
-        from napari_sam2v.session.persistence import save_session
-
-        with self._lock:
-            save_session(self)
-
-    def close_store(self) -> None:
-        """Save and release the bound store (its writer lock)."""
-        with self._lock:
-            if self.store is not None:
-                try:
-                    self.save()
-                finally:
-                    self.store.close()
-                    self.store = None
-
     def close(self) -> None:
         """Release the store and the engine."""
         self.close_store()
         self.close_engine()
-
-    def _sync_store_objects(self) -> None:
-        if self.store is not None:
-            self.save()

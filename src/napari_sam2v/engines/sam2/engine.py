@@ -45,7 +45,12 @@ from napari_sam2v.engines.sam2.runtime import (
     select_device,
     upsample_logits,
 )
-from napari_sam2v.engines.sam2.session import compact_outputs, make_session, unpack_mask
+from napari_sam2v.engines.sam2.session import (
+    compact_outputs,
+    encode_pending_memories,
+    make_session,
+    unpack_mask,
+)
 from napari_sam2v.errors import EngineError, PromptError
 from napari_sam2v.prompts import Prompt
 
@@ -353,27 +358,8 @@ class Sam2Engine(Engine):
         self._iou[(oid, frame)] = iou
 
     def _flush_memory(self) -> None:
-        """Encode the memory of clicks not encoded yet, one object at a time.
-
-        Memory encoding is deferred from the click (as in Meta's predictor) so that
-        a click costs only the decoder; repeated clicks on one frame encode once.
-        """
-        session = self._session
-        for oid, frame in sorted(self._pending):
-            obj_idx = session._obj_id_to_idx.get(oid)
-            out = None
-            if obj_idx is not None:
-                out = session.output_dict_per_obj[obj_idx]["cond_frame_outputs"].get(frame)
-            if out is None or "high_res_masks" not in out:
-                continue
-            self._model._batch_encode_memories(
-                inference_session=session,
-                frame_idx=frame,
-                objects_needing_memory_encoding=[obj_idx],
-                high_res_masks_for_memory=[out.pop("high_res_masks")],
-                object_score_logits_for_memory=[out["object_score_logits"]],
-                is_mask_from_pts_per_obj=[True],
-            )
+        """Encode the memory of clicks not encoded yet (deferred: a click costs the decoder)."""
+        encode_pending_memories(self._model, self._session, self._pending)
         self._pending.clear()
 
     def _stored_result(self, frame: int) -> FrameResult:

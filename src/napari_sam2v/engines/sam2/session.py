@@ -31,6 +31,7 @@ import torch
 __all__ = [
     "FeatureCache",
     "compact_outputs",
+    "encode_pending_memories",
     "make_session",
     "packed_mask",
     "streaming_model_class",
@@ -285,3 +286,38 @@ def compact_outputs(
             non_cond[frame_idx] = record
             compacted += 1
     return compacted
+
+
+def encode_pending_memories(
+    model: Any, session: Any, pending: Iterable[tuple[int, int]]
+) -> None:
+    """Encode the memory of prompted frames whose encoding was deferred.
+
+    Memory encoding is deferred from the click (as in Meta's predictor), so that a
+    click costs only the mask decoder and repeated clicks on one frame encode once.
+    Each ``(object id, frame)`` whose conditioning output still holds its
+    high-resolution masks is encoded, one object at a time; the masks are then
+    dropped. Entries of deleted objects or already encoded frames are skipped.
+
+    Parameters
+    ----------
+    model : Sam2VideoModel or EdgeTamVideoModel
+    session : StreamingSession
+    pending : iterable of (int, int)
+        ``(object id, frame)`` pairs.
+    """
+    for oid, frame in sorted(pending):
+        obj_idx = session._obj_id_to_idx.get(oid)
+        out = None
+        if obj_idx is not None:
+            out = session.output_dict_per_obj[obj_idx]["cond_frame_outputs"].get(frame)
+        if out is None or "high_res_masks" not in out:
+            continue
+        model._batch_encode_memories(
+            inference_session=session,
+            frame_idx=frame,
+            objects_needing_memory_encoding=[obj_idx],
+            high_res_masks_for_memory=[out.pop("high_res_masks")],
+            object_score_logits_for_memory=[out["object_score_logits"]],
+            is_mask_from_pts_per_obj=[True],
+        )
