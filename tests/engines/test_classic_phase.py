@@ -197,3 +197,34 @@ def test_phase_functions_on_a_drawn_window() -> None:
     flat = np.where(foreground, 0.4, 0.4).astype(np.float32)
     flat[foreground] += np.random.default_rng(0).normal(0, 0.05, foreground.sum())
     assert not has_halo(foreground, flat, (np.array([30]), np.array([28])), background_gap=4)
+
+
+def box_of(oid: int, pad: float = 2.0) -> list[float]:
+    cy, cx, r = CELLS[oid]
+    return [cx - r - pad, cy - 0.85 * r - pad, cx + r + pad, cy + 0.85 * r + pad]
+
+
+@pytest.mark.parametrize("with_click", [False, True])
+def test_box_bounds_the_phase_watershed(with_click: bool) -> None:
+    # no halo on the seam: a click alone floods cell 2 (see the re-seeding test)
+    frames, labels = phase_cells(n_frames=1, seam=False)
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    points = {"points": click(1)} if with_click else {}
+    mask = engine.add_prompt(Prompt(0, 1, box=box_of(1), **points)).masks[1]
+    assert engine._seeds[1][0].appearance.feature == "phase"
+    assert iou(mask, labels[0] == 1) > 0.8
+    assert mask[labels[0] == 2].mean() < 0.1
+    x0, y0, x1, y1 = box_of(1)
+    rows, cols = np.nonzero(mask)
+    assert rows.min() >= y0 - 1 and rows.max() <= y1 + 1
+    assert cols.min() >= x0 - 1 and cols.max() <= x1 + 1
+
+
+def test_box_on_cells_without_halo_still_gives_the_boxed_cell() -> None:
+    frames, labels = phase_cells(n_frames=1, halo=False)
+    engine = ClassicEngine()
+    engine.set_video(frames)
+    mask = engine.add_prompt(Prompt(0, 1, box=box_of(1))).masks[1]
+    assert iou(mask, labels[0] == 1) > 0.6
+    assert mask[labels[0] == 2].mean() < 0.2

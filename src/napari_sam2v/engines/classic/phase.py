@@ -110,6 +110,7 @@ def segment_from_clicks(
     marker_scale: float,
     background_gap: int,
     snap: float,
+    bound: np.ndarray | None = None,
 ) -> np.ndarray:
     """Segment the cell under the positive clicks of one window.
 
@@ -132,6 +133,9 @@ def segment_from_clicks(
         Pixels farther than this from the foreground seed the background.
     snap : float
         The half-width is the largest within this many pixels of a click.
+    bound : ndarray of bool, optional
+        Where the cell may lie (a prompt box): the background marker is placed
+        beyond ``background_gap`` of it instead of beyond the foreground.
 
     Returns
     -------
@@ -142,7 +146,7 @@ def segment_from_clicks(
     if not len(positive[0]):
         return np.zeros(shape, bool)
     depth = ndi.distance_transform_edt(foreground)
-    background = _background_marker(foreground, background_gap)
+    background = _background_marker(foreground if bound is None else bound, background_gap)
     # A click often lands in an untextured part of the cell (nucleus, lamellipodium):
     # take the blob's half-width from the deepest textured pixel near the click.
     look = max(1, int(round(snap)))

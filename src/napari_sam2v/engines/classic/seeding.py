@@ -8,7 +8,8 @@ The method, for every candidate feature (see :mod:`.features`):
 2. a threshold of the feature inside the window (Otsu's; Li's for texture), then
    closing, hole filling and opening;
 3. the connected components containing the positive clicks (box: the components
-   mostly inside the box, clipped to it), minus those containing negative clicks;
+   mostly inside the box, clipped to it; see :mod:`.boxes`), minus those containing
+   negative clicks;
    for texture, a blob of touching objects is cut at its distance-transform maxima
    and the parts under the clicks are kept, then limited to a geodesic reach from
    the clicks (``max_reach``, see :mod:`.reach`); for ``phase``, the threshold only
@@ -339,61 +340,6 @@ def _seed_points(
     return best
 
 
-def _box_agreement(mask: np.ndarray, box_mask: np.ndarray) -> float:
-    """IoU of the mask's bounding box with the prompt box."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    brows, bcols = np.flatnonzero(box_mask.any(axis=1)), np.flatnonzero(box_mask.any(axis=0))
-    inter_r = min(rows[-1], brows[-1]) - max(rows[0], brows[0]) + 1
-    inter_c = min(cols[-1], bcols[-1]) - max(cols[0], bcols[0]) + 1
-    inter = max(inter_r, 0) * max(inter_c, 0)
-    area = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
-    barea = (brows[-1] - brows[0] + 1) * (bcols[-1] - bcols[0] + 1)
-    return inter / float(area + barea - inter)
-
-
-def _seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed:
-    bx0, by0, bx1, by1 = prompt.box
-    margin = max(4.0, 0.25 * max(bx1 - bx0, by1 - by0))
-    window = Window.around(by0, bx0, by1 - 1, bx1 - 1, margin=margin, shape=view.shape)
-    box_mask = np.zeros(window.shape, bool)
-    r0, c0 = int(np.floor(by0)) - window.y0, int(np.floor(bx0)) - window.x0
-    r1, c1 = int(np.ceil(by1)) - window.y0, int(np.ceil(bx1)) - window.x0
-    box_mask[max(r0, 0) : r1, max(c0, 0) : c1] = True
-    pts = prompt.points if prompt.points is not None else np.zeros((0, 2))
-    lbl = prompt.labels if prompt.labels is not None else np.zeros(0, int)
-    pos_rc = _points_in(window, pts[lbl == 1])
-    neg_rc = _points_in(window, pts[lbl == 0])
-    core = np.zeros(window.shape, bool)
-    hr, hc = max((r1 - r0) // 4, 1), max((c1 - c0) // 4, 1)
-    core[max(r0 + hr, 0) : r1 - hr, max(c0 + hc, 0) : c1 - hc] = True
-    core[pos_rc] = True
-    best: Seed | None = None
-    for feature in candidate_features(view, window, core, settings):
-        labels, _, appearance, sep = _segment(view, window, feature, settings)
-        if len(pos_rc[0]):
-            hit = np.unique(labels[pos_rc])
-            hit = hit[hit > 0]
-        else:
-            counts = np.bincount(labels.ravel(), minlength=labels.max() + 1)
-            inside = np.bincount(labels[box_mask], minlength=labels.max() + 1)
-            frac = np.divide(inside, counts, out=np.zeros(len(counts)), where=counts > 0)
-            hit = np.flatnonzero(frac >= 0.5)
-            hit = hit[hit > 0]
-        mask = _exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc) & box_mask
-        if not mask.any():
-            continue
-        if _box_agreement(mask, box_mask) < 0.3:
-            continue
-        score = sep
-        if best is None or score > best.quality:
-            best = Seed(CropMask.from_window(window, mask), appearance, score)
-    if best is None:
-        feature = candidate_features(view, window, core, settings)[0]
-        _, _, appearance, _ = _segment(view, window, feature, settings)
-        return Seed(None, appearance, 0.0)
-    return best
-
-
 def _seed_mask(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed:
     given = CropMask.from_array(prompt.mask)
     if given is None:
@@ -469,5 +415,7 @@ def _seed_from_prompt(
     if prompt.mask is not None:
         return _seed_mask(view, prompt, settings)
     if prompt.box is not None:
-        return _seed_box(view, prompt, settings)
+        from napari_sam2v.engines.classic.boxes import seed_box
+
+        return seed_box(view, prompt, settings)
     return _seed_points(view, prompt, settings, others)
