@@ -14,7 +14,7 @@ session's prompts, so undo/redo and rejected clicks show up at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,8 +153,9 @@ class PromptLayers:
         if edits and self.on_edit is not None:
             self.on_edit(edits)
 
-    def _layer_clicks(self, drop: set[int] = frozenset()) -> dict[Key, Clicks]:
-        keep = [i for i in range(len(self.points.data)) if i not in drop]
+    def _layer_clicks(self, drop: Collection[int] = ()) -> dict[Key, Clicks]:
+        dropped = set(drop)
+        keep = [i for i in range(len(self.points.data)) if i not in dropped]
         features = self.points.features
         return _group_clicks(
             np.asarray(self.points.data, dtype=float)[keep],
@@ -193,8 +194,7 @@ class PromptLayers:
         if self._rebuilding or action not in ("added", "removing"):
             return
         if action == "removing":  # the rows are still there: report what is left
-            drop = set(event.data_indices)
-            self._report(self._click_changes(self._layer_clicks(drop)))
+            self._report(self._click_changes(self._layer_clicks(event.data_indices)))
             return
         positive = not (self.background_mode or self._shift)
         self._shift = False
