@@ -71,9 +71,14 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
     for feature in candidate_features(view, window, core, settings):
         labels, _, appearance, sep = _segment(view, window, feature, settings)
         if feature == "phase":
-            halo = settings.feature == "phase" or _box_has_halo(view, window, labels > 0,
-                                                                box_mask, pos_rc, settings)
-            mask = _phase_in_box(view, window, labels > 0, box_mask, pos_rc, neg_rc, settings)
+            elevation = halo_elevation(view, window, sigma=settings.halo_sigma)
+            inside = (labels > 0) & box_mask
+            marker = _box_marker(inside, pos_rc)
+            halo = inside.any() and (
+                settings.feature == "phase"
+                or has_halo(inside, elevation, marker, background_gap=settings.texture_size)
+            )
+            mask = _phase_in_box(inside, elevation, box_mask, marker, neg_rc, settings)
             if halo:
                 if mask.any() and (best is None or sep > best.quality):
                     best = Seed(CropMask.from_window(window, mask), appearance, sep)
@@ -110,55 +115,35 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
 
 
 def _box_marker(
-    foreground: np.ndarray, box_mask: np.ndarray, pos_rc: tuple[np.ndarray, np.ndarray]
+    inside: np.ndarray, pos_rc: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The positive clicks, or else the deepest textured pixel of the box."""
-    if len(pos_rc[0]):
+    if len(pos_rc[0]) or not inside.any():
         return pos_rc
-    depth = ndi.distance_transform_edt(foreground & box_mask)
-    row, col = np.unravel_index(np.argmax(depth), depth.shape)
+    row, col = np.unravel_index(np.argmax(ndi.distance_transform_edt(inside)), inside.shape)
     return np.array([row]), np.array([col])
 
 
-def _box_has_halo(
-    view: FrameView,
-    window: Window,
-    foreground: np.ndarray,
-    box_mask: np.ndarray,
-    pos_rc: tuple[np.ndarray, np.ndarray],
-    settings: ClassicSettings,
-) -> bool:
-    """:func:`~.phase.has_halo` for the object of a box prompt."""
-    inside = foreground & box_mask
-    if not inside.any():
-        return False
-    elevation = halo_elevation(view, window, sigma=settings.halo_sigma)
-    return has_halo(inside, elevation, _box_marker(foreground, box_mask, pos_rc),
-                    background_gap=settings.texture_size)
-
-
 def _phase_in_box(
-    view: FrameView,
-    window: Window,
-    foreground: np.ndarray,
+    inside: np.ndarray,
+    elevation: np.ndarray,
     box_mask: np.ndarray,
-    pos_rc: tuple[np.ndarray, np.ndarray],
+    marker: tuple[np.ndarray, np.ndarray],
     neg_rc: tuple[np.ndarray, np.ndarray],
     settings: ClassicSettings,
 ) -> np.ndarray:
     """The ``phase`` watershed of a box prompt: the box bounds the cell.
 
-    Textured pixels outside the box do not count as the cell's foreground, so the
-    background marker closes in from the box edges; without a positive click the
-    deepest textured pixel of the box is the cell's marker.
+    ``inside`` is the textured foreground within the box; the background marker
+    lies just outside the box, so the outline follows the halo ridge between the
+    cell's marker (a click, or the deepest textured pixel) and the box edges.
     """
-    inside = foreground & box_mask
     if not inside.any():
         return inside
     mask = segment_from_clicks(
         inside,
-        halo_elevation(view, window, sigma=settings.halo_sigma),
-        _box_marker(foreground, box_mask, pos_rc),
+        elevation,
+        marker,
         neg_rc,
         marker_scale=settings.marker_scale,
         background_gap=settings.texture_size,
