@@ -51,6 +51,7 @@ from napari_sam2v.engines.sam2.session import (
     make_session,
     unpack_mask,
 )
+from napari_sam2v.engines.sam2.shared import install_shared_first_attention
 from napari_sam2v.errors import EngineError, PromptError
 from napari_sam2v.prompts import Prompt
 
@@ -175,6 +176,8 @@ class Sam2Engine(Engine):
         self._fast_modules = 0
         if precision in FAST_LEVELS:
             self._precision = self._enable_fast_path(precision)
+        # bit-identical: the objects of a frame share the first self-attention
+        install_shared_first_attention(self._model)
         self._closed = False
         self._session: Any = None
         self._prompts: dict[tuple[int, int], Prompt] = {}
