@@ -15,10 +15,10 @@ from napari_sam2v.engines.classic.geometry import CropMask, Window
 from napari_sam2v.engines.classic.phase import halo_elevation, has_halo, segment_from_clicks
 from napari_sam2v.engines.classic.seeding import (
     Seed,
-    _exclude_negatives,
-    _points_in,
-    _segment,
     candidate_features,
+    exclude_negatives,
+    points_in_window,
+    segment_window,
 )
 from napari_sam2v.engines.classic.settings import ClassicSettings
 from napari_sam2v.prompts import Prompt
@@ -60,8 +60,8 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
     box_mask[max(r0, 0) : r1, max(c0, 0) : c1] = True
     pts = prompt.points if prompt.points is not None else np.zeros((0, 2))
     lbl = prompt.labels if prompt.labels is not None else np.zeros(0, int)
-    pos_rc = _points_in(window, pts[lbl == 1])
-    neg_rc = _points_in(window, pts[lbl == 0])
+    pos_rc = points_in_window(window, pts[lbl == 1])
+    neg_rc = points_in_window(window, pts[lbl == 0])
     core = np.zeros(window.shape, bool)
     hr, hc = max((r1 - r0) // 4, 1), max((c1 - c0) // 4, 1)
     core[max(r0 + hr, 0) : r1 - hr, max(c0 + hc, 0) : c1 - hc] = True
@@ -69,7 +69,7 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
     best: Seed | None = None
     fallback: Seed | None = None
     for feature in candidate_features(view, window, core, settings):
-        labels, _, appearance, sep = _segment(view, window, feature, settings)
+        labels, _, appearance, sep = segment_window(view, window, feature, settings)
         if feature == "phase":
             elevation = halo_elevation(view, window, sigma=settings.halo_sigma)
             inside = (labels > 0) & box_mask
@@ -96,7 +96,7 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
             frac = np.divide(inside, counts, out=np.zeros(len(counts)), where=counts > 0)
             hit = np.flatnonzero(frac >= 0.5)
             hit = hit[hit > 0]
-        mask = _exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc) & box_mask
+        mask = exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc) & box_mask
         if not mask.any():
             continue
         if _box_agreement(mask, box_mask) < 0.3 or mask.sum() < _MIN_BOX_FILL * box_mask.sum():
@@ -109,7 +109,7 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
         return fallback
     if best is None:
         feature = candidate_features(view, window, core, settings)[0]
-        _, _, appearance, _ = _segment(view, window, feature, settings)
+        _, _, appearance, _ = segment_window(view, window, feature, settings)
         return Seed(None, appearance, 0.0)
     return best
 

@@ -57,7 +57,10 @@ __all__ = [
     "auto_threshold",
     "background_color",
     "candidate_features",
+    "exclude_negatives",
+    "points_in_window",
     "seed_from_prompt",
+    "segment_window",
 ]
 
 
@@ -143,7 +146,7 @@ def candidate_features(
     return [polarity, "phase"]
 
 
-def _segment(
+def segment_window(
     view: FrameView, window: Window, feature: str, settings: ClassicSettings
 ) -> tuple[np.ndarray, np.ndarray, Appearance, float]:
     """Binarise ``window`` with Otsu's threshold of ``feature``; label components."""
@@ -193,7 +196,8 @@ def _inside(window: Window, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return rows[ok], cols[ok]
 
 
-def _points_in(window: Window, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def points_in_window(window: Window, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` of ``[x, y]`` points in ``window``, clipped to its edges."""
     rows = np.clip(np.round(points[:, 1]).astype(int) - window.y0, 0, window.shape[0] - 1)
     cols = np.clip(np.round(points[:, 0]).astype(int) - window.x0, 0, window.shape[1] - 1)
     return rows, cols
@@ -236,7 +240,7 @@ def split_at_clicks(mask: np.ndarray, pos: tuple, *, depth: float) -> np.ndarray
     return np.isin(basins, kept)
 
 
-def _exclude_negatives(labels: np.ndarray, keep: np.ndarray, pos: tuple, neg: tuple) -> np.ndarray:
+def exclude_negatives(labels: np.ndarray, keep: np.ndarray, pos: tuple, neg: tuple) -> np.ndarray:
     """Remove what negative clicks point at from ``keep``.
 
     A component holding only negative clicks is dropped. A component holding
@@ -278,14 +282,15 @@ def _seed_points(
     best: Seed | None = None
     while True:
         window = Window.around(y0, x0, y1, x1, margin=half, shape=view.shape)
-        pos_rc = _points_in(window, pos)
-        neg_rc = _points_in(window, neg) if len(neg) else (np.array([], int), np.array([], int))
+        pos_rc = points_in_window(window, pos)
+        no_points = (np.array([], int), np.array([], int))
+        neg_rc = points_in_window(window, neg) if len(neg) else no_points
         inside = np.zeros(window.shape, bool)
         inside[pos_rc] = True
         best = None
         grow = False
         for feature in candidate_features(view, window, inside, settings):
-            labels, _, appearance, sep = _segment(view, window, feature, settings)
+            labels, _, appearance, sep = segment_window(view, window, feature, settings)
             hit = _components_at(labels, pos_rc, snap=settings.initial_window / 4)
             if hit.size == 0:
                 continue
@@ -312,7 +317,7 @@ def _seed_points(
                 # No halo around the object: not phase contrast; plain texture it is.
                 feature = "texture"
                 appearance = Appearance(feature, appearance.threshold)
-            mask = _exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc)
+            mask = exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc)
             if feature == "texture" and settings.split_clusters > 0:
                 mask = split_at_clicks(mask, pos_rc, depth=settings.split_clusters) & mask
             if not mask.any():
@@ -335,7 +340,7 @@ def _seed_points(
         half = min(2.0 * half, float(settings.max_window))
     if best is None:
         feature = candidate_features(view, window, inside, settings)[0]
-        _, _, appearance, _ = _segment(view, window, feature, settings)
+        _, _, appearance, _ = segment_window(view, window, feature, settings)
         return Seed(None, appearance, 0.0)
     return best
 
@@ -354,7 +359,7 @@ def _seed_mask(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Se
     best_app: Appearance | None = None
     best_score = -1.0
     for feature in candidate_features(view, window, target, settings):
-        labels, _, appearance, _ = _segment(view, window, feature, settings)
+        labels, _, appearance, _ = segment_window(view, window, feature, settings)
         binary = labels > 0
         union = np.count_nonzero(binary | target)
         score = np.count_nonzero(binary & target) / union if union else 0.0
