@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from napari_sam2v.session import PropagationProgress
@@ -25,12 +26,9 @@ class PropagationControls:
     labels_layer: Any
     _cancel: threading.Event
     _last_refresh: float
-
-    def current_frame(self) -> int:  # pragma: no cover - provided by the dock
-        raise NotImplementedError
-
-    def _show_session(self) -> None:  # pragma: no cover - provided by the dock
-        raise NotImplementedError
+    # methods of the dock this mixin calls
+    current_frame: Callable[[], int]
+    _show_session: Callable[[], None]
 
     def propagate(self, *, resume: bool = False) -> Any:
         """Propagate in a worker with progress, live labels and a working Cancel."""
