@@ -222,6 +222,14 @@ def test_bad_prompt_edits_change_nothing(session: TrackingSession) -> None:
     assert len(session._undo) == 1
 
 
+def test_prompt_edits_never_add_an_object(disk_video) -> None:
+    fresh = TrackingSession(disk_video[0], engine_factory=DiskEngine)
+    for edit in (lambda: fresh.remove_box(0), lambda: fresh.set_clicks(0, [], [])):
+        with pytest.raises(PromptError, match="no object is selected"):
+            edit()
+    assert fresh.objects == [] and not fresh.can_undo
+
+
 def test_clear_frame_is_undoable_and_keeps_other_objects(session: TrackingSession) -> None:
     session.add_click(2, 30, 30, object_id=session.add_object().id)
     session.add_click(2, 90, 70, object_id=session.add_object().id)

@@ -240,7 +240,7 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
         frame is removed, as :meth:`clear_frame` does.
         """
         return self._edit(frame, object_id, lambda p: p.with_clicks(points, labels),
-                          f"edited clicks on frame {frame}")
+                          f"edited clicks on frame {frame}", create=False)
 
     def set_box(
         self, frame: int, box: tuple[float, float, float, float], *, object_id: int | None = None
@@ -251,13 +251,20 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
     def remove_box(self, frame: int, *, object_id: int | None = None) -> FrameResult:
         """Remove an object's box on a frame (its clicks stay); undoable."""
         return self._edit(frame, object_id, lambda p: p.with_box(None),
-                          f"removed box on frame {frame}")
+                          f"removed box on frame {frame}", create=False)
 
     def _edit(
         self, frame: int, object_id: int | None, change: Callable[[FramePrompt], FramePrompt],
-        description: str,
+        description: str, *, create: bool = True,
     ) -> FrameResult:
+        """Apply ``change`` to an object's prompt on ``frame`` as one undoable edit.
+
+        With ``create``, a missing current object is added first (a new click or box
+        starts one); edits of existing prompts never add an object.
+        """
         with self._lock:
+            if not create and object_id is None and self.current_object is None:
+                raise PromptError("no object is selected: select or add one first")
             oid = self._target(object_id)
             old = self._prompts.get((frame, oid))
             new = change(old or FramePrompt(frame, oid))
