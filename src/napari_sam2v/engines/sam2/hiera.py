@@ -17,7 +17,8 @@ parameters' version counters, so an in-place change of the weights is seen).
 The output is bit-identical to transformers' (tested). With ``bf16_attention``
 the global-attention blocks (every query attends to the whole image) use the
 bf16 chunked kernel of :mod:`~napari_sam2v.engines.sam2.fastpath` instead of
-the fp32 one; that changes results and belongs to the ``"fast"`` level only.
+the fp32 one; that changes results (by bf16 rounding) and is part of the
+``"mixed"`` and ``"fast"`` levels only.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def install_exact_encoder(model: nn.Module, *, bf16_attention: bool = False) -> 
         Patched in place. Encoders other than Hiera (EdgeTAM) are left alone.
     bf16_attention : bool, optional
         Use the bf16 chunked kernel in the global-attention blocks (changes
-        results: the ``"fast"`` level).
+        results: the ``"mixed"`` and ``"fast"`` levels).
 
     Returns
     -------
