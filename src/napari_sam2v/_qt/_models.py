@@ -10,6 +10,7 @@ from typing import Any
 
 from qtpy.QtCore import QObject, Signal
 
+from napari_sam2v._qt._tracker_form import FRAMES_FORMAT
 from napari_sam2v.errors import Sam2vError
 
 __all__ = [
@@ -51,14 +52,13 @@ def fill_models(form: Any) -> None:
     """
     combo = form.model_combo
     combo.clear()
+    enable_engine_controls(form, busy=False)
     if form.engine_combo.currentData() == "classic":
-        enable_engine_controls(form, busy=False)
         form.model_help.setText(
             "Classic engine: no weights, fast on CPU; for high-contrast objects "
             "(fluorescence, bright cells on a dark background)."
         )
         return
-    enable_engine_controls(form, busy=False)
     mark_devices(form, available_devices())
     from napari_sam2v.engines.sam2 import registry
 
@@ -176,7 +176,7 @@ class DownloadProgress(QObject):
 
     def reset_bar(self) -> None:
         """Back to the empty frame-count bar of propagation."""
-        self.bar.setFormat("%v / %m frames")
+        self.bar.setFormat(FRAMES_FORMAT)
         self.bar.setRange(0, 1)
         self.bar.reset()
 

@@ -32,6 +32,9 @@ HELP = (
     "The 'SAM2 result' labels layer is the result store on disk: paint and erase edit it."
 )
 
+#: Text of the progress bar while propagating (a model download shows MiB instead).
+FRAMES_FORMAT = "%v / %m frames"
+
 #: Label and tooltip of each SAM 2 precision level (``PRECISIONS``); see docs/models.md.
 _PRECISION_TEXT = {
     "float32": ("float32 (exact)", "Same masks as transformers' fp32 model."),
@@ -178,7 +181,7 @@ class TrackerForm(QWidget):
         self.resume_button.setToolTip("Continue the cancelled run, skipping its finished frames")
         self.cancel_button = QPushButton("Cancel")
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m frames")
+        self.progress.setFormat(FRAMES_FORMAT)
         self.status = QLabel("Pick an image layer and start a session.")
         self.status.setWordWrap(True)
         propagate = QGroupBox("Propagate")
