@@ -22,9 +22,9 @@ from napari_sam2v.engines.base import (
     propagation_order,
 )
 from napari_sam2v.engines.classic.features import Appearance, FrameView
-from napari_sam2v.engines.classic.geometry import CropMask
+from napari_sam2v.engines.classic.geometry import CropMask, Window
 from napari_sam2v.engines.classic.overlaps import resolve_overlaps
-from napari_sam2v.engines.classic.seeding import Seed, seed_from_prompt
+from napari_sam2v.engines.classic.seeding import Seed, points_in_window, seed_from_prompt
 from napari_sam2v.engines.classic.settings import ClassicSettings
 from napari_sam2v.engines.classic.tracking import ABSENT_LOGIT, TrackState, track_step
 from napari_sam2v.errors import EngineError
@@ -190,15 +190,12 @@ class ClassicEngine(Engine):
         new = self._seeds[prompt.object_id][frame].mask
         if prompt.points is None and new is None:
             return
-        height, width = view.shape
         touched = np.zeros(view.shape, bool)
         if new is not None:
             new.paste(touched)
         if prompt.points is not None:
-            clicks = prompt.points[prompt.labels == 1]
-            rows = np.clip(np.round(clicks[:, 1]).astype(int), 0, height - 1)
-            cols = np.clip(np.round(clicks[:, 0]).astype(int), 0, width - 1)
-            touched[rows, cols] = True
+            frame_window = Window(0, 0, *view.shape)
+            touched[points_in_window(frame_window, prompt.points[prompt.labels == 1])] = True
         for oid, seeds in self._seeds.items():
             seed = seeds.get(frame)
             own = self._prompts.get(oid, {}).get(frame)
