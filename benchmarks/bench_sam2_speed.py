@@ -17,8 +17,11 @@ A *case* is a dict; :func:`run_case` runs it in the current process:
 
 If the case names a ``masks`` path (``.npz``), the masks of every frame are kept
 and written there so that runs can be compared (:func:`mask_agreement`); leave it
-out when measuring memory. The per-frame times include reading and
-preprocessing the frame. Frames come from :class:`benchmarks.bench_engine.LazyDisks`.
+out when measuring memory. If it names a ``trace`` path, the engine runner appends
+one JSON line per propagated frame to it (frame, seconds, current and peak RSS),
+flushed at once, so a long memory run that is stopped early still leaves its curve.
+The per-frame times include reading and preprocessing the frame. Frames come from
+:class:`benchmarks.bench_engine.LazyDisks`.
 
 Run one case from the shell::
 
@@ -141,14 +144,23 @@ def _engine(case: dict[str, Any], video: LazyDisks, root: Path) -> dict[str, Any
         clicks.append(time.perf_counter() - t0)
     masks, per_frame, peaks = {}, [], []
     keep = bool(case.get("masks"))  # held masks would dominate a memory measurement
+    trace = open(case["trace"], "a", encoding="utf-8") if case.get("trace") else None
     t0 = time.perf_counter()
-    for result in engine.propagate():
-        now = time.perf_counter()
-        per_frame.append(now - t0)
-        peaks.append(_peak_rss_mib())  # the curve shows whether the peak levels off
-        if keep:
-            masks[result.frame] = np.stack([result.masks[i] for i in sorted(result.masks)])
-        t0 = now
+    try:
+        for result in engine.propagate():
+            now = time.perf_counter()
+            per_frame.append(now - t0)
+            peaks.append(_peak_rss_mib())  # the curve shows whether the peak levels off
+            if trace is not None:
+                line = {"frame": result.frame, "s": per_frame[-1], "rss_mib": _rss_mib()}
+                trace.write(json.dumps({**line, "peak_rss_mib": peaks[-1]}) + "\n")
+                trace.flush()
+            if keep:
+                masks[result.frame] = np.stack([result.masks[i] for i in sorted(result.masks)])
+            t0 = now
+    finally:
+        if trace is not None:
+            trace.close()
     info = engine.info.settings
     engine.close()
     out: dict[str, Any] = {
@@ -166,6 +178,15 @@ def _engine(case: dict[str, Any], video: LazyDisks, root: Path) -> dict[str, Any
 def _peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _rss_mib() -> float:
+    """Current resident memory of this process, in MiB (Linux ``/proc/self/statm``)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+    return pages * resource.getpagesize() / 2**20
 
 
 def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
