@@ -33,6 +33,8 @@ def test_options_are_validated() -> None:
         create_engine("classic", feature="edges")
     with pytest.raises(EngineError, match="cache_frames"):
         create_engine("classic", cache_frames=0)
+    with pytest.raises(EngineError, match="exit_fraction"):
+        create_engine("classic", exit_fraction=1.0)
     info = create_engine("classic", sigma=2.0).info
     assert info.engine == "classic" and info.settings["sigma"] == 2.0
     assert info.settings == ClassicSettings(sigma=2.0).to_dict()
@@ -124,6 +126,30 @@ def test_absence_is_declared_and_object_refound() -> None:
     for t in range(8, 14):
         assert results[t].scores[1].present, t
         assert iou(results[t].masks[1], labels[t] == 1) > 0.85
+
+
+def test_object_leaving_the_frame_is_absent_until_it_returns() -> None:
+    # A disk slides out through the right edge at 1.5 px/frame, slowly enough that no
+    # frame-to-frame area change trips the area rule, then slides back in.
+    out, out_labels = make_disk_video(18, (60, 100), starts=((30.0, 84.0),), velocity=((0, 1.5),))
+    back, back_labels = make_disk_video(
+        18, (60, 100), starts=((30.0, 111.0),), velocity=((0, -1.5),)
+    )
+    frames, labels = np.concatenate([out, back]), np.concatenate([out_labels, back_labels])
+    whole = np.count_nonzero(labels[0])
+    visible = np.count_nonzero(labels, axis=(1, 2)) / whole
+    prompt = [Prompt(0, 1, points=[[84, 30]])]
+    results = track(ClassicEngine(), frames, prompt)
+    kept = track(ClassicEngine(exit_fraction=0.0), frames, prompt)
+    slivers = [t for t in range(len(frames)) if 0.1 < visible[t] < 0.25]
+    assert len(slivers) >= 4  # on the way out and on the way back
+    for t in slivers:
+        assert not results[t].scores[1].present and not results[t].masks[1].any(), t
+        # without the rule the tracker follows the sliver
+        assert kept[t].scores[1].present and iou(kept[t].masks[1], labels[t] > 0) > 0.7, t
+    for t in np.flatnonzero(visible >= 0.3):
+        assert results[t].scores[1].present, t
+        assert iou(results[t].masks[1], labels[t] > 0) > 0.85, t
 
 
 def test_not_glued_to_an_untracked_neighbour() -> None:

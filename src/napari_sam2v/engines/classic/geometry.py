@@ -112,6 +112,11 @@ class CropMask:
         """Number of pixels in the mask."""
         return int(np.count_nonzero(self.mask))
 
+    def touches_frame_edge(self, frame_shape: tuple[int, int]) -> bool:
+        """Whether the mask's bounding box reaches an edge of a ``frame_shape`` frame."""
+        height, width = frame_shape
+        return self.y0 <= 0 or self.x0 <= 0 or self.y1 >= height or self.x1 >= width
+
     @property
     def centroid(self) -> np.ndarray:
         """``(y, x)`` centroid in frame coordinates."""

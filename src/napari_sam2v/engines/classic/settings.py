@@ -76,6 +76,11 @@ class ClassicSettings:
     marker_scale : float
         Phase feature only: radius of the watershed marker at a click, as a
         fraction of the texture blob's half-width there.
+    exit_fraction : float
+        An object at the frame's edge whose area falls below this fraction of its
+        whole area (its area when last seen clear of the edge) has left the field
+        of view: it is reported absent, and re-found once that much of it is back
+        in view. 0 disables the rule.
     """
 
     feature: str = "auto"
@@ -97,6 +102,7 @@ class ClassicSettings:
     max_reach: float = 1.5
     halo_sigma: float = 2.0
     marker_scale: float = 0.8
+    exit_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         if self.feature != "auto" and self.feature not in FEATURES:
@@ -126,6 +132,7 @@ class ClassicSettings:
             ("max_reach", self.max_reach >= 0 and math.isfinite(self.max_reach)),
             ("halo_sigma", self.halo_sigma >= 0 and math.isfinite(self.halo_sigma)),
             ("marker_scale", 0 < self.marker_scale <= 1),
+            ("exit_fraction", 0.0 <= self.exit_fraction < 1.0),
         ]
         bad = [name for name, ok in checks if not ok]
         if bad:

@@ -15,9 +15,11 @@ selection by a marker watershed of the grey image seeded by the core of the
 prediction, the other tracked objects' predictions, untracked textured
 neighbours and the background (see :mod:`.phase`); a lost ``phase`` object is
 searched for from its last seen mask, unshifted, in the grown window.
-While absent, the last seen mask is searched for near its last position, in a
-window that grows with the gap, and the object is re-found when a component of
-a similar area appears there.
+An object at the frame's edge with less than ``exit_fraction`` of its whole
+area (see :meth:`TrackState.left_view`) has left the field of view and is
+declared absent too. While absent, the last seen mask is searched for near its
+last position, in a window that grows with the gap, and the object is re-found
+when a component of a similar area appears there.
 
 The confidence logit is ``logit(iou) - logit(min_overlap)`` where ``iou`` is the
 overlap of the new mask with the motion-shifted previous mask (for a re-found
@@ -66,12 +68,47 @@ class TrackState:
         ``(dy, dx)`` displacement between the last two present frames.
     gap : int
         Frames since ``last_seen`` (1 on the next frame).
+    whole_area : float
+        Area of the object when last seen clear of the frame's edge (or the largest
+        area seen at the edge since); 0 takes ``last_seen``'s area.
     """
 
     last_seen: CropMask
     appearance: Appearance
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     gap: int = 1
+    whole_area: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.whole_area <= 0:
+            self.whole_area = float(self.last_seen.area)
+
+    def left_view(self, crop: CropMask, frame_shape: tuple[int, int], fraction: float) -> bool:
+        """Whether ``crop`` is a sliver of the object leaving the frame; updates the whole area.
+
+        Parameters
+        ----------
+        crop : CropMask
+            The object's mask found on the current frame.
+        frame_shape : tuple of int
+            ``(height, width)`` of the frame.
+        fraction : float
+            ``exit_fraction`` of the settings (0: never).
+
+        Returns
+        -------
+        bool
+            ``True`` when ``crop`` reaches the frame's edge with less than
+            ``fraction`` of the object's whole area.
+        """
+        area = float(crop.area)
+        if not crop.touches_frame_edge(frame_shape):
+            self.whole_area = area
+            return False
+        if fraction > 0 and area < fraction * self.whole_area:
+            return True
+        self.whole_area = max(self.whole_area, area)
+        return False
 
 
 def _logit(p: float) -> float:
@@ -234,7 +271,7 @@ def track_step(
             background_gap=settings.texture_size,
             neighbour_gap=max(settings.min_margin, _half_width(predicted)),
         )
-        return _finish(state, window, mask, predicted, settings, area_limit)
+        return _finish(state, window, mask, predicted, settings, area_limit, view.shape)
     labels, n = ndi.label(binary)
     mask = _select(labels, n, predicted, ref_area, lost, area_limit)
     if mask is None:
@@ -262,6 +299,9 @@ def track_step(
     if crop is None:
         state.gap += 1
         return None, ObjectScore(ABSENT_LOGIT, 0.0)
+    if state.left_view(crop, view.shape, settings.exit_fraction):
+        state.gap += 1
+        return None, ObjectScore(min(logit, -1.0), iou)
     if not lost:
         state.velocity = crop.centroid - ref.centroid
     else:
@@ -285,6 +325,7 @@ def _finish(
     predicted: np.ndarray,
     settings: ClassicSettings,
     area_limit: float,
+    frame_shape: tuple[int, int],
 ) -> tuple[CropMask | None, ObjectScore]:
     """Score ``mask`` against the prediction and update ``state`` (present or absent)."""
     ref = state.last_seen
@@ -292,6 +333,8 @@ def _finish(
     area_ratio = float(mask.sum()) / max(float(ref.area), 1.0)
     logit = confidence_logit(iou, area_ratio, settings, max_area_change=area_limit)
     crop = CropMask.from_window(window, mask) if logit > 0 else None
+    if crop is not None and state.left_view(crop, frame_shape, settings.exit_fraction):
+        crop = None
     if crop is None:
         state.gap += 1
         return None, ObjectScore(min(logit, -1.0), iou)
