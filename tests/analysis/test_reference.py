@@ -89,6 +89,14 @@ def _compare(video: np.ndarray) -> None:
     np.testing.assert_array_equal(got["area_px"], ref["area"])
     for i, col in enumerate(("bbox_y0", "bbox_x0", "bbox_y1", "bbox_x1")):
         np.testing.assert_array_equal(got[col], ref[f"bbox-{i}"])
+    # touches_edge: the object has a pixel in the first or last row or column
+    rim = {
+        (t, int(v))
+        for t, frame in enumerate(video)
+        for v in np.unique(np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]]))
+    }
+    expected = [(f, o) in rim for o, f in zip(ref["label"], ref["frame"], strict=True)]
+    np.testing.assert_array_equal(got["touches_edge"], expected)
     np.testing.assert_allclose(got["centroid_y_px"], ref["centroid-0"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(got["centroid_x_px"], ref["centroid-1"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(got["perimeter"], ref["perimeter"], rtol=0, atol=1e-9)
@@ -131,6 +139,20 @@ def test_vanishing_and_reappearing_objects_have_no_zero_rows(labels_with_gap) ->
     assert not pres[(1, 3)] and not pres[(1, 4)] and pres[(1, 5)]
     assert pres.loc[2].all()
     assert len(m.presence) == 2 * labels_with_gap.shape[0]
+
+
+def test_touches_edge_marks_objects_cut_by_the_field_of_view() -> None:
+    video = np.zeros((2, 20, 30), np.uint8)
+    video[:, 5:10, 10:15] = 1  # inside
+    video[0, 12:16, 0:4] = 2  # cut by the left edge on frame 0 ...
+    video[1, 12:16, 3:7] = 2  # ... fully inside on frame 1
+    video[:, 17:20, 26:30] = 3  # in the bottom-right corner
+    frames = measure(video).frames.set_index(["object_id", "frame"])
+    assert frames["touches_edge"].dtype == bool
+    assert not frames.loc[(1, 0), "touches_edge"] and not frames.loc[(1, 1), "touches_edge"]
+    assert frames.loc[(2, 0), "touches_edge"] and not frames.loc[(2, 1), "touches_edge"]
+    assert frames.loc[(3, 0), "touches_edge"] and frames.loc[(3, 1), "touches_edge"]
+    assert measure(video).units["frames"]["touches_edge"] == "bool"
 
 
 def test_empty_frame_and_empty_video() -> None:

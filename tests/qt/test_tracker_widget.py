@@ -248,10 +248,13 @@ def test_precision_and_appearance_choices_reach_the_engines(
     # sam2: the precision combo is live and its value is passed on
     f.engine_combo.setCurrentIndex(f.engine_combo.findData("sam2"))
     assert f.precision_combo.isEnabled() and not f.feature_combo.isEnabled()
-    from napari_sam2v.engines.sam2 import PRECISIONS
+    from napari_sam2v._qt._models import available_devices
+    from napari_sam2v.engines.sam2 import DEVICES, PRECISIONS
 
     offered = [f.precision_combo.itemData(i) for i in range(f.precision_combo.count())]
     assert offered == list(PRECISIONS)  # one list for the engine, the CLI and the dock
+    devices = [f.device_combo.itemData(i) for i in range(f.device_combo.count())]
+    assert devices == list(DEVICES) and set(available_devices()) == set(DEVICES)
     f.precision_combo.setCurrentIndex(f.precision_combo.findData("mixed"))
     f.device_combo.setCurrentIndex(f.device_combo.findData("cpu"))
     from napari_sam2v._qt._models import engine_choice

@@ -19,7 +19,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sam2v._qt._objects_panel import ObjectsPanel
-from napari_sam2v.engines.sam2 import PRECISIONS
+from napari_sam2v.engines.sam2 import DEVICES, PRECISIONS
 
 __all__ = ["HELP", "TrackerForm"]
 
@@ -105,7 +105,7 @@ class TrackerForm(QWidget):
         self.engine_combo.addItem("Classic (no weights, high contrast)", "classic")
         self.model_combo = QComboBox()
         self.device_combo = QComboBox()
-        for device in ("auto", "cpu", "cuda", "mps"):
+        for device in DEVICES:
             self.device_combo.addItem(device, device)
         self.precision_combo = QComboBox()
         for value in PRECISIONS:

@@ -28,29 +28,6 @@ from napari_sam2v.types import ObjectInfo
 
 __all__ = ["measure"]
 
-_FRAME_COLUMNS = (
-    "object_id",
-    "name",
-    "frame",
-    "time",
-    "area_px",
-    "area",
-    "perimeter",
-    "centroid_y_px",
-    "centroid_x_px",
-    "centroid_y",
-    "centroid_x",
-    "bbox_y0",
-    "bbox_x0",
-    "bbox_y1",
-    "bbox_x1",
-    "equivalent_diameter",
-    "eccentricity",
-    "orientation",
-    "solidity",
-    "circularity",
-)
-
 
 def _check_image(image: Any, labels_shape: tuple[int, ...]) -> int:
     """Validate an intensity source against the labels; return its channel count."""
@@ -175,7 +152,10 @@ def measure(
         progress=progress,
         cancel=cancel,
     )
-    frames = _assemble(chunks, calibration.spatial_scale, calibration.time_scale, n_channels)
+    frame_shape = (int(labels.shape[1]), int(labels.shape[2]))
+    frames = _assemble(
+        chunks, calibration.spatial_scale, calibration.time_scale, n_channels, frame_shape
+    )
     # Every object found or known to the store; an explicit selection is reported in
     # full, so a requested object that never appears gets a row saying so.
     found = {int(v) for v in frames["object_id"].unique()}
@@ -207,7 +187,7 @@ def measure(
         objects=list(infos.values()),
         source=source.description,
         n_frames=n_frames,
-        frame_shape=(int(labels.shape[1]), int(labels.shape[2])),
+        frame_shape=frame_shape,
         growth_threshold=float(growth_threshold),
         n_channels=n_channels,
         first_image=first_image,
@@ -271,7 +251,11 @@ def _scan(
 
 
 def _assemble(
-    chunks: list[dict[str, np.ndarray]], scale: float, time_scale: float, n_channels: int
+    chunks: list[dict[str, np.ndarray]],
+    scale: float,
+    time_scale: float,
+    n_channels: int,
+    frame_shape: tuple[int, int],
 ) -> pd.DataFrame:
     """Concatenate per-frame chunks into the ``.frames`` table with calibrated columns."""
 
@@ -307,6 +291,11 @@ def _assemble(
         "bbox_x0": bbox[:, 1],
         "bbox_y1": bbox[:, 2],
         "bbox_x1": bbox[:, 3],
+        # cut by the image edge: area, perimeter and centroid are of the visible part
+        "touches_edge": (bbox[:, 0] <= 0)
+        | (bbox[:, 1] <= 0)
+        | (bbox[:, 2] >= frame_shape[0])
+        | (bbox[:, 3] >= frame_shape[1]),
         "equivalent_diameter": np.sqrt(4 * area_px / math.pi) * scale,
         "eccentricity": cat("eccentricity"),
         "orientation": cat("orientation"),

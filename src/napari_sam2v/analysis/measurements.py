@@ -53,6 +53,7 @@ def column_units(calibration: Calibration, n_channels: int = 0) -> dict[str, dic
         "bbox_x0": "px",
         "bbox_y1": "px",
         "bbox_x1": "px",
+        "touches_edge": "bool",
         "equivalent_diameter": length,
         "eccentricity": "1",
         "orientation": "rad",

@@ -30,6 +30,7 @@ from napari_sam2v.cli.common import EXIT_OK, add_command, format_table, non_nega
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.measure import summary_rows
 from napari_sam2v.cli.progress import ProgressPrinter
+from napari_sam2v.engines.sam2.registry import DEVICES
 from napari_sam2v.errors import ModelError, Sam2vError, StoreError
 
 __all__ = [
@@ -102,7 +103,7 @@ def register(commands: Any) -> None:
         "--model", default=DEMO_MODEL, metavar="NAME|PATH",
         help="SAM 2 model for --engine sam2/auto (models with random weights are refused)",
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument(
         "--sample", choices=(*SAMPLES, "all"), default="all", help="which sample(s) to run"
     )

@@ -10,13 +10,12 @@ from typing import Any
 from napari_sam2v.cli.common import EXIT_OK, add_command, non_negative_int
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.progress import ProgressPrinter
-from napari_sam2v.engines.sam2.registry import PRECISIONS
+from napari_sam2v.engines.sam2.registry import DEVICES, PRECISIONS
 from napari_sam2v.errors import EngineError
 
 __all__ = ["add_engine_options", "engine_option", "engine_options", "register", "run"]
 
 ENGINES = ("sam2", "classic")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 DIRECTIONS = ("forward", "backward", "both")
 
 _EXAMPLES = """\

@@ -11,6 +11,7 @@ from typing import Any
 
 from napari_sam2v.engines.sam2.registry import (
     DEFAULT_MODEL,
+    DEVICES,
     PRECISIONS,
     RANDOM_TINY,
     ModelSource,
@@ -23,6 +24,7 @@ from napari_sam2v.engines.sam2.registry import (
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEVICES",
     "NO_OBJECT_LOGIT",
     "PRECISIONS",
     "RANDOM_TINY",

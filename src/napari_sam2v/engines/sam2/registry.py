@@ -23,6 +23,7 @@ from napari_sam2v.errors import InputFileNotFoundError, ModelError, WeightsNotFo
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEVICES",
     "PRECISIONS",
     "RANDOM_TINY",
     "ModelSource",
@@ -42,6 +43,9 @@ RANDOM_TINY = "random-tiny"
 #: takes ``"bfloat16"`` (the whole model cast, kept for comparison). Listed here so
 #: that callers need not import torch.
 PRECISIONS = ("float32", "mixed", "fast")
+#: Device names offered to users (CLI, dock): ``"auto"`` picks CUDA, then MPS, then
+#: the CPU. ``Sam2Engine`` also takes ``"cuda:N"``.
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 #: Files a transformers-format model folder needs.
 _WEIGHT_PATTERNS = ["config.json", "*.safetensors"]
