@@ -26,6 +26,10 @@ The per-frame times include reading and preprocessing the frame. Frames come fro
 Run one case from the shell::
 
     python -m benchmarks.bench_sam2_speed '{"runner": "engine", "precision": "mixed", ...}'
+
+and summarise a traced run, finished or stopped, from its trace::
+
+    python -m benchmarks.bench_sam2_speed --trace '{"trace": "run.jsonl", ...}'
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import numpy as np
 
 from benchmarks.bench_engine import SIZES, LazyDisks, _random_model_folder
 
-__all__ = ["mask_agreement", "run_case", "steady"]
+__all__ = ["mask_agreement", "read_trace", "run_case", "steady"]
 
 #: Frames after the prompt before the memory bank is full (num_maskmem = 7).
 FULL_BANK = 7
@@ -234,6 +238,41 @@ def mask_agreement(path_a: str | Path, path_b: str | Path) -> dict[str, float]:
     return {"iou_min": float(min(ious)), "iou_mean": float(np.mean(ious)), "diff_max": max(diffs)}
 
 
+def read_trace(case: dict[str, Any]) -> dict[str, Any]:
+    """The measurements of a case's ``trace`` file, for a run that may have been stopped.
+
+    Parameters
+    ----------
+    case : dict
+        The case that was run, naming its ``trace`` path.
+
+    Returns
+    -------
+    dict
+        The case plus ``frames_done`` (frames propagated, the prompted frame
+        included), ``per_frame`` (seconds, after the first frame, as
+        :func:`run_case` reports them), ``peak_rss_mib_per_frame``,
+        ``rss_mib_per_frame`` (current RSS after each frame) and ``peak_rss_mib``.
+    """
+    lines = Path(case["trace"]).read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    if not rows:
+        raise ValueError(f"{case['trace']}: no frames recorded")
+    per_frame = [row["s"] for row in rows]
+    return {
+        **case,
+        "frames_done": len(rows),
+        "per_frame": per_frame[1:],
+        "s_per_frame_steady": steady(per_frame[1:]),
+        "peak_rss_mib_per_frame": [row["peak_rss_mib"] for row in rows],
+        "rss_mib_per_frame": [row["rss_mib"] for row in rows],
+        "peak_rss_mib": max(row["peak_rss_mib"] for row in rows),
+    }
+
+
 if __name__ == "__main__":
-    spec = json.loads(sys.argv[1])
-    print(json.dumps(run_case(spec, Path(sys.argv[2]))))
+    if sys.argv[1] == "--trace":  # summarise a (possibly stopped) run from its trace
+        print(json.dumps(read_trace(json.loads(sys.argv[2]))))
+    else:
+        spec = json.loads(sys.argv[1])
+        print(json.dumps(run_case(spec, Path(sys.argv[2]))))
