@@ -157,6 +157,21 @@ def test_frames_are_read_lazily(disk_video) -> None:
     engine.close()
 
 
+def test_propagation_trims_the_heap_every_few_frames(
+    disk_video, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from napari_sam2v.engines import heap
+
+    trims: list[int] = []
+    monkeypatch.setattr(heap, "trim_heap", lambda: trims.append(1) or True)
+    frames = np.concatenate([disk_video[0]] * 3)  # 36 frames
+    engine = make(frames)
+    engine.add_prompt(click(0, 1, 30, 30))
+    assert len(list(engine.propagate())) == 36
+    assert len(trims) == 36 // heap.HeapTrimmer().every
+    engine.close()
+
+
 @pytest.mark.parametrize(
     ("frames", "channel"),
     [

@@ -29,6 +29,7 @@ from napari_sam2v.engines.base import (
     ObjectScore,
     propagation_order,
 )
+from napari_sam2v.engines.heap import HeapTrimmer
 from napari_sam2v.engines.sam2.fastpath import (
     FAST_LEVELS,
     bf16_matmul_supported,
@@ -414,6 +415,7 @@ class Sam2Engine(Engine):
     def _propagate(
         self, order: list[tuple[int, Direction]], first: int, cancel: threading.Event | None
     ) -> Iterator[FrameResult]:
+        heap = HeapTrimmer()  # keeps the resident set flat on long videos
         for frame, pass_direction in order:
             if cancel is not None and cancel.is_set():
                 return
@@ -425,6 +427,7 @@ class Sam2Engine(Engine):
                     self._flush_memory()
                     result = self._track(session, frame, pass_direction is Direction.BACKWARD)
                 compact_outputs(session, keep_near=(frame, first), window=self._num_maskmem)
+                heap.frame_done()
             yield result
 
     def _track(self, session: Any, frame: int, reverse: bool) -> FrameResult:
