@@ -112,10 +112,15 @@ class CropMask:
         """Number of pixels in the mask."""
         return int(np.count_nonzero(self.mask))
 
-    def touches_frame_edge(self, frame_shape: tuple[int, int]) -> bool:
-        """Whether the mask's bounding box reaches an edge of a ``frame_shape`` frame."""
+    def near_frame_edge(self, frame_shape: tuple[int, int], margin: int = 0) -> bool:
+        """Whether the mask's bounding box comes within ``margin`` px of a frame edge."""
         height, width = frame_shape
-        return self.y0 <= 0 or self.x0 <= 0 or self.y1 >= height or self.x1 >= width
+        return (
+            self.y0 <= margin
+            or self.x0 <= margin
+            or self.y1 >= height - margin
+            or self.x1 >= width - margin
+        )
 
     @property
     def centroid(self) -> np.ndarray:

@@ -49,6 +49,9 @@ from napari_sam2v.engines.classic.settings import ClassicSettings
 
 __all__ = ["ABSENT_LOGIT", "TrackState", "confidence_logit", "track_step"]
 
+#: A mask within this many pixels of the frame's edge is at the edge (smoothing and
+#: opening often keep a cut-off object's mask a pixel or two off the last row).
+_EDGE_MARGIN = 3
 #: Logit reported for an object with nothing to track from.
 ABSENT_LOGIT = -10.0
 _MAX_LOGIT = 10.0
@@ -102,7 +105,7 @@ class TrackState:
             ``fraction`` of the object's whole area.
         """
         area = float(crop.area)
-        if not crop.touches_frame_edge(frame_shape):
+        if not crop.near_frame_edge(frame_shape, _EDGE_MARGIN):
             self.whole_area = area
             return False
         if fraction > 0 and area < fraction * self.whole_area:
