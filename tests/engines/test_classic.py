@@ -152,6 +152,29 @@ def test_object_leaving_the_frame_is_absent_until_it_returns() -> None:
         assert iou(results[t].masks[1], labels[t] > 0) > 0.85, t
 
 
+def test_left_view_counts_masks_a_few_pixels_off_the_edge() -> None:
+    from napari_sam2v.engines.classic.features import Appearance
+    from napari_sam2v.engines.classic.geometry import CropMask
+    from napari_sam2v.engines.classic.tracking import TrackState
+
+    shape = (100, 100)
+
+    def block(r0: int, r1: int, c0: int, c1: int) -> CropMask:
+        mask = np.zeros(shape, bool)
+        mask[r0:r1, c0:c1] = True
+        return CropMask.from_array(mask)
+
+    state = TrackState(block(40, 60, 40, 60), Appearance("bright", 0.5))  # 400 px, clear
+    assert state.whole_area == 400
+    assert not state.left_view(block(2, 30, 40, 60), shape, 0.25)  # 560 px near the top
+    assert state.whole_area == 560  # the largest area seen at the edge
+    assert state.left_view(block(2, 6, 40, 60), shape, 0.25)  # 80 px, 2 px off the edge
+    assert not state.left_view(block(2, 6, 40, 60), shape, 0.0)  # rule disabled
+    # the same sliver well inside the frame is a small object, not an exit
+    assert not state.left_view(block(20, 24, 40, 60), shape, 0.25)
+    assert state.whole_area == 80
+
+
 def test_not_glued_to_an_untracked_neighbour() -> None:
     # Object 1 moves right until it touches a static, untracked disk.
     frames, labels = make_disk_video(
