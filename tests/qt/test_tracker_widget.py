@@ -312,7 +312,7 @@ def test_object_delete_asks_first(tracker, disk_video, tmp_path, monkeypatch,
 
 
 def test_model_download_shows_its_bytes(tracker, disk_video, tmp_path, monkeypatch,
-                                        wait_jobs) -> None:
+                                        wait_jobs, qtbot) -> None:
     import napari_sam2v.engines.sam2 as sam2_package
     from napari_sam2v.engines import EngineInfo
 
@@ -336,6 +336,10 @@ def test_model_download_shows_its_bytes(tracker, disk_video, tmp_path, monkeypat
                         lambda: EngineInfo(engine="sam2", model="sam2.1-tiny", device="cpu"))
     widget.load_model()
     wait_jobs(widget)
+    # the three reports cross threads as queued signals: on a loaded machine they can
+    # land after the job counts as finished
+    qtbot.waitUntil(lambda: len(shown) == 3, timeout=30_000)
+    qtbot.waitUntil(lambda: f.progress.format() == "%v / %m frames", timeout=30_000)
     assert shown[0][1] == 0  # busy until the size is known
     assert shown[1:] == [(40, 149, "%v / %m MiB"), (149, 149, "%v / %m MiB")]
     assert f.progress.format() == "%v / %m frames"  # back to propagation
