@@ -9,7 +9,9 @@ Left: seconds per frame against the frame index for every configuration of the
 ``speed`` figure, frame by frame the minimum over the repetitions (other jobs on a
 shared machine only add time). Right: peak RSS against the number of frames
 (``memory`` figure: one point per run, or the running peak after each frame where a
-run recorded it). Figures absent from the inputs leave their panel empty.
+run recorded it, with the resident set after each frame dotted where a traced run
+recorded that too; a row's ``label`` names its curves). Figures absent from the
+inputs leave their panel empty.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def plot(reports: Sequence[dict[str, Any]], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     for report in reports:
         curves: dict[str, list[list[float]]] = {}
         for row in report.get("figures", {}).get("speed", []):
@@ -52,8 +54,19 @@ def plot(reports: Sequence[dict[str, Any]], out: Path) -> Path:
         for row in report.get("figures", {}).get("memory", []):
             trace = row.get("peak_rss_mib_per_frame")
             if trace:  # one run, its running peak after each frame
-                label = f"{row['model']} {row['size']}, {row['objects']} objects, one run"
-                memory.plot(range(1, len(trace) + 1), trace, label=label)
+                label = row.get("label") or (
+                    f"{row['model']} {row['size']}, {row['objects']} objects, one run"
+                )
+                (line,) = memory.plot(range(1, len(trace) + 1), trace, label=f"{label}: peak")
+                current = row.get("rss_mib_per_frame")
+                if current:  # the resident set after each frame, where it was recorded
+                    memory.plot(
+                        range(1, len(current) + 1),
+                        current,
+                        linestyle=":",
+                        color=line.get_color(),
+                        label=f"{label}: RSS after the frame",
+                    )
             elif "peak_rss_mib" in row:
                 key = f"{row['model']} {row['size']}, {row['objects']} objects"
                 groups.setdefault(key, []).append((row["frames"], row["peak_rss_mib"]))
@@ -62,11 +75,12 @@ def plot(reports: Sequence[dict[str, Any]], out: Path) -> Path:
             memory.plot(*zip(*points, strict=True), marker="o", label=key)
     speed.set(xlabel="frame after the prompt", ylabel="seconds per frame", ylim=(0, None))
     speed.set_title("SAM 2.1-tiny arch., 480x640, 1 object (min over repetitions)")
-    memory.set(xlabel="frames propagated", ylabel="peak RSS (MiB)", xscale="log", ylim=(0, None))
-    memory.set_title("peak memory vs video length")
-    for axis in (speed, memory):
-        if axis.lines:
-            axis.legend(fontsize=8)
+    memory.set(xlabel="frames propagated", ylabel="RSS (MiB)", xscale="log", ylim=(0, None))
+    memory.set_title("memory vs video length")
+    if speed.lines:
+        speed.legend(fontsize=8)
+    if memory.lines:
+        memory.legend(fontsize=7, loc="lower left")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
