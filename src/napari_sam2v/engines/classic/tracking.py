@@ -302,16 +302,7 @@ def track_step(
     if crop is None:
         state.gap += 1
         return None, ObjectScore(ABSENT_LOGIT, 0.0)
-    if state.left_view(crop, view.shape, settings.exit_fraction):
-        state.gap += 1
-        return None, ObjectScore(min(logit, -1.0), iou)
-    if not lost:
-        state.velocity = crop.centroid - ref.centroid
-    else:
-        state.velocity = np.zeros(2)
-    state.last_seen = crop
-    state.gap = 1
-    return crop, ObjectScore(logit, iou)
+    return _accept(state, crop, ObjectScore(logit, iou), view.shape, settings)
 
 
 def _half_width(mask: np.ndarray) -> int:
@@ -336,15 +327,28 @@ def _finish(
     area_ratio = float(mask.sum()) / max(float(ref.area), 1.0)
     logit = confidence_logit(iou, area_ratio, settings, max_area_change=area_limit)
     crop = CropMask.from_window(window, mask) if logit > 0 else None
-    if crop is not None and state.left_view(crop, frame_shape, settings.exit_fraction):
-        crop = None
     if crop is None:
         state.gap += 1
         return None, ObjectScore(min(logit, -1.0), iou)
-    state.velocity = crop.centroid - ref.centroid if state.gap == 1 else np.zeros(2)
+    return _accept(state, crop, ObjectScore(logit, iou), frame_shape, settings)
+
+
+def _accept(
+    state: TrackState,
+    crop: CropMask,
+    score: ObjectScore,
+    frame_shape: tuple[int, int],
+    settings: ClassicSettings,
+) -> tuple[CropMask | None, ObjectScore]:
+    """Make ``crop`` the object's new mask, unless it is a sliver leaving the frame."""
+    if state.left_view(crop, frame_shape, settings.exit_fraction):
+        state.gap += 1
+        return None, ObjectScore(min(score.object_score_logit, -1.0), score.iou)
+    # motion is only known between consecutive present frames
+    state.velocity = crop.centroid - state.last_seen.centroid if state.gap == 1 else np.zeros(2)
     state.last_seen = crop
     state.gap = 1
-    return crop, ObjectScore(logit, iou)
+    return crop, score
 
 
 def _select(
