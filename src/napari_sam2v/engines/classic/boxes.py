@@ -16,6 +16,7 @@ from napari_sam2v.engines.classic.phase import halo_elevation, has_halo, segment
 from napari_sam2v.engines.classic.seeding import (
     Seed,
     candidate_features,
+    empty_seed,
     exclude_negatives,
     points_in_window,
     segment_window,
@@ -101,17 +102,12 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
             continue
         if _box_agreement(mask, box_mask) < 0.3 or mask.sum() < _MIN_BOX_FILL * box_mask.sum():
             continue  # not the boxed object (e.g. a few dark granules spread over it)
-        score = sep
-        if best is None or score > best.quality:
-            best = Seed(CropMask.from_window(window, mask), appearance, score)
+        if best is None or sep > best.quality:
+            best = Seed(CropMask.from_window(window, mask), appearance, sep)
     if best is None and fallback is not None and fallback.mask is not None:
         # nothing fits the box by thresholding: the watershed bounded by the box does
         return fallback
-    if best is None:
-        feature = candidate_features(view, window, core, settings)[0]
-        _, _, appearance, _ = segment_window(view, window, feature, settings)
-        return Seed(None, appearance, 0.0)
-    return best
+    return best if best is not None else empty_seed(view, window, core, settings)
 
 
 def _box_marker(

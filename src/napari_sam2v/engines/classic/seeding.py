@@ -57,6 +57,7 @@ __all__ = [
     "auto_threshold",
     "background_color",
     "candidate_features",
+    "empty_seed",
     "exclude_negatives",
     "points_in_window",
     "seed_from_prompt",
@@ -338,11 +339,21 @@ def _seed_points(
         if best is None or not grow or at_limit:
             break
         half = min(2.0 * half, float(settings.max_window))
-    if best is None:
-        feature = candidate_features(view, window, inside, settings)[0]
-        _, _, appearance, _ = segment_window(view, window, feature, settings)
-        return Seed(None, appearance, 0.0)
-    return best
+    return best if best is not None else empty_seed(view, window, inside, settings)
+
+
+def empty_seed(
+    view: FrameView, window: Window, inside: np.ndarray, settings: ClassicSettings
+) -> Seed:
+    """A seed with no mask (nothing was segmented), keeping a usable appearance.
+
+    The appearance is that of the first candidate feature of ``window`` (``inside``
+    marks the pixels known to be on the object), so that tracking from a later
+    prompt still has a feature and threshold.
+    """
+    feature = candidate_features(view, window, inside, settings)[0]
+    _, _, appearance, _ = segment_window(view, window, feature, settings)
+    return Seed(None, appearance, 0.0)
 
 
 def _seed_mask(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed:
