@@ -211,9 +211,16 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
         """The prompt of one object on one frame, if any."""
         return self._prompts.get((frame, object_id))
 
-    def _target(self, object_id: int | None) -> int:
+    def _target(self, object_id: int | None, *, create: bool = True) -> int:
+        """The object an edit applies to: ``object_id``, else the current object.
+
+        With no current object, ``create`` adds one (a new click or box starts an
+        object); without it, :class:`PromptError` is raised and nothing changes.
+        """
         oid = self.current_object if object_id is None else object_id
         if oid is None:
+            if not create:
+                raise PromptError("no object is selected: select or add one first")
             oid = self.add_object().id
         self.object(oid)
         return oid
@@ -263,9 +270,7 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
         starts one); edits of existing prompts never add an object.
         """
         with self._lock:
-            if not create and object_id is None and self.current_object is None:
-                raise PromptError("no object is selected: select or add one first")
-            oid = self._target(object_id)
+            oid = self._target(object_id, create=create)
             old = self._prompts.get((frame, oid))
             new = change(old or FramePrompt(frame, oid))
             if old is None and new.is_empty:
