@@ -65,10 +65,6 @@ class SharedAttention:
         self._value = out if shared else None
         return out
 
-    def clear(self) -> None:
-        """Forget the cached call (frees its tensors)."""
-        self._key = self._value = None
-
 
 def _same(cached: tuple[torch.Tensor, ...], now: tuple[torch.Tensor, ...]) -> bool:
     return all(
