@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LazyDisks", "machine", "main", "run_case"]
+__all__ = ["LazyDisks", "machine", "main", "peak_rss_mib", "rss_mib", "run_case"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {"480p": (480, 640), "1080p": (1080, 1920)}
@@ -75,6 +75,18 @@ class LazyDisks:
             disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= self.radius**2
             img[disk] = (200.0, 160.0 - 20 * k, 60.0 + 30 * k)
         return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process, in MiB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def machine() -> dict[str, Any]:
@@ -177,7 +189,7 @@ def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
         t0 = now
     steps = per_frame[1:] or per_frame  # the first frame is the prompted one (no work)
     half = steps[len(steps) // 2 :]
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mib()
     engine_threads = engine.info.settings["num_threads"] or torch.get_num_threads()
     engine.close()
     return {
@@ -185,7 +197,7 @@ def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
         "s_per_frame": statistics.fmean(steps),
         "s_per_frame_steady": statistics.fmean(half),
         "fps": 1.0 / statistics.fmean(steps),
-        "peak_rss_mib": peak_kib / 1024.0,
+        "peak_rss_mib": peak,
         "click_cold_s": cold,
         "click_warm_s_median": statistics.median(warm),
         "click_warm_s_max": max(warm),

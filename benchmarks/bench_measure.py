@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import zarr
 from skimage.measure import regionprops_table
 
+from benchmarks.bench_engine import rss_mib
 from napari_sam2v import __version__
 from napari_sam2v.analysis import measure
 
@@ -89,10 +89,6 @@ def baseline(z: zarr.Array, n_frames: int) -> pd.DataFrame:
         table["frame"] = t
         parts.append(table)
     return pd.concat(parts, ignore_index=True)
-
-
-def rss_mib() -> float:
-    return psutil.Process().memory_info().rss / 2**20
 
 
 def main() -> None:

@@ -35,7 +35,6 @@ and summarise a traced run, finished or stopped, from its trace::
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import sys
 import time
@@ -45,7 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_engine import SIZES, LazyDisks, _random_model_folder
+from benchmarks.bench_engine import (
+    SIZES,
+    LazyDisks,
+    _random_model_folder,
+    peak_rss_mib,
+    rss_mib,
+)
 
 __all__ = ["mask_agreement", "read_trace", "run_case", "steady"]
 
@@ -154,9 +159,9 @@ def _engine(case: dict[str, Any], video: LazyDisks, root: Path) -> dict[str, Any
         for result in engine.propagate():
             now = time.perf_counter()
             per_frame.append(now - t0)
-            peaks.append(_peak_rss_mib())  # the curve shows whether the peak levels off
+            peaks.append(peak_rss_mib())  # the curve shows whether the peak levels off
             if trace is not None:
-                line = {"frame": result.frame, "s": per_frame[-1], "rss_mib": _rss_mib()}
+                line = {"frame": result.frame, "s": per_frame[-1], "rss_mib": rss_mib()}
                 trace.write(json.dumps({**line, "peak_rss_mib": peaks[-1]}) + "\n")
                 trace.flush()
             if keep:
@@ -177,20 +182,6 @@ def _engine(case: dict[str, Any], video: LazyDisks, root: Path) -> dict[str, Any
         out["click_s_median"] = statistics.median(clicks)
         out["click_s_p95"] = float(np.percentile(clicks, 95))
     return out
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux: ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _rss_mib() -> float:
-    """Current resident memory of this process, in MiB (Linux ``/proc/self/statm``)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return float("nan")
-    return pages * resource.getpagesize() / 2**20
 
 
 def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
@@ -215,7 +206,7 @@ def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
         "s_per_frame_steady": steady(per_frame),
         "s_per_frame_mean": statistics.fmean(per_frame),
         "total_s": total,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
     }
 
