@@ -53,12 +53,39 @@ def test_trim_returns_free_heap_pages_to_the_system() -> None:
 def test_trimmer_trims_every_n_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     monkeypatch.setattr(heap, "trim_heap", lambda: calls.append(1) or True)
-    trimmer = HeapTrimmer(every=4)
+    trimmer = HeapTrimmer(every=4, growth_mib=None)
     for _ in range(10):
         trimmer.frame_done()
     assert len(calls) == 2 and trimmer.trims == 2
     with pytest.raises(ValueError, match="at least 1"):
         HeapTrimmer(every=0)
+    with pytest.raises(ValueError, match="positive"):
+        HeapTrimmer(growth_mib=0)
+
+
+def test_trimmer_trims_early_when_the_resident_set_grows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # resident set after: creation, then each frame, and after each trim
+    sizes = iter([1000, 1050, 1120, 1140, 1010, 1100, 1200, 1100, 1150, 1250, 1300])
+    monkeypatch.setattr(heap, "_MALLOC_TRIM", lambda pad: 1)
+    monkeypatch.setattr(heap, "resident_mib", lambda: float(next(sizes)))
+    monkeypatch.setattr(heap, "trim_heap", lambda: True)
+    trimmer = HeapTrimmer(every=5, growth_mib=128)
+    trimmed_at = []
+    for frame in range(7):
+        before = trimmer.trims
+        trimmer.frame_done()
+        if trimmer.trims > before:
+            trimmed_at.append(frame)
+    # frame 2: 1140 MiB is 140 over the floor of 1000, trim, the floor becomes 1010;
+    # frame 4: 1200 is 190 over it, trim, floor 1100; frame 6: 1250 is 150 over it
+    assert trimmed_at == [2, 4, 6]
+    assert trimmer.trims == 3
+
+
+def test_resident_mib_reads_this_process() -> None:
+    rss = heap.resident_mib()
+    if sys.platform.startswith("linux"):
+        assert rss is not None and 10 < rss < 1 << 20
 
 
 def test_without_malloc_trim_nothing_happens(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -164,6 +164,7 @@ def test_propagation_trims_the_heap_every_few_frames(
 
     trims: list[int] = []
     monkeypatch.setattr(heap, "trim_heap", lambda: trims.append(1) or True)
+    monkeypatch.setattr(heap, "resident_mib", lambda: 1000.0)  # no growth: count only
     frames = np.concatenate([disk_video[0]] * 3)  # 36 frames
     engine = make(frames)
     engine.add_prompt(click(0, 1, 30, 30))
