@@ -78,10 +78,15 @@ class LazyDisks:
 
 
 def rss_mib() -> float:
-    """Current resident memory of this process, in MiB."""
-    import psutil
+    """Current resident memory of this process, in MiB (the engine's reader, else psutil)."""
+    from napari_sam2v.engines.heap import resident_mib
 
-    return psutil.Process().memory_info().rss / 2**20
+    rss = resident_mib()
+    if rss is None:  # no /proc (macOS, Windows)
+        import psutil
+
+        rss = psutil.Process().memory_info().rss / 2**20
+    return rss
 
 
 def peak_rss_mib() -> float:

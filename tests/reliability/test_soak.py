@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmarks.bench_engine import rss_mib
 
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
@@ -23,20 +24,6 @@ N_FRAMES = 2000
 SIZE = 64
 #: Allowed RSS growth between the first 10 % and the end of the run.
 MAX_GROWTH_MB = 150.0
-
-
-def rss_mb() -> float:
-    """Resident set size of this process in MiB (Linux ``/proc``, else psutil)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import psutil
-
-    return psutil.Process().memory_info().rss / 1024**2
 
 
 def moving_square(n_frames: int, size: int) -> np.ndarray:
@@ -65,9 +52,9 @@ def test_two_thousand_frames_with_random_tiny(tmp_path):
 
     def progress(info: ProgressInfo) -> None:
         if info.done == 1 or info.done % 100 == 0 or info.done == info.total:
-            samples.append((info.done, round(time.perf_counter() - t0, 1), round(rss_mb(), 1)))
+            samples.append((info.done, round(time.perf_counter() - t0, 1), round(rss_mib(), 1)))
 
-    start_rss = rss_mb()
+    start_rss = rss_mib()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the random-weights warning
         result = track(
