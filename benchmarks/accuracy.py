@@ -14,10 +14,16 @@ Scores follow the DAVIS protocol:
 Frames where both the prediction and the truth are empty count as J = F = 1.
 Scores cover every frame from the prompt frame to the end.
 
+Two references put a score in context: ``--mask`` prompts with each object's true
+mask (an oracle seed, so the score is what tracking loses), and every run also
+reports :func:`overlap_following`, the score of a perfect segmentation that follows
+the ground truth by overlap (what the ground truth's own id changes cost).
+
 Usage::
 
     python -m benchmarks.accuracy --sample t98g --engine classic --max-objects 10
     python -m benchmarks.accuracy --sample reef --crop 0:256,0:256 --frames 10
+    python -m benchmarks.accuracy --sample t98g --max-objects 10 --mask
 
 The metric functions are importable (``from benchmarks.accuracy import jaccard``).
 """
@@ -51,6 +57,8 @@ __all__ = [
     "jaccard",
     "load_t98g",
     "main",
+    "overlap_following",
+    "per_frame_agreement",
 ]
 
 
@@ -119,14 +127,26 @@ def boundary_f_measure(pred: np.ndarray, truth: np.ndarray, *, tolerance: int) -
     return 2 * precision * recall / (precision + recall)
 
 
+def _deepest_point(mask: np.ndarray) -> list[float]:
+    """``[x, y]`` of the interior point furthest from the mask's boundary."""
+    depth = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return [float(x), float(y)]
+
+
 def first_frame_prompts(
     labels: np.ndarray,
     *,
     ids: Sequence[int] | None = None,
     max_objects: int | None = None,
     box: bool = False,
+    mask: bool = False,
 ) -> list[Prompt]:
     """One click per object at its deepest interior point on its first frame.
+
+    With ``mask=True`` the prompt is the object's true mask on that frame instead:
+    an oracle seed, which separates what a tracker loses over time from what its
+    first-frame segmentation loses.
 
     Parameters
     ----------
@@ -138,11 +158,20 @@ def first_frame_prompts(
         Keep only the first ``max_objects`` of them.
     box : bool, optional
         Also give the object's bounding box on that frame.
+    mask : bool, optional
+        Give the object's true mask on that frame instead of a click (and box).
 
     Returns
     -------
     list of Prompt
+
+    Raises
+    ------
+    ValueError
+        If an id does not occur, or if both ``box`` and ``mask`` are asked for.
     """
+    if box and mask:
+        raise ValueError("a mask prompt already fixes the object; do not add a box to it")
     labels = np.asarray(labels)
     all_ids = [int(i) for i in np.unique(labels) if i != 0] if ids is None else list(ids)
     if max_objects is not None:
@@ -153,12 +182,13 @@ def first_frame_prompts(
         if present.size == 0:
             raise ValueError(f"object {oid} does not occur in the ground truth")
         frame = int(present[0])
-        mask = labels[frame] == oid
-        depth = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-        y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        kwargs: dict[str, Any] = {"points": [[float(x), float(y)]], "labels": [1]}
+        truth = labels[frame] == oid
+        if mask:
+            prompts.append(Prompt(frame=frame, object_id=oid, mask=truth))
+            continue
+        kwargs: dict[str, Any] = {"points": [_deepest_point(truth)], "labels": [1]}
         if box:
-            ys, xs = np.nonzero(mask)
+            ys, xs = np.nonzero(truth)
             kwargs["box"] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
         prompts.append(Prompt(frame=frame, object_id=oid, **kwargs))
     return prompts
@@ -248,6 +278,92 @@ class Report:
             lines.append(f"{o.object_id:>8} {o.j_mean:6.3f} {o.f_mean:6.3f} {o.id_switches:>9}")
         lines.append(f"{'mean':>8} {self.j_mean:6.3f} {self.f_mean:6.3f} {self.id_switches:>9}")
         return "\n".join(lines)
+
+
+def overlap_following(labels: np.ndarray, prompts: Sequence[Prompt]) -> dict[int, float]:
+    """Mean J of a perfect segmentation linked from frame to frame by overlap alone.
+
+    Each object starts from its true mask on its prompt frame. On every later frame it
+    becomes the true segment that covers most of its last seen mask, whatever that
+    segment's id, and is reported absent while no segment covers it. It is scored
+    against its own id as in :func:`evaluate`. The segmentation is perfect, so what
+    this tracker loses comes from linking by overlap alone: where the truth changes
+    ids (an id that vanishes while the object is still there, divisions, merges), and
+    where objects cross or re-enter elsewhere. For data whose reference is a
+    pipeline's output it shows how much of a score the reference's own id changes
+    cost; an engine with an appearance model can beat it where objects cross.
+
+    Parameters
+    ----------
+    labels : ndarray
+        ``(t, y, x)`` ground-truth ids.
+    prompts : sequence of Prompt
+        Give each object's id and first frame (their points, box or mask are not used).
+
+    Returns
+    -------
+    dict
+        Mean J per object id, over the frames :func:`evaluate` scores.
+    """
+    labels = np.asarray(labels)
+    scores: dict[int, float] = {}
+    for prompt in prompts:
+        oid, start = prompt.object_id, prompt.frame
+        last_seen = labels[start] == oid
+        ious = [1.0]
+        for t in range(start + 1, labels.shape[0]):
+            best = _matched_id(last_seen, labels[t])
+            current = labels[t] == best if best else np.zeros_like(last_seen)
+            if best:
+                last_seen = current
+            ious.append(jaccard(current, labels[t] == oid))
+        scores[oid] = float(np.mean(ious))
+    return scores
+
+
+def per_frame_agreement(
+    engine: Engine, frames: Any, labels: np.ndarray, ids: Sequence[int]
+) -> dict[int, float]:
+    """Mean J of the engine's click segmentation on every frame, with perfect linking.
+
+    On each frame, every listed object present in the truth gets a fresh click at its
+    deepest point (all of them together, as in :func:`first_frame_prompts`), and the
+    engine's masks for that frame alone are scored; nothing is propagated. An object
+    absent from the truth is not prompted and scores 1. This is what the engine's
+    segmentation would score if a user clicked every object on every frame: a
+    ceiling for tracking from one click, set by the segmentation method alone.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine; it is reset on every frame.
+    frames : array-like
+        ``(t, y, x[, c])`` video.
+    labels : ndarray
+        ``(t, y, x)`` ground truth.
+    ids : sequence of int
+        Objects to score.
+
+    Returns
+    -------
+    dict
+        Mean J per object id over all frames.
+    """
+    labels = np.asarray(labels)
+    engine.set_video(frames)
+    ious: dict[int, list[float]] = {int(oid): [] for oid in ids}
+    for t in range(labels.shape[0]):
+        engine.reset()
+        present = [oid for oid in ious if (labels[t] == oid).any()]
+        prompts = [
+            Prompt(frame=t, object_id=oid, points=[_deepest_point(labels[t] == oid)], labels=[1])
+            for oid in present
+        ]
+        masks = engine.add_prompts(prompts)[t].masks if prompts else {}
+        for oid, scores in ious.items():
+            truth = labels[t] == oid
+            scores.append(jaccard(masks.get(oid, np.zeros_like(truth)), truth))
+    return {oid: float(np.mean(v)) for oid, v in ious.items()}
 
 
 def _matched_id(pred: np.ndarray, truth_frame: np.ndarray) -> int:
@@ -399,13 +515,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--crop", default=None, help="spatial crop y0:y1,x0:x1")
     parser.add_argument("--frames", type=int, default=None, help="use the first N frames")
     parser.add_argument("--max-objects", type=int, default=None, help="prompt the first N ids")
-    parser.add_argument("--box", action="store_true", help="also give each object's box")
+    prompt_kind = parser.add_mutually_exclusive_group()
+    prompt_kind.add_argument("--box", action="store_true", help="also give each object's box")
+    prompt_kind.add_argument(
+        "--mask",
+        action="store_true",
+        help="prompt with each object's true first-frame mask (oracle seed) instead of a click",
+    )
     parser.add_argument(
         "--option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="engine option (repeatable), e.g. --option feature=texture",
+    )
+    parser.add_argument(
+        "--per-frame",
+        action="store_true",
+        help="also click every object on every frame and score that segmentation alone",
     )
     parser.add_argument("--data", type=Path, default=T98G_DIR, help="T98G data folder")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
@@ -420,18 +547,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             frames, labels = load_t98g(args.data, n_frames=args.frames, crop=args.crop)
         else:
             frames, labels = _load_reef(args.frames, args.crop)
-        prompts = first_frame_prompts(labels, max_objects=args.max_objects, box=args.box)
+        prompts = first_frame_prompts(
+            labels, max_objects=args.max_objects, box=args.box, mask=args.mask
+        )
         report = evaluate(
             create_engine(args.engine, **options), frames, labels, prompts, name=sample
         )
         payload = report.to_dict()
-        payload["prompts"] = {"kind": "box+points" if args.box else "points", "count": len(prompts)}
+        kind = "mask" if args.mask else "box+points" if args.box else "points"
+        payload["prompts"] = {"kind": kind, "count": len(prompts)}
+        ceiling = overlap_following(labels, prompts)
+        payload["overlap_following_J_mean"] = round(float(np.mean(list(ceiling.values()))), 4)
+        payload["overlap_following_J"] = {str(k): round(v, 4) for k, v in ceiling.items()}
         payload["crop"] = args.crop
         payload["max_objects"] = args.max_objects
         payload["engine_options"] = options
+        if args.per_frame:
+            ids = [p.object_id for p in prompts]
+            agreement = per_frame_agreement(
+                create_engine(args.engine, **options), frames, labels, ids
+            )
+            payload["per_frame_click_J_mean"] = round(float(np.mean(list(agreement.values()))), 4)
+            payload["per_frame_click_J"] = {str(k): round(v, 4) for k, v in agreement.items()}
         path = args.out / f"accuracy_{sample}_{args.engine}.json"
         path.write_text(json.dumps(payload, indent=1))
         print(report.table())
+        print(
+            "perfect segmentation linked by overlap alone: "
+            f"mean J {payload['overlap_following_J_mean']:.3f}"
+        )
+        if args.per_frame:
+            print(
+                "a click on every object on every frame, no tracking: "
+                f"mean J {payload['per_frame_click_J_mean']:.3f}"
+            )
         print(f"written {path}")
     return 0
 

@@ -18,6 +18,8 @@ from benchmarks.accuracy import (
     jaccard,
     load_t98g,
     main,
+    overlap_following,
+    per_frame_agreement,
 )
 
 from napari_sam2v.engines import Direction, Engine, EngineInfo, FrameResult, ObjectScore
@@ -65,6 +67,45 @@ def test_prompts_at_deepest_point_on_first_frame() -> None:
     assert len(first_frame_prompts(labels, max_objects=1)) == 1
     with pytest.raises(ValueError, match="does not occur"):
         first_frame_prompts(labels, ids=[7])
+
+
+def test_mask_prompts_are_the_true_first_frame_masks() -> None:
+    labels = np.zeros((3, 30, 40), np.uint8)
+    labels[0, 2:9, 3:12] = 1
+    labels[1:, 15:25, 20:33] = 2
+    prompts = first_frame_prompts(labels, mask=True)
+    assert [(p.object_id, p.frame) for p in prompts] == [(1, 0), (2, 1)]
+    assert prompts[0].points is None and prompts[0].box is None
+    assert np.array_equal(prompts[0].mask, labels[0] == 1)
+    assert np.array_equal(prompts[1].mask, labels[1] == 2)
+    with pytest.raises(ValueError, match="box"):
+        first_frame_prompts(labels, mask=True, box=True)
+
+
+def test_overlap_following_scores_the_truth_s_own_id_changes() -> None:
+    shape = (40, 60)
+    truth = np.zeros((6, *shape), np.uint8)
+    for t in range(6):
+        truth[t][disk(shape, 12, 10 + 2 * t, 6)] = 1
+        truth[t][disk(shape, 30, 45, 5)] = 3
+    prompts = first_frame_prompts(truth)
+    assert overlap_following(truth, prompts) == {1: 1.0, 3: 1.0}
+    # The reference renames object 1 on frames 3-5 (as a pipeline's tracker may):
+    # a perfect segmentation that follows it by overlap keeps the object, so it
+    # scores 0 against id 1 on frames 3, 4 and 5.
+    renamed = truth.copy()
+    renamed[3:][renamed[3:] == 1] = 2
+    assert overlap_following(renamed, prompts) == {1: 0.5, 3: 1.0}
+    # A dropout: object 3 is missing on frames 2-3 and comes back in place. The
+    # follower reports it absent (J = 1 against an empty truth), then finds it again.
+    dropped = truth.copy()
+    dropped[2:4][dropped[2:4] == 3] = 0
+    assert overlap_following(dropped, prompts)[3] == 1.0
+    # Reappearing elsewhere is not found again: frames 4-5 score 0.
+    moved = dropped.copy()
+    moved[4:][moved[4:] == 3] = 0
+    moved[4:][:, 30:36, 2:8] = 3
+    assert overlap_following(moved, prompts)[3] == pytest.approx(4 / 6)
 
 
 class ReplayEngine(Engine):
@@ -134,6 +175,23 @@ def test_identity_switches_are_counted() -> None:
     assert report.j_mean == pytest.approx(0.5)
 
 
+def test_per_frame_agreement_clicks_every_frame_afresh() -> None:
+    shape = (48, 64)
+    truth = np.zeros((5, *shape), np.uint8)
+    for t in range(5):
+        truth[t][disk(shape, 20, 15 + t, 6)] = 1
+        if t != 2:
+            truth[t][disk(shape, 20, 45 - t, 6)] = 2  # absent on frame 2
+    predicted = truth.copy()
+    predicted[4][predicted[4] == 1] = 0  # the engine misses object 1 on frame 4
+    engine = ReplayEngine(predicted)
+    scores = per_frame_agreement(engine, truth.astype(np.float32), truth, [1, 2])
+    assert scores == {1: pytest.approx(0.8), 2: 1.0}
+    # Only the objects present on the last frame were prompted there: nothing
+    # carried over from the earlier frames.
+    assert engine.object_ids == [1, 2]
+
+
 def test_classic_on_disks(disk_video) -> None:
     frames, labels = disk_video
     report = evaluate("classic", frames, labels, first_frame_prompts(labels), name="disks")
@@ -174,7 +232,26 @@ def test_harness_cli_on_t98g_crop(tmp_path: Path, capsys: pytest.CaptureFixture)
     # (0.478 with the texture feature, 0.419 before its geodesic reach limit): these
     # 12 cells hinge on a few dividing or merging ones, so the floor has some room.
     assert data["J_mean"] > 0.42
+    assert data["prompts"]["kind"] == "points"
+    # A perfect segmentation linked by overlap scores higher than the engine and at
+    # most 1; it is computed from the reference alone.
+    assert data["J_mean"] < data["overlap_following_J_mean"] <= 1.0
+    assert set(data["overlap_following_J"]) == {str(o["object_id"]) for o in data["objects"]}
+    assert "per_frame_click_J_mean" not in data
     assert "mean" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not HAS_T98G, reason="T98G data folder not present")
+def test_harness_cli_mask_prompts_and_per_frame(tmp_path: Path) -> None:
+    crop = ["--sample", "t98g", "--crop", "300:556,300:556", "--frames", "4"]
+    assert main([*crop, "--mask", "--per-frame", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "accuracy_t98g_classic.json").read_text())
+    assert data["prompts"]["kind"] == "mask"
+    # A mask prompt is kept exactly: every object scores 1 on its first frame.
+    assert all(o["iou"][0] == 1.0 for o in data["objects"])
+    assert 0.0 < data["per_frame_click_J_mean"] < 1.0
+    with pytest.raises(SystemExit):
+        main([*crop, "--mask", "--box", "--out", str(tmp_path)])
 
 
 @pytest.mark.skipif(not HAS_T98G, reason="T98G data folder not present")
