@@ -48,9 +48,10 @@ from napari_sam2v.engines.sam2.runtime import (
 )
 from napari_sam2v.engines.sam2.session import (
     compact_outputs,
+    drop_object,
     encode_pending_memories,
     make_session,
-    unpack_mask,
+    stored_logits,
 )
 from napari_sam2v.engines.sam2.shared import install_shared_first_attention
 from napari_sam2v.errors import EngineError, PromptError
@@ -371,20 +372,13 @@ class Sam2Engine(Engine):
         session = self._session
         result = FrameResult(frame=frame)
         for oid in self.object_ids:
-            outputs = session.output_dict_per_obj[session.obj_id_to_idx(oid)]
-            out = outputs["cond_frame_outputs"].get(frame) or outputs["non_cond_frame_outputs"].get(
-                frame
-            )
-            if out is not None and "pred_masks" in out:
-                logits = out["pred_masks"]
-            elif out is not None and "packed_mask" in out:
-                logits = unpack_mask(out["packed_mask"])
-            else:
+            stored = stored_logits(session, oid, frame)
+            if stored is None:
                 result.masks[oid] = np.zeros(self.frame_shape, dtype=bool)
                 result.scores[oid] = ObjectScore(NO_OBJECT_LOGIT, float("nan"))
                 continue
+            logits, score = stored
             result.masks[oid] = upsample_logits(logits, self._image_size, self.frame_shape)[0]
-            score = float(out["object_score_logits"].reshape(-1)[0])
             result.scores[oid] = ObjectScore(score, self._iou.get((oid, frame), float("nan")))
         return result
 
@@ -462,29 +456,7 @@ class Sam2Engine(Engine):
             self._drop_object(object_id)
 
     def _drop_object(self, object_id: int) -> None:
-        session = self._session
-        if object_id not in session._obj_id_to_idx:
-            return
-        old_idx = dict(session._obj_id_to_idx)
-        keep = [oid for oid in session.obj_ids if oid != object_id]
-        tables = (
-            "point_inputs_per_obj",
-            "mask_inputs_per_obj",
-            "output_dict_per_obj",
-            "frames_tracked_per_obj",
-        )
-        old = {name: dict(getattr(session, name)) for name in tables}
-        session._obj_id_to_idx.clear()
-        session._obj_idx_to_id.clear()
-        for name in tables:
-            getattr(session, name).clear()
-        for new_idx, oid in enumerate(keep):
-            session._obj_id_to_idx[oid] = new_idx
-            session._obj_idx_to_id[new_idx] = oid
-            for name in tables:
-                getattr(session, name)[new_idx] = old[name][old_idx[oid]]
-        session.obj_ids = list(keep)
-        session.obj_with_new_inputs = [o for o in session.obj_with_new_inputs if o != object_id]
+        drop_object(self._session, object_id)
         self._iou = {k: v for k, v in self._iou.items() if k[0] != object_id}
         self._pending = {k for k in self._pending if k[0] != object_id}
 

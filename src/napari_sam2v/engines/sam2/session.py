@@ -31,9 +31,11 @@ import torch
 __all__ = [
     "FeatureCache",
     "compact_outputs",
+    "drop_object",
     "encode_pending_memories",
     "make_session",
     "packed_mask",
+    "stored_logits",
     "streaming_model_class",
     "unpack_mask",
 ]
@@ -234,6 +236,75 @@ def unpack_mask(packed: tuple[np.ndarray, tuple[int, ...]]) -> torch.Tensor:
     return torch.from_numpy(flat.reshape(shape) * 2.0 - 1.0)
 
 
+def stored_logits(session: Any, object_id: int, frame: int) -> tuple[torch.Tensor, float] | None:
+    """Low-resolution mask logits and object score logit the session holds for a frame.
+
+    Parameters
+    ----------
+    session : StreamingSession
+        The session.
+    object_id : int
+        A known object id.
+    frame : int
+        Frame index.
+
+    Returns
+    -------
+    tuple of (Tensor, float) or None
+        ``(logits, score)`` from the full or the compact (bit-packed) record, or
+        None when the object has no output on that frame.
+    """
+    outputs = session.output_dict_per_obj[session.obj_id_to_idx(object_id)]
+    out = outputs["cond_frame_outputs"].get(frame) or outputs["non_cond_frame_outputs"].get(frame)
+    if out is None:
+        return None
+    if "pred_masks" in out:
+        logits = out["pred_masks"]
+    elif "packed_mask" in out:
+        logits = unpack_mask(out["packed_mask"])
+    else:
+        return None
+    return logits, float(out["object_score_logits"].reshape(-1)[0])
+
+
+def drop_object(session: Any, object_id: int) -> None:
+    """Remove an object from the session and renumber the others' indices densely.
+
+    transformers' session indexes its per-object tables by a dense object index;
+    this rebuilds them without ``object_id``, keeping every other object's inputs,
+    outputs and tracked frames. An unknown id is ignored.
+
+    Parameters
+    ----------
+    session : StreamingSession
+        The session.
+    object_id : int
+        Object to remove.
+    """
+    if object_id not in session._obj_id_to_idx:
+        return
+    old_idx = dict(session._obj_id_to_idx)
+    keep = [oid for oid in session.obj_ids if oid != object_id]
+    tables = (
+        "point_inputs_per_obj",
+        "mask_inputs_per_obj",
+        "output_dict_per_obj",
+        "frames_tracked_per_obj",
+    )
+    old = {name: dict(getattr(session, name)) for name in tables}
+    session._obj_id_to_idx.clear()
+    session._obj_idx_to_id.clear()
+    for name in tables:
+        getattr(session, name).clear()
+    for new_idx, oid in enumerate(keep):
+        session._obj_id_to_idx[oid] = new_idx
+        session._obj_idx_to_id[new_idx] = oid
+        for name in tables:
+            getattr(session, name)[new_idx] = old[name][old_idx[oid]]
+    session.obj_ids = list(keep)
+    session.obj_with_new_inputs = [o for o in session.obj_with_new_inputs if o != object_id]
+
+
 def compact_outputs(
     session: Any,
     *,
@@ -288,9 +359,7 @@ def compact_outputs(
     return compacted
 
 
-def encode_pending_memories(
-    model: Any, session: Any, pending: Iterable[tuple[int, int]]
-) -> None:
+def encode_pending_memories(model: Any, session: Any, pending: Iterable[tuple[int, int]]) -> None:
     """Encode the memory of prompted frames whose encoding was deferred.
 
     Memory encoding is deferred from the click (as in Meta's predictor), so that a
