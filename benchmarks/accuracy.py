@@ -328,8 +328,9 @@ def per_frame_agreement(
 
     On each frame, every listed object present in the truth gets a fresh click at its
     deepest point (all of them together, as in :func:`first_frame_prompts`), and the
-    engine's masks for that frame alone are scored; nothing is propagated. An object
-    absent from the truth is not prompted and scores 1. This is what the engine's
+    engine's masks for that frame alone are scored; nothing is propagated. As in
+    :func:`evaluate`, an object is scored from its first frame in the truth on; on a
+    frame where it is absent it is not prompted and scores 1. This is what the engine's
     segmentation would score if a user clicked every object on every frame: a
     ceiling for tracking from one click, set by the segmentation method alone.
 
@@ -347,22 +348,33 @@ def per_frame_agreement(
     Returns
     -------
     dict
-        Mean J per object id over all frames.
+        Mean J per object id.
+
+    Raises
+    ------
+    ValueError
+        If an id does not occur in the truth.
     """
     labels = np.asarray(labels)
+    missing = [oid for oid in ids if not (labels == oid).any()]
+    if missing:
+        raise ValueError(f"objects {missing} do not occur in the ground truth")
     engine.set_video(frames)
     ious: dict[int, list[float]] = {int(oid): [] for oid in ids}
+    present_on = {oid: (labels == oid).any(axis=(1, 2)) for oid in ious}
+    first = {oid: int(np.argmax(on)) for oid, on in present_on.items()}
     for t in range(labels.shape[0]):
         engine.reset()
-        present = [oid for oid in ious if (labels[t] == oid).any()]
+        present = [oid for oid in ious if present_on[oid][t]]
         prompts = [
             Prompt(frame=t, object_id=oid, points=[_deepest_point(labels[t] == oid)], labels=[1])
             for oid in present
         ]
         masks = engine.add_prompts(prompts)[t].masks if prompts else {}
         for oid, scores in ious.items():
-            truth = labels[t] == oid
-            scores.append(jaccard(masks.get(oid, np.zeros_like(truth)), truth))
+            if t >= first[oid]:
+                truth = labels[t] == oid
+                scores.append(jaccard(masks.get(oid, np.zeros_like(truth)), truth))
     return {oid: float(np.mean(v)) for oid, v in ious.items()}
 
 

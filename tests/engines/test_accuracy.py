@@ -182,14 +182,19 @@ def test_per_frame_agreement_clicks_every_frame_afresh() -> None:
         truth[t][disk(shape, 20, 15 + t, 6)] = 1
         if t != 2:
             truth[t][disk(shape, 20, 45 - t, 6)] = 2  # absent on frame 2
+    truth[3:][:, 36:44, 28:36] = 3  # appears on frame 3
     predicted = truth.copy()
-    predicted[4][predicted[4] == 1] = 0  # the engine misses object 1 on frame 4
+    predicted[4][predicted[4] == 1] = 0  # the engine misses objects 1 and 3 on frame 4
+    predicted[4][predicted[4] == 3] = 0
     engine = ReplayEngine(predicted)
-    scores = per_frame_agreement(engine, truth.astype(np.float32), truth, [1, 2])
-    assert scores == {1: pytest.approx(0.8), 2: 1.0}
+    scores = per_frame_agreement(engine, truth.astype(np.float32), truth, [1, 2, 3])
+    # Object 3 is scored on its two frames only, as evaluate() would score it.
+    assert scores == {1: pytest.approx(0.8), 2: 1.0, 3: pytest.approx(0.5)}
     # Only the objects present on the last frame were prompted there: nothing
     # carried over from the earlier frames.
-    assert engine.object_ids == [1, 2]
+    assert engine.object_ids == [1, 2, 3]
+    with pytest.raises(ValueError, match="do not occur"):
+        per_frame_agreement(engine, truth.astype(np.float32), truth, [9])
 
 
 def test_classic_on_disks(disk_video) -> None:
