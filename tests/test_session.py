@@ -81,8 +81,9 @@ class DiskEngine(Engine):
     def prefetch(self, frame: int) -> None:
         self.prefetched.append(self.check_frame(frame))
 
-    def propagate(self, *, start=None, direction="forward", frame_range=None, cancel=None
-                  ) -> Iterator[FrameResult]:
+    def propagate(
+        self, *, start=None, direction="forward", frame_range=None, cancel=None
+    ) -> Iterator[FrameResult]:
         d = Direction.parse(direction)
         first = self.resolve_start(start, d, sorted({f for f, _ in self._prompts}))
         for frame, _ in propagation_order(self.n_frames, first, d, frame_range):
@@ -385,7 +386,9 @@ def test_save_and_reopen_restores_the_session(session: TrackingSession, tmp_path
     again = TrackingSession.from_store(path, frames=frames, engine_factory=DiskEngine)
     try:
         assert [(o.name, o.color) for o in again.objects] == [
-            ("=parrotfish", "#123456"), ("crab", "#56b4e9")]
+            ("=parrotfish", "#123456"),
+            ("crab", "#56b4e9"),
+        ]
         assert again.frame_prompt(0, 1).points == ((30.0, 30.0),)
         assert again.frame_prompt(4, 2).box == (60.0, 50.0, 100.0, 80.0)
         assert again.store.frames_done[:4].all()
@@ -423,8 +426,10 @@ def test_import_prompts_from_a_file(session: TrackingSession, tmp_path) -> None:
     path = tmp_path / "clicks.json"
     Prompts(
         objects=[ObjectInfo(1, "cell a", "#ff0000"), ObjectInfo(2, "cell b")],
-        prompts=[Prompt(frame=0, object_id=1, points=[[30, 30]]),
-                 Prompt(frame=3, object_id=2, box=[60, 50, 100, 80])],
+        prompts=[
+            Prompt(frame=0, object_id=1, points=[[30, 30]]),
+            Prompt(frame=3, object_id=2, box=[60, 50, 100, 80]),
+        ],
     ).save(path)
     results = session.import_prompts(Prompts.load(path))
     assert sorted(results) == [0, 3]
@@ -439,8 +444,9 @@ def test_import_prompts_from_a_file(session: TrackingSession, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("stop_after", [1, 5, 11])
-def test_cancel_anywhere_then_resume_equals_uninterrupted(disk_video, tmp_path,
-                                                          stop_after: int) -> None:
+def test_cancel_anywhere_then_resume_equals_uninterrupted(
+    disk_video, tmp_path, stop_after: int
+) -> None:
     from napari_sam2v.store import open_result
 
     frames, _ = disk_video

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     timings["sam2 random-tiny"] = _latency(app, viewer, tracker, _clicks(sample, args.clicks))
     report = {
         "what": "widget click latency: Points layer 'added' event -> Labels layer refreshed "
-                "(worker thread, session.add_click, store write, Qt event loop)",
+        "(worker thread, session.add_click, store write, Qt event loop)",
         "sample": "reef (48 x 288 x 384 RGB)",
         "machine": {
             "platform": platform.platform(),

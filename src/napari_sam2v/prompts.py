@@ -91,9 +91,7 @@ class Prompt:
                 else np.asarray(self.labels).reshape(-1)
             )
             if labels.shape[0] != pts.shape[0]:
-                raise PromptError(
-                    f"{where}: {pts.shape[0]} points but {labels.shape[0]} labels"
-                )
+                raise PromptError(f"{where}: {pts.shape[0]} points but {labels.shape[0]} labels")
             if not np.all(np.isin(labels, (0, 1))) or labels.dtype.kind not in "biuf":
                 raise PromptError(f"{where}: labels must be 0 (background) or 1 (foreground)")
             object.__setattr__(self, "points", pts)

@@ -63,18 +63,40 @@ def cluster(tmp_path: Path, batch_env) -> Iterator[tuple[str, list[subprocess.Po
     try:
         procs.append(
             _spawn(
-                [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                 "--no-dashboard"],
-                batch_env, logs / "scheduler.log",
+                [
+                    str(BIN / "dask"),
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-dashboard",
+                ],
+                batch_env,
+                logs / "scheduler.log",
             )
         )
         workers = []
         for i in range(2):
             worker = _spawn(
-                [str(BIN / "dask"), "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                 "--nworkers", "1", "--no-dashboard", "--name", f"w{i}",
-                 "--memory-limit", "0"],
-                batch_env, logs / f"worker{i}.log",
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--no-dashboard",
+                    "--name",
+                    f"w{i}",
+                    "--memory-limit",
+                    "0",
+                ],
+                batch_env,
+                logs / f"worker{i}.log",
             )
             procs.append(worker)
             workers.append(worker)
@@ -114,9 +136,21 @@ def test_batch_survives_a_killed_worker(tmp_path: Path, batch_env, cluster) -> N
     manifest = write_manifest(data, [f"{n}.tif,{n}.json" for n in names])
     out = tmp_path / "out"
     batch = subprocess.Popen(
-        [str(BIN / "napari-sam2v"), "batch", str(manifest), "--out", str(out),
-         "--scheduler", address, "--engine", "classic"],
-        env=batch_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(BIN / "napari-sam2v"),
+            "batch",
+            str(manifest),
+            "--out",
+            str(out),
+            "--scheduler",
+            address,
+            "--engine",
+            "classic",
+        ],
+        env=batch_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     killed_pid = None

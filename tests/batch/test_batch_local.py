@@ -19,9 +19,23 @@ from tests.batch.conftest import BIN, write_manifest, write_video
 
 def run_batch_cli(manifest: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(BIN / "napari-sam2v"), "batch", str(manifest), "--out", str(out),
-         "--workers", "1", "--engine", "classic", "--format", "parquet"],
-        capture_output=True, text=True, timeout=180, env=env,
+        [
+            str(BIN / "napari-sam2v"),
+            "batch",
+            str(manifest),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--engine",
+            "classic",
+            "--format",
+            "parquet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
     )
 
 
@@ -72,7 +86,8 @@ def test_batch_reports_failures_and_resumes_on_rerun(tmp_path: Path, batch_env) 
     # Re-running skips finished videos without even starting a cluster.
     mtime = (out / "good_a" / "done.json").stat().st_mtime_ns
     finished = write_manifest(
-        data, ["good_a.tif,good_a.json,0.5,um,2", "good_b.tif,good_b.json,,,"],
+        data,
+        ["good_a.tif,good_a.json,0.5,um,2", "good_b.tif,good_b.json,,,"],
         header="video,prompts,pixel_size,unit,frame_interval",
     )
     report = run_batch(finished, out, engine="classic")
@@ -103,9 +118,21 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path: Path, batch_env) -> 
     manifest = write_manifest(tmp_path, ["a.tif,a.json"])
     address = f"tcp://127.0.0.1:{free_port()}"
     proc = subprocess.run(
-        [str(BIN / "napari-sam2v"), "batch", str(manifest), "--out", str(tmp_path / "out"),
-         "--scheduler", address, "--engine", "classic"],
-        capture_output=True, text=True, timeout=120, env=batch_env,
+        [
+            str(BIN / "napari-sam2v"),
+            "batch",
+            str(manifest),
+            "--out",
+            str(tmp_path / "out"),
+            "--scheduler",
+            address,
+            "--engine",
+            "classic",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=batch_env,
     )
     assert proc.returncode == 2, proc.stderr
     assert f"error: cannot reach the dask scheduler at {address}" in proc.stderr
@@ -116,9 +143,21 @@ def test_bad_engine_option_fails_before_any_video(tmp_path: Path, batch_env) -> 
     write_video(tmp_path, "a")
     manifest = write_manifest(tmp_path, ["a.tif,a.json"])
     proc = subprocess.run(
-        [str(BIN / "napari-sam2v"), "batch", str(manifest), "--out", str(tmp_path / "out"),
-         "--engine", "classic", "--option", "feature=glitter"],
-        capture_output=True, text=True, timeout=120, env=batch_env,
+        [
+            str(BIN / "napari-sam2v"),
+            "batch",
+            str(manifest),
+            "--out",
+            str(tmp_path / "out"),
+            "--engine",
+            "classic",
+            "--option",
+            "feature=glitter",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=batch_env,
     )
     assert proc.returncode == 2, proc.stderr
     assert "unknown feature 'glitter'" in proc.stderr

@@ -15,10 +15,20 @@ from tests.batch.conftest import write_video
 @pytest.fixture
 def task(tmp_path: Path) -> VideoTask:
     video, prompts = write_video(tmp_path, "disks", n_frames=6)
-    row = ManifestRow(row=2, name="disks", video=video, prompts=prompts, pixel_size=0.5,
-                      unit="um", frame_interval=3.0)
-    return VideoTask(row=row, out_dir=tmp_path / "out" / "disks",
-                     options=TaskOptions(engine="classic", table_format="parquet"))
+    row = ManifestRow(
+        row=2,
+        name="disks",
+        video=video,
+        prompts=prompts,
+        pixel_size=0.5,
+        unit="um",
+        frame_interval=3.0,
+    )
+    return VideoTask(
+        row=row,
+        out_dir=tmp_path / "out" / "disks",
+        options=TaskOptions(engine="classic", table_format="parquet"),
+    )
 
 
 def test_fresh_then_skipped_then_remeasured(task: VideoTask) -> None:

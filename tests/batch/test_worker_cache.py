@@ -143,9 +143,7 @@ def test_combine_tables_adds_video_column(tmp_path: Path) -> None:
         Path(item.tables).mkdir(parents=True)
         table = pd.DataFrame({"object_id": range(1, n + 1), "mean_speed": [1.5] * n})
         table.to_csv(Path(item.tables) / "tracks.csv", index=False)
-    pd.DataFrame({"object_id": [1], "frame": [0]}).to_parquet(
-        Path(done.tables) / "frames.parquet"
-    )
+    pd.DataFrame({"object_id": [1], "frame": [0]}).to_parquet(Path(done.tables) / "frames.parquet")
     written = combine_tables([done, skipped, failed], tmp_path)
     tracks = pd.read_parquet(written["tracks.parquet"])
     assert list(tracks.columns[:2]) == ["video", "object_id"]
@@ -163,7 +161,11 @@ def test_report_counts_json_and_text(tmp_path: Path) -> None:
         n_workers=2,
         outcomes=[
             outcome(
-                tmp_path, "v1", "done", seconds={"total": 3.0}, model_loaded=True,
+                tmp_path,
+                "v1",
+                "done",
+                seconds={"total": 3.0},
+                model_loaded=True,
                 engine_info={"engine": "sam2", "model": "random-tiny", "random_weights": True},
             ),
             outcome(tmp_path, "v2", "skipped"),

@@ -29,7 +29,11 @@ def cli(
     """Run ``napari-sam2v ARGS`` and capture its output."""
     return subprocess.run(
         [CLI, *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=cwd,
     )
 
 

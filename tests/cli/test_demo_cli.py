@@ -99,8 +99,17 @@ def test_frame_limit_keeps_sam2_on_a_cpu_under_budget() -> None:
 @pytest.mark.slow
 def test_demo_max_frames_tracks_a_prefix(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = run_demo("--out", out, "--engine", "classic", "--sample", "reef", "--max-frames", "5",
-                    home=tmp_path / "hf")
+    proc = run_demo(
+        "--out",
+        out,
+        "--engine",
+        "classic",
+        "--sample",
+        "reef",
+        "--max-frames",
+        "5",
+        home=tmp_path / "hf",
+    )
     assert proc.returncode == 0, proc.stderr
     row = proc.stdout.splitlines()[2].split()
     assert row[:4] == ["reef", "classic", "5/48", "3"]

@@ -82,7 +82,6 @@ def test_models_list_and_path_offline() -> None:
     assert proc.stderr.strip() == "error: random-tiny is built locally and has no files on disk"
 
 
-
 @pytest.mark.slow
 def test_models_download_unknown_name() -> None:
     proc = cli("models", "download", "no-such-model")

@@ -34,7 +34,10 @@ def test_every_command_has_help_with_examples(command: str) -> None:
 def test_top_level_help_and_module_entry_point() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "napari_sam2v.cli.main", "--help"],
-        capture_output=True, text=True, timeout=60, env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(),
     )
     assert proc.returncode == 0
     for command in COMMANDS:
@@ -46,8 +49,14 @@ def test_track_and_measure_reef_sample_classic(tmp_path: Path) -> None:
     reef = load_reef()
     store = tmp_path / "reef.zarr"
     proc = cli(
-        "track", reef.video_path, "--prompts", reef.prompts_path, "--out", store,
-        "--engine", "classic",
+        "track",
+        reef.video_path,
+        "--prompts",
+        reef.prompts_path,
+        "--out",
+        store,
+        "--engine",
+        "classic",
     )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {store}: 48/48 frames done, 3 objects (fish 1, fish 2, fish 3)" in proc.stdout
@@ -60,8 +69,19 @@ def test_track_and_measure_reef_sample_classic(tmp_path: Path) -> None:
 
     tables = tmp_path / "tables"
     proc = cli(
-        "measure", store, "--out", tables, "--pixel-size", "0.5", "--unit", "mm",
-        "--frame-interval", "2", "--format", "parquet", "--plots",
+        "measure",
+        store,
+        "--out",
+        tables,
+        "--pixel-size",
+        "0.5",
+        "--unit",
+        "mm",
+        "--frame-interval",
+        "2",
+        "--format",
+        "parquet",
+        "--plots",
     )
     assert proc.returncode == 0, proc.stderr
     assert "mm^2" in proc.stdout and "mm/s" in proc.stdout
@@ -137,8 +157,20 @@ def test_random_tiny_on_the_cells_sample_is_labelled(tmp_path: Path) -> None:
     cells = load_cells()
     store = tmp_path / "random.zarr"
     proc = cli(
-        "track", cells.video_path, "--prompts", cells.prompts_path, "--out", store,
-        "--engine", "sam2", "--model", "random-tiny", "--device", "cpu", "--end", "2",
+        "track",
+        cells.video_path,
+        "--prompts",
+        cells.prompts_path,
+        "--out",
+        store,
+        "--engine",
+        "sam2",
+        "--model",
+        "random-tiny",
+        "--device",
+        "cpu",
+        "--end",
+        "2",
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -153,15 +185,37 @@ def test_precision_option(tmp_path: Path) -> None:
     cells = load_cells()
     store = tmp_path / "mixed.zarr"
     proc = cli(
-        "track", cells.video_path, "--prompts", cells.prompts_path, "--out", store,
-        "--engine", "sam2", "--model", "random-tiny", "--device", "cpu", "--end", "1",
-        "--precision", "mixed", timeout=300,
+        "track",
+        cells.video_path,
+        "--prompts",
+        cells.prompts_path,
+        "--out",
+        store,
+        "--engine",
+        "sam2",
+        "--model",
+        "random-tiny",
+        "--device",
+        "cpu",
+        "--end",
+        "1",
+        "--precision",
+        "mixed",
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert open_result(store).frames_done[:2].all()
     bad = cli(
-        "track", cells.video_path, "--prompts", cells.prompts_path, "--out",
-        tmp_path / "classic.zarr", "--engine", "classic", "--precision", "mixed",
+        "track",
+        cells.video_path,
+        "--prompts",
+        cells.prompts_path,
+        "--out",
+        tmp_path / "classic.zarr",
+        "--engine",
+        "classic",
+        "--precision",
+        "mixed",
     )
     assert bad.returncode == 2
     assert "error: --precision applies to the sam2 engine only" in bad.stderr
@@ -172,8 +226,18 @@ def test_engine_options_reach_the_engine(tmp_path: Path, disk_tiff) -> None:
     video, prompts = disk_tiff
     store = tmp_path / "phase.zarr"
     proc = cli(
-        "track", video, "--prompts", prompts, "--out", store, "--engine", "classic",
-        "--option", "feature=bright", "--option", "max-area-change=3",
+        "track",
+        video,
+        "--prompts",
+        prompts,
+        "--out",
+        store,
+        "--engine",
+        "classic",
+        "--option",
+        "feature=bright",
+        "--option",
+        "max-area-change=3",
     )
     assert proc.returncode == 0, proc.stderr
     settings = open_result(store).metadata["engine"]["settings"]
@@ -197,8 +261,16 @@ def test_bad_engine_options_are_refused(
     video, prompts = disk_tiff
     store = tmp_path / "bad.zarr"
     proc = cli(
-        "track", video, "--prompts", prompts, "--out", store, "--engine", engine,
-        "--option", option,
+        "track",
+        video,
+        "--prompts",
+        prompts,
+        "--out",
+        store,
+        "--engine",
+        engine,
+        "--option",
+        option,
     )
     assert proc.returncode == 2
     assert message in proc.stderr
@@ -217,8 +289,9 @@ def test_engine_option_values_are_typed() -> None:
 
 def _interrupt_after(args: list[str], store: Path, frames: int) -> tuple[int, str]:
     """Run ``track``, press Ctrl-C once ``frames`` frames are on disk; return (status, stderr)."""
-    proc = subprocess.Popen(args, env=cli_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -246,8 +319,17 @@ def _check_interrupt_and_resume(
     """
     video, prompts = write_video(tmp_path, "long", n_frames=n_frames, shape=(192, 256))
     store = tmp_path / "long.zarr"
-    args = [CLI, "track", str(video), "--prompts", str(prompts), "--out", str(store),
-            "--engine", "classic"]
+    args = [
+        CLI,
+        "track",
+        str(video),
+        "--prompts",
+        str(prompts),
+        "--out",
+        str(store),
+        "--engine",
+        "classic",
+    ]
     saved = 0
     runs = []
     for i, frames in enumerate(after):

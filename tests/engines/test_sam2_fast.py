@@ -354,9 +354,7 @@ def test_fast_level_drifts_more_than_mixed_but_keeps_masks(video) -> None:
     _, mixed_features = _run(video, precision="mixed")
     fast_masks, fast_features = _run(video, precision="fast")
     ious = [
-        _iou(fast_masks[frame][oid], ref_masks[frame][oid])
-        for frame in ref_masks
-        for oid in (1, 2)
+        _iou(fast_masks[frame][oid], ref_masks[frame][oid]) for frame in ref_masks for oid in (1, 2)
     ]
     assert min(ious) >= 0.97
     # larger drift of the memory-conditioned features than "mixed": why it is opt-in

@@ -65,8 +65,9 @@ def test_sharing_is_bit_identical_and_saves_calls(video, monkeypatch) -> None:
     assert isinstance(shared, SharedAttention)
     # three objects a frame: the first computes, the other two reuse
     assert shared.hits == 2 * shared.misses > 0
-    assert not isinstance(plain._model.memory_attention.layers[0].self_attn.forward,
-                          SharedAttention)
+    assert not isinstance(
+        plain._model.memory_attention.layers[0].self_attn.forward, SharedAttention
+    )
     engine.close()
     plain.close()
 

@@ -93,8 +93,9 @@ def test_single_frame_inputs_are_refused(tmp_path):
 def test_planar_rgb_tiff_is_one_frame_with_a_hint(tmp_path):
     # tifffile stores a (3, y, x) array as one RGB image with separate planes
     rgb = tmp_path / "planes.tif"
-    tifffile.imwrite(rgb, np.zeros((3, 16, 16), np.uint8), photometric="rgb",
-                     planarconfig="separate")
+    tifffile.imwrite(
+        rgb, np.zeros((3, 16, 16), np.uint8), photometric="rgb", planarconfig="separate"
+    )
     with pytest.raises(VideoReadError, match="colour samples.*minisblack"):
         open_video(rgb)
     # the same planes as pages are three frames

@@ -159,7 +159,11 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
     _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
     cal = results.calibration.calibration()
     assert (cal.pixel_size, cal.unit, cal.frame_interval, cal.time_unit) == (
-        0.87, "um", 10.2, "min")
+        0.87,
+        "um",
+        10.2,
+        "min",
+    )
     results.calibration.pixel_size.setValue(0.5)  # the user corrects it
     results.image_combo.setCurrentText("T98G phase")
     results.measure()
@@ -168,6 +172,8 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
     np.testing.assert_allclose(frames["area"], frames["area_px"] * 0.25)
     image = viewer.layers["T98G phase"].data
     row = frames.iloc[0]
-    mask = np.asarray(open_result(tmp_path / "cells.zarr").labels[int(row["frame"])]) == row[
-        "object_id"]
+    mask = (
+        np.asarray(open_result(tmp_path / "cells.zarr").labels[int(row["frame"])])
+        == row["object_id"]
+    )
     np.testing.assert_allclose(row["mean_intensity"], image[int(row["frame"])][mask].mean())

@@ -89,8 +89,9 @@ def test_click_preview_undo_propagate_paint(tracker, disk_video, tmp_path, wait_
     assert widget.form.propagate_button.isEnabled()
 
 
-def test_deleting_and_dragging_prompts_in_the_layers(tracker, disk_video, tmp_path,
-                                                     wait_jobs) -> None:
+def test_deleting_and_dragging_prompts_in_the_layers(
+    tracker, disk_video, tmp_path, wait_jobs
+) -> None:
     viewer, widget = tracker
     _start(viewer, widget, disk_video[0], tmp_path / "edits.zarr")
     session, layers = widget.session, widget.prompt_layers
@@ -149,8 +150,9 @@ def test_deleting_and_dragging_prompts_in_the_layers(tracker, disk_video, tmp_pa
     assert not (np.asarray(widget.labels_layer.data[2]) == 1).any()
 
 
-def test_bad_click_is_a_notification_and_state_is_kept(tracker, disk_video, tmp_path,
-                                                        wait_jobs) -> None:
+def test_bad_click_is_a_notification_and_state_is_kept(
+    tracker, disk_video, tmp_path, wait_jobs
+) -> None:
     viewer, widget = tracker
     _start(viewer, widget, disk_video[0], tmp_path / "bad.zarr")
     messages = []
@@ -173,8 +175,7 @@ def test_bad_click_is_a_notification_and_state_is_kept(tracker, disk_video, tmp_
     assert open_result(store).labels.shape == disk_video[0].shape
 
 
-def test_box_prefetch_errors_delete_and_reopen(tracker, disk_video, tmp_path,
-                                               wait_jobs) -> None:
+def test_box_prefetch_errors_delete_and_reopen(tracker, disk_video, tmp_path, wait_jobs) -> None:
     viewer, widget = tracker
     frames, _ = disk_video
     store = tmp_path / "boxes.zarr"
@@ -289,8 +290,7 @@ def test_devices_this_machine_lacks_are_disabled(tracker, monkeypatch) -> None:
     assert "torch" not in __import__("sys").modules
 
 
-def test_object_delete_asks_first(tracker, disk_video, tmp_path, monkeypatch,
-                                  wait_jobs) -> None:
+def test_object_delete_asks_first(tracker, disk_video, tmp_path, monkeypatch, wait_jobs) -> None:
     from qtpy.QtWidgets import QMessageBox
 
     viewer, widget = tracker
@@ -311,8 +311,9 @@ def test_object_delete_asks_first(tracker, disk_video, tmp_path, monkeypatch,
     assert requested == [1] and widget.session.objects == []
 
 
-def test_model_download_shows_its_bytes(tracker, disk_video, tmp_path, monkeypatch,
-                                        wait_jobs, qtbot) -> None:
+def test_model_download_shows_its_bytes(
+    tracker, disk_video, tmp_path, monkeypatch, wait_jobs, qtbot
+) -> None:
     import napari_sam2v.engines.sam2 as sam2_package
     from napari_sam2v.engines import EngineInfo
 
@@ -330,10 +331,14 @@ def test_model_download_shows_its_bytes(tracker, disk_video, tmp_path, monkeypat
 
     shown: list[tuple[int, int, str]] = []
     widget._download.progressed.connect(
-        lambda *_: shown.append((f.progress.value(), f.progress.maximum(), f.progress.format())))
+        lambda *_: shown.append((f.progress.value(), f.progress.maximum(), f.progress.format()))
+    )
     monkeypatch.setattr(sam2_package, "download_model", fake_download)
-    monkeypatch.setattr(widget.session, "load_engine",
-                        lambda: EngineInfo(engine="sam2", model="sam2.1-tiny", device="cpu"))
+    monkeypatch.setattr(
+        widget.session,
+        "load_engine",
+        lambda: EngineInfo(engine="sam2", model="sam2.1-tiny", device="cpu"),
+    )
     widget.load_model()
     wait_jobs(widget)
     # the three reports cross threads as queued signals: on a loaded machine they can

@@ -61,5 +61,9 @@ class CalibrationForm(QGroupBox):
             raise InputError("calibration: give the unit of the pixel size (e.g. um)")
         if interval is not None and time_unit in ("", "frame"):
             raise InputError("calibration: give the unit of the frame interval (e.g. s)")
-        return Calibration(pixel_size=pixel, unit=unit or "px", frame_interval=interval,
-                           time_unit=time_unit or "frame")
+        return Calibration(
+            pixel_size=pixel,
+            unit=unit or "px",
+            frame_interval=interval,
+            time_unit=time_unit or "frame",
+        )

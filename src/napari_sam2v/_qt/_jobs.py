@@ -35,9 +35,7 @@ class Failure:
 def _out_of_memory(job: str, exc: BaseException) -> Failure:
     """Turn out-of-memory errors (host or CUDA) into a message; re-raise anything else."""
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return Failure(
-            job, f"{job}: out of memory; try a smaller model, the CPU, or a frame range"
-        )
+        return Failure(job, f"{job}: out of memory; try a smaller model, the CPU, or a frame range")
     raise exc
 
 

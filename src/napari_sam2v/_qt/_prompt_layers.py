@@ -254,8 +254,10 @@ class PromptLayers:
             if stale or points_state != self._points_state:  # redraws cost: skip if unchanged
                 self._points_state = points_state
                 self.points.data = np.asarray(rows, dtype=float).reshape(-1, ndim)
-                self.points.features = {"object_id": np.asarray(oids, int),
-                                        "label": np.asarray(labels, int)}
+                self.points.features = {
+                    "object_id": np.asarray(oids, int),
+                    "label": np.asarray(labels, int),
+                }
                 if faces:
                     self.points.face_color = faces
                     self.points.symbol = ["disc" if v else "cross" for v in labels]

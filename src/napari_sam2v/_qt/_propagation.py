@@ -44,8 +44,14 @@ class PropagationControls:
         f.progress.setValue(0)
         f.status.setText("Resuming…" if resume else "Propagating…")
         return self.jobs.start(
-            "propagation", self._propagation_job, options, resume, exclusive=True,
-            generator=True, on_yield=self._progress, on_done=self._propagated,
+            "propagation",
+            self._propagation_job,
+            options,
+            resume,
+            exclusive=True,
+            generator=True,
+            on_yield=self._progress,
+            on_done=self._propagated,
         )
 
     def _propagation_job(self, options: dict[str, Any], resume: bool) -> Any:
@@ -71,8 +77,11 @@ class PropagationControls:
     def _propagated(self, count: int) -> None:
         self.labels_layer.refresh()
         cancelled = self._cancel.is_set()
-        message = (f"Cancelled after {count} frames; finished frames are saved. "
-                   "Resume continues." if cancelled else f"Propagated {count} frames.")
+        message = (
+            f"Cancelled after {count} frames; finished frames are saved. Resume continues."
+            if cancelled
+            else f"Propagated {count} frames."
+        )
         self.form.status.setText(message)
         self._show_session()
 
@@ -80,4 +89,3 @@ class PropagationControls:
         """Stop the running propagation before its next frame (finished frames stay)."""
         self._cancel.set()
         self.form.status.setText("Cancelling…")
-

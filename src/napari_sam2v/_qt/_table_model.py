@@ -54,8 +54,9 @@ class DataFrameModel(QAbstractTableModel):
             return str(value)
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.frame.columns):
             name = str(self.frame.columns[section])
             unit = self.units.get(name, "")

@@ -153,8 +153,10 @@ class TrackerForm(QWidget):
         prompts = QGroupBox("Objects and prompts")
         layout = QVBoxLayout(prompts)
         layout.addWidget(self.objects)
-        hint = QLabel("Click = foreground · Shift-click = background · rectangle = box · "
-                      "select points or boxes to delete or drag them")
+        hint = QLabel(
+            "Click = foreground · Shift-click = background · rectangle = box · "
+            "select points or boxes to delete or drag them"
+        )
         hint.setWordWrap(True)
         layout.addWidget(hint)
         layout.addWidget(_row(self.background_check, self.clear_button))
@@ -194,8 +196,10 @@ class TrackerForm(QWidget):
         # -- warnings and saving
         self.warnings = QListWidget()
         self.warnings.setMaximumHeight(90)
-        self.warnings.setToolTip("Frames with low confidence or a sudden area change:\n"
-                                 "click one to go there and add a correction click")
+        self.warnings.setToolTip(
+            "Frames with low confidence or a sudden area change:\n"
+            "click one to go there and add a correction click"
+        )
         self.save_button = QPushButton("Save session to store")
         checks = QGroupBox("Frames to check")
         layout = QVBoxLayout(checks)
@@ -217,14 +221,31 @@ class TrackerForm(QWidget):
         The engine-specific combos are left to :func:`~napari_sam2v._qt._models.
         enable_engine_controls`.
         """
-        for widget in (self.layer_combo, self.channel_spin, self.store_edit,
-                       self.browse_button, self.start_button, self.open_button,
-                       self.engine_combo, self.load_button):
+        for widget in (
+            self.layer_combo,
+            self.channel_spin,
+            self.store_edit,
+            self.browse_button,
+            self.start_button,
+            self.open_button,
+            self.engine_combo,
+            self.load_button,
+        ):
             widget.setEnabled(not busy)
-        for widget in (self.objects, self.background_check, self.clear_button,
-                       self.mask_button, self.load_prompts_button, self.propagate_button,
-                       self.save_button, self.direction_combo, self.range_check,
-                       self.range_lo, self.range_hi, self.from_current_check):
+        for widget in (
+            self.objects,
+            self.background_check,
+            self.clear_button,
+            self.mask_button,
+            self.load_prompts_button,
+            self.propagate_button,
+            self.save_button,
+            self.direction_combo,
+            self.range_check,
+            self.range_lo,
+            self.range_hi,
+            self.from_current_check,
+        ):
             widget.setEnabled(ready and not busy)
         self.undo_button.setEnabled(ready and not busy and can_undo)
         self.redo_button.setEnabled(ready and not busy and can_redo)

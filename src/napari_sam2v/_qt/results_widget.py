@@ -42,8 +42,12 @@ STORE_KEY = "sam2v_result"
 _TABLES = ("frames", "tracks", "msd")
 _PLOTS = ("area", "speed", "trajectories", "msd")
 _EXPORTS = (
-    ("CSV tables", "csv"), ("Parquet tables", "parquet"), ("Excel workbook", "xlsx"),
-    ("Plots (PNG + SVG)", "plots"), ("Label TIFF", "tiff"), ("PNG masks", "png"),
+    ("CSV tables", "csv"),
+    ("Parquet tables", "parquet"),
+    ("Excel workbook", "xlsx"),
+    ("Plots (PNG + SVG)", "plots"),
+    ("Label TIFF", "tiff"),
+    ("PNG masks", "png"),
     ("COCO JSON", "coco"),
 )
 
@@ -155,14 +159,18 @@ class ResultsWidget(QWidget):
         self.tracks_button.setEnabled(ready and not busy)
         for kind, button in self.export_buttons.items():
             needs_tables = kind in ("csv", "parquet", "xlsx", "plots")
-            button.setEnabled(not busy and (ready or not needs_tables)
-                              and self.store_path() is not None)
+            button.setEnabled(
+                not busy and (ready or not needs_tables) and self.store_path() is not None
+            )
 
     # -- result choice -------------------------------------------------------------
     def _refresh_results(self, _event: Any = None) -> None:
         current = self.result_combo.currentText()
-        names = [layer.name for layer in self.viewer.layers
-                 if isinstance(layer, Labels) and store_of(layer)]
+        names = [
+            layer.name
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels) and store_of(layer)
+        ]
         self.result_combo.blockSignals(True)
         self.result_combo.clear()
         self.result_combo.addItems(names)
@@ -230,8 +238,15 @@ class ResultsWidget(QWidget):
             show_error(str(exc))
             return None
         self.status.setText("Measuring…")
-        return self.jobs.start("measurement", _measure, path, cal, self._image(), exclusive=True,
-                               on_done=self._measured)
+        return self.jobs.start(
+            "measurement",
+            _measure,
+            path,
+            cal,
+            self._image(),
+            exclusive=True,
+            on_done=self._measured,
+        )
 
     def _measured(self, measurements: Any) -> None:
         self.measurements = measurements
@@ -293,8 +308,16 @@ class ResultsWidget(QWidget):
         out = Path(self.out_edit.text().strip() or ".").expanduser()
         if path is None:
             return None
-        return self.jobs.start("export", _export, kind, path, out, self.measurements,
-                               exclusive=True, on_done=self._exported)
+        return self.jobs.start(
+            "export",
+            _export,
+            kind,
+            path,
+            out,
+            self.measurements,
+            exclusive=True,
+            on_done=self._exported,
+        )
 
     def _exported(self, files: list[Path]) -> None:
         where = files[0].parent if files else self.out_edit.text()

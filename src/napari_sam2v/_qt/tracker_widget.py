@@ -97,10 +97,12 @@ class TrackerWidget(PropagationControls, QWidget):
         f.model_combo.currentIndexChanged.connect(lambda _: explain_model(f))
         f.load_button.clicked.connect(lambda: self.load_model())
         f.objects.add_requested.connect(self.add_object)
-        f.objects.rename_requested.connect(lambda oid, name: self._objects_call(
-            "rename_object", oid, name))
-        f.objects.recolor_requested.connect(lambda oid, c: self._objects_call(
-            "recolor_object", oid, c))
+        f.objects.rename_requested.connect(
+            lambda oid, name: self._objects_call("rename_object", oid, name)
+        )
+        f.objects.recolor_requested.connect(
+            lambda oid, c: self._objects_call("recolor_object", oid, c)
+        )
         f.objects.delete_requested.connect(self.delete_object)
         f.objects.current_changed.connect(self._set_current_object)
         f.background_check.toggled.connect(self._background_toggled)
@@ -119,7 +121,8 @@ class TrackerWidget(PropagationControls, QWidget):
     def _update_controls(self) -> None:
         busy, session = self.jobs.busy, self.session
         self.form.set_enabled(
-            busy=busy, ready=session is not None,
+            busy=busy,
+            ready=session is not None,
             can_undo=session is not None and session.can_undo,
             can_redo=session is not None and session.can_redo,
             can_resume=session is not None and session.can_resume,
@@ -183,8 +186,10 @@ class TrackerWidget(PropagationControls, QWidget):
             session = TrackingSession(
                 video.frames,
                 channel=self.form.channel_spin.value() if video.n_channels > 1 else None,
-                engine=engine, engine_options=options,
-                calibration=video.calibration, video_path=video.video_path,
+                engine=engine,
+                engine_options=options,
+                calibration=video.calibration,
+                video_path=video.video_path,
             )
             session.create_store(path, overwrite=overwrite)
         except Sam2vError as exc:
@@ -210,8 +215,9 @@ class TrackerWidget(PropagationControls, QWidget):
             rgb = len(frames.shape) == 4 and frames.shape[-1] in (3, 4)
             layer = self.viewer.add_image(data, name=Path(str(path)).stem, rgb=rgb)
         self._attach(session, layer)
-        show_info(f"Reopened {path}: {len(session.objects)} objects, "
-                  f"{len(session.prompts)} prompts")
+        show_info(
+            f"Reopened {path}: {len(session.objects)} objects, {len(session.prompts)} prompts"
+        )
         return True
 
     def _detach(self) -> None:
@@ -233,14 +239,16 @@ class TrackerWidget(PropagationControls, QWidget):
             session.store.labels,
             name=LABELS_NAME,
             scale=layer.scale[:ndim] if layer.ndim == ndim else layer.scale[[0, -2, -1]],
-            translate=layer.translate[:ndim] if layer.ndim == ndim
+            translate=layer.translate[:ndim]
+            if layer.ndim == ndim
             else layer.translate[[0, -2, -1]],
             opacity=0.55,
             metadata={STORE_KEY: str(session.store.path)},
         )
         self._color_labels()
-        self.prompt_layers = PromptLayers(self.viewer, layer, on_click=self.click,
-                                          on_box=self.box, on_edit=self.edit_prompts)
+        self.prompt_layers = PromptLayers(
+            self.viewer, layer, on_click=self.click, on_box=self.box, on_edit=self.edit_prompts
+        )
         for layer_ in (self.prompt_layers.points, self.prompt_layers.shapes):
             layer_.bind_key("Control-Z", lambda _l: self.undo(), overwrite=True)
             layer_.bind_key("Control-Shift-Z", lambda _l: self.redo(), overwrite=True)
@@ -340,8 +348,9 @@ class TrackerWidget(PropagationControls, QWidget):
             self.labels_layer.refresh()
             self._show_session()
 
-        return self.jobs.start("delete object", self.session.delete_object, object_id,
-                               exclusive=True, on_done=done)
+        return self.jobs.start(
+            "delete object", self.session.delete_object, object_id, exclusive=True, on_done=done
+        )
 
     def _set_current_object(self, object_id: int) -> None:
         if self.session is not None:
@@ -375,15 +384,17 @@ class TrackerWidget(PropagationControls, QWidget):
         worker = self.jobs.start(job, func, *args, on_done=done, exclusive=first)
         worker.finished.connect(lambda: self.prompt_layers.show(self.session))
         if first:
-            worker.finished.connect(lambda: self.session.engine_loaded and self._model_loaded(
-                self.session.engine.info))
+            worker.finished.connect(
+                lambda: self.session.engine_loaded and self._model_loaded(self.session.engine.info)
+            )
         return worker
 
     def click(self, frame: int, x: float, y: float, positive: bool = True) -> Any:
         """Add a click (from the Points layer) and preview the frame's masks."""
         t0 = time.perf_counter()
-        return self._prompt_job("preview", lambda: self.session.add_click(
-            frame, x, y, positive=positive), t0=t0)
+        return self._prompt_job(
+            "preview", lambda: self.session.add_click(frame, x, y, positive=positive), t0=t0
+        )
 
     def box(self, frame: int, box: tuple[float, float, float, float]) -> Any:
         """Add a box prompt (from the Shapes layer) and preview."""
@@ -398,8 +409,11 @@ class TrackerWidget(PropagationControls, QWidget):
             for (frame, oid), (points, labels) in edits.clicks.items():
                 result = session.set_clicks(frame, points, labels, object_id=oid)
             for (frame, oid), box in edits.boxes.items():
-                result = (session.remove_box(frame, object_id=oid) if box is None
-                          else session.set_box(frame, box, object_id=oid))
+                result = (
+                    session.remove_box(frame, object_id=oid)
+                    if box is None
+                    else session.set_box(frame, box, object_id=oid)
+                )
             return result
 
         return self._prompt_job("edit", job)
@@ -429,8 +443,7 @@ class TrackerWidget(PropagationControls, QWidget):
     def _browse_prompts(self) -> None:
         meta = getattr(self.image_layer, "metadata", {}) or {}
         start = str(meta.get("prompts_path") or "")
-        path, _ = QFileDialog.getOpenFileName(self, "Prompt file", start,
-                                              "Prompts (*.json *.csv)")
+        path, _ = QFileDialog.getOpenFileName(self, "Prompt file", start, "Prompts (*.json *.csv)")
         if path:
             self.load_prompts(path)
 

@@ -323,5 +323,6 @@ def _presence(
         index = {o: i for i, o in enumerate(object_ids)}
         rows = frames["object_id"].map(index).to_numpy(dtype=np.int64)
         present[rows * n_frames + frames["frame"].to_numpy(dtype=np.int64)] = True
-    return pd.DataFrame({"object_id": oid, "frame": frame, "time": frame * time_scale,
-                         "present": present})
+    return pd.DataFrame(
+        {"object_id": oid, "frame": frame, "time": frame * time_scale, "present": present}
+    )

@@ -194,9 +194,7 @@ class Measurements:
         rows = [
             {
                 "object_id": pd.NA,
-                **fit_power_law(
-                    self.emsd["lag_time"], self.emsd["msd"], max_lag_time=max_lag_time
-                ),
+                **fit_power_law(self.emsd["lag_time"], self.emsd["msd"], max_lag_time=max_lag_time),
             }
         ]
         if per_object:

@@ -160,8 +160,9 @@ def plot_msd(
         ax.set_xscale("log")
         ax.set_yscale("log")
     else:
-        ax.text(0.5, 0.5, "no MSD (tracks too short)", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no MSD (tracks too short)", ha="center", va="center", transform=ax.transAxes
+        )
     ax.set_xlabel(f"lag time ({m.calibration.time_unit})")
     ax.set_ylabel(f"MSD ({m.calibration.unit}²)")
     ax.set_title("Mean squared displacement")

@@ -55,8 +55,10 @@ def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 def combine_tables(
-    outcomes: Iterable[VideoOutcome], out: str | Path, *, kinds: tuple[str, ...] = ("tracks",
-    "frames")
+    outcomes: Iterable[VideoOutcome],
+    out: str | Path,
+    *,
+    kinds: tuple[str, ...] = ("tracks", "frames"),
 ) -> dict[str, str]:
     """Concatenate the per-video tables of finished videos, with a ``video`` column.
 

@@ -64,8 +64,9 @@ def _probe(address: str, timeout: float = 10.0) -> None:
     if parsed.scheme not in ("tcp", "tls"):
         return  # other transports (ucx, inproc) are left to distributed
     if parsed.hostname is None or parsed.port is None:
-        raise BatchError(f"scheduler address {address!r} needs a host and a port, e.g. "
-                         "tcp://127.0.0.1:8786")
+        raise BatchError(
+            f"scheduler address {address!r} needs a host and a port, e.g. tcp://127.0.0.1:8786"
+        )
     try:
         with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
             return

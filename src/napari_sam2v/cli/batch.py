@@ -48,21 +48,30 @@ def register(commands: Any) -> None:
     parser.add_argument("manifest", metavar="MANIFEST.csv", help="CSV manifest, one row per video")
     parser.add_argument("--out", required=True, metavar="DIR", help="batch output folder")
     parser.add_argument(
-        "--scheduler", default=None, metavar="ADDRESS",
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
         help="address of a running dask scheduler, e.g. tcp://host:8786 (default: start a "
         "LocalCluster on 127.0.0.1)",
     )
     parser.add_argument(
-        "--workers", type=positive_int, default=None, metavar="N",
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
         help="LocalCluster worker processes (default: one per 4 CPU cores, at least 1)",
     )
     add_engine_options(parser)
     parser.add_argument(
-        "--direction", choices=DIRECTIONS, default="forward",
+        "--direction",
+        choices=DIRECTIONS,
+        default="forward",
         help="propagate forward, backward or both ways from the start frame",
     )
     parser.add_argument(
-        "--format", choices=("csv", "parquet", "xlsx"), default="csv",
+        "--format",
+        choices=("csv", "parquet", "xlsx"),
+        default="csv",
         help="format of each video's tables",
     )
     parser.add_argument("--plots", action="store_true", help="also write each video's plots")

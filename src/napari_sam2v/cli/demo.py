@@ -96,11 +96,15 @@ def register(commands: Any) -> None:
         "--out", default="demo_output", metavar="DIR", help="output folder (created)"
     )
     parser.add_argument(
-        "--engine", choices=("auto", "sam2", "classic"), default="auto",
+        "--engine",
+        choices=("auto", "sam2", "classic"),
+        default="auto",
         help="auto: SAM 2.1-tiny when its weights are available, else classic",
     )
     parser.add_argument(
-        "--model", default=DEMO_MODEL, metavar="NAME|PATH",
+        "--model",
+        default=DEMO_MODEL,
+        metavar="NAME|PATH",
         help="SAM 2 model for --engine sam2/auto (models with random weights are refused)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto")
@@ -108,7 +112,10 @@ def register(commands: Any) -> None:
         "--sample", choices=(*SAMPLES, "all"), default="all", help="which sample(s) to run"
     )
     parser.add_argument(
-        "--max-frames", type=non_negative_int, default=None, metavar="N",
+        "--max-frames",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
         help="track only the first N frames of each sample; 0 means all (default: all, "
         f"except SAM 2 on a CPU: {CPU_SAM2_FRAMES}, so the demo stays under 3 minutes)",
     )
@@ -347,9 +354,7 @@ def _run_sample(name: str, out: Path, plan: _Plan, stop: CancelOnInterrupt) -> S
         objects=len(result.objects),
         mean_area=headline["mean area"],
         mean_speed=headline["mean speed"],
-        iou=mean_iou(
-            result.labels, sample.labels, [obj.id for obj in result.objects], frames=done
-        ),
+        iou=mean_iou(result.labels, sample.labels, [obj.id for obj in result.objects], frames=done),
         seconds=round(time.perf_counter() - begin, 1),
         store=str(result.path),
         tables=str(folder / "tables"),
@@ -364,13 +369,15 @@ def run(args: argparse.Namespace) -> int:
     engine, model, note = choose_engine(args.engine, args.model)
     if note:
         print(note, file=sys.stderr, flush=True)
-    plan = _Plan(engine, model, args.device, frame_limit(engine, args.device, args.max_frames),
-                 args.quiet)
+    plan = _Plan(
+        engine, model, args.device, frame_limit(engine, args.device, args.max_frames), args.quiet
+    )
     if plan.limit is not None and args.max_frames is None:
         print(
             f"SAM 2 on a CPU: tracking the first {plan.limit} frames of each sample to stay "
             "under 3 minutes (--max-frames 0 tracks all)",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
     try:
         _prepare(out, names)
@@ -396,14 +403,26 @@ def run(args: argparse.Namespace) -> int:
     )
     rows = [
         [
-            s.sample, s.engine, s.frames, s.objects, s.mean_area, s.mean_speed,
-            "n/a" if s.iou is None else f"{s.iou:.3f}", f"{s.seconds:.1f}",
+            s.sample,
+            s.engine,
+            s.frames,
+            s.objects,
+            s.mean_area,
+            s.mean_speed,
+            "n/a" if s.iou is None else f"{s.iou:.3f}",
+            f"{s.seconds:.1f}",
         ]
         for s in summaries
     ]
     headers = [
-        "sample", "engine", "frames", "objects", "mean area", "mean speed",
-        "IoU vs reference", "seconds",
+        "sample",
+        "engine",
+        "frames",
+        "objects",
+        "mean area",
+        "mean speed",
+        "IoU vs reference",
+        "seconds",
     ]
     print(format_table(headers, rows))
     print()

@@ -36,11 +36,14 @@ def register(commands: Any) -> None:
     parser.add_argument("result", metavar="R.zarr", help="result store written by 'track'")
     parser.add_argument("--to", required=True, choices=TARGETS, help="export format")
     parser.add_argument(
-        "--out", required=True, metavar="PATH",
+        "--out",
+        required=True,
+        metavar="PATH",
         help="output file (tiff, coco) or folder (png)",
     )
     parser.add_argument(
-        "--per-object", action="store_true",
+        "--per-object",
+        action="store_true",
         help="png: a folder of 0/255 masks per object (overlaps kept when the store has "
         "per-object masks) instead of 16-bit instance maps",
     )

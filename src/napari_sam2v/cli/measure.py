@@ -37,16 +37,24 @@ def register(commands: Any) -> None:
     parser.add_argument("result", metavar="R.zarr", help="result store written by 'track'")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the tables")
     parser.add_argument(
-        "--pixel-size", type=positive_float, default=None, metavar="S",
+        "--pixel-size",
+        type=positive_float,
+        default=None,
+        metavar="S",
         help="pixel edge length in --unit (default: from the store's metadata)",
     )
     parser.add_argument("--unit", default=None, help="length unit of --pixel-size, e.g. um, mm")
     parser.add_argument(
-        "--frame-interval", type=positive_float, default=None, metavar="SECONDS",
+        "--frame-interval",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
         help="time between frames, in --time-unit (default: from the store's metadata)",
     )
     parser.add_argument(
-        "--time-unit", default=None, metavar="UNIT",
+        "--time-unit",
+        default=None,
+        metavar="UNIT",
         help="unit of --frame-interval (default: s)",
     )
     parser.add_argument("--format", choices=FORMATS, default="csv", help="table format")

@@ -63,9 +63,7 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             cached = "yes" if registry.is_cached(spec.name) else "no"
             size = f"{spec.download_mb} MB"
-        rows.append(
-            [spec.name, cached, size, spec.licence, spec.hub_id or "-", spec.guidance]
-        )
+        rows.append([spec.name, cached, size, spec.licence, spec.hub_id or "-", spec.guidance])
     print(format_table(["name", "cached", "size", "licence", "hub id", "guidance"], rows))
     return EXIT_OK
 

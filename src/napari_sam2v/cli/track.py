@@ -64,24 +64,34 @@ def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str =
     Shared with ``batch``; :func:`engine_options` reads the last two.
     """
     parser.add_argument(
-        "--engine", choices=ENGINES, default=default_engine,
+        "--engine",
+        choices=ENGINES,
+        default=default_engine,
         help="sam2: Segment Anything 2 through transformers; classic: weights-free "
         "scikit-image tracker",
     )
     parser.add_argument(
-        "--model", metavar="NAME|PATH", default=None,
+        "--model",
+        metavar="NAME|PATH",
+        default=None,
         help="SAM 2 model name (see 'napari-sam2v models list'), a transformers folder or a "
         "Meta .pt checkpoint (default: the engine's default model)",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device")
     parser.add_argument(
-        "--precision", choices=PRECISIONS, default=PRECISIONS[0],
+        "--precision",
+        choices=PRECISIONS,
+        default=PRECISIONS[0],
         help="sam2 only: 'mixed' runs the memory cross-attention and encoder MLPs in bf16 "
         "on CPUs with native bf16 (masks within IoU 0.99 of float32); 'fast' puts more "
         "of the model in bf16 and drifts further (see docs/performance.md)",
     )
     parser.add_argument(
-        "--option", action="append", type=engine_option, default=[], metavar="KEY=VALUE",
+        "--option",
+        action="append",
+        type=engine_option,
+        default=[],
+        metavar="KEY=VALUE",
         help="an engine option, repeatable: e.g. feature=phase (classic engine, phase-contrast "
         "cells) or memory_frames=3 (sam2); see docs/engines.md and docs/models.md",
     )
@@ -126,33 +136,48 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("video", help="video file (mp4, mov, avi, mkv), TIFF, image folder or zarr")
     parser.add_argument(
-        "--prompts", required=True, metavar="P.json|P.csv",
+        "--prompts",
+        required=True,
+        metavar="P.json|P.csv",
         help="prompt file: JSON v1 or a CSV of clicks (frame,object,x,y,label)",
     )
     parser.add_argument("--out", required=True, metavar="R.zarr", help="result store to write")
     add_engine_options(parser)
     parser.add_argument(
-        "--direction", choices=DIRECTIONS, default="forward",
+        "--direction",
+        choices=DIRECTIONS,
+        default="forward",
         help="propagate forward, backward or both ways from the start frame",
     )
     parser.add_argument(
-        "--start", type=non_negative_int, default=None, metavar="F",
+        "--start",
+        type=non_negative_int,
+        default=None,
+        metavar="F",
         help="frame to start from (default: the first prompted frame)",
     )
     parser.add_argument(
-        "--end", type=non_negative_int, default=None, metavar="F",
+        "--end",
+        type=non_negative_int,
+        default=None,
+        metavar="F",
         help="last frame to process, inclusive (default: the last frame)",
     )
     parser.add_argument(
-        "--channel", type=non_negative_int, default=None, metavar="C",
+        "--channel",
+        type=non_negative_int,
+        default=None,
+        metavar="C",
         help="channel of multi-channel (non-RGB) data",
     )
     parser.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue an interrupted run in an existing store (finished frames are kept)",
     )
     parser.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="replace an existing store at --out (never a folder that is not a store)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -214,8 +239,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     print(
-        f"wrote {result.path}: {done}/{total} frames done, "
-        f"{len(result.objects)} objects ({names})"
+        f"wrote {result.path}: {done}/{total} frames done, {len(result.objects)} objects ({names})"
     )
     if result.random_weights:
         print(

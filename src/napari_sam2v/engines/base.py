@@ -360,9 +360,7 @@ class Engine(ABC):
         if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)):
             raise PromptError(f"frame index must be an integer, got {frame!r}")
         if not 0 <= frame < n:
-            raise PromptError(
-                f"frame {frame} is beyond the video ({n} frames, indices 0..{n - 1})"
-            )
+            raise PromptError(f"frame {frame} is beyond the video ({n} frames, indices 0..{n - 1})")
         return int(frame)
 
     def check_prompt(self, prompt: Prompt) -> None:

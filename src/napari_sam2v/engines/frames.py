@@ -65,9 +65,7 @@ class FrameNormalizer:
     ) -> None:
         shape = tuple(getattr(frames, "shape", ()))
         if len(shape) not in (3, 4):
-            raise InputError(
-                f"frames must have axes (t, y, x) or (t, y, x, c); got shape {shape}"
-            )
+            raise InputError(f"frames must have axes (t, y, x) or (t, y, x, c); got shape {shape}")
         if shape[0] < 1:
             raise InputError("the video has no frames")
         if shape[1] < 8 or shape[2] < 8:

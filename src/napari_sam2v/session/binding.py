@@ -46,7 +46,10 @@ class StoreBindingMixin:
 
     @classmethod
     def from_store(
-        cls, path: str | os.PathLike[str], *, frames: Any = None,
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        frames: Any = None,
         engine_factory: Callable[[], Engine] | None = None,
     ) -> TrackingSession:
         """Reopen a session saved in a result store: objects, prompts, settings, labels.

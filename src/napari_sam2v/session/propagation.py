@@ -83,8 +83,9 @@ class PropagationMixin:
             t0, done = time.perf_counter(), 0
             try:
                 for first, pass_dir in calls:
-                    gen = engine.propagate(start=first, direction=pass_dir,
-                                           frame_range=run.frame_range, cancel=cancel)
+                    gen = engine.propagate(
+                        start=first, direction=pass_dir, frame_range=run.frame_range, cancel=cancel
+                    )
                     with closing(gen):
                         for result in gen:
                             if result.frame in run.visited:
@@ -111,8 +112,9 @@ class PropagationMixin:
                     writer.close()  # drains the queue: every yielded frame is on disk
                     complete = status == "finished" and bool(self.store.frames_done.all())
                     self.store.set_state(
-                        "complete" if complete else ("interactive" if status == "finished"
-                                                     else status),
+                        "complete"
+                        if complete
+                        else ("interactive" if status == "finished" else status),
                         frames_done=int(self.store.frames_done.sum()),
                     )
 

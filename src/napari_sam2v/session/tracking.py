@@ -230,8 +230,12 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
     ) -> FrameResult:
         """Add a foreground (or background) click and return the frame's masks."""
         kind = "foreground" if positive else "background"
-        return self._edit(frame, object_id, lambda p: p.with_click(x, y, positive=positive),
-                          f"{kind} click on frame {frame}")
+        return self._edit(
+            frame,
+            object_id,
+            lambda p: p.with_click(x, y, positive=positive),
+            f"{kind} click on frame {frame}",
+        )
 
     def set_clicks(
         self,
@@ -246,8 +250,13 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
         The box stays. With no click and no box left, the object's prompt on that
         frame is removed, as :meth:`clear_frame` does.
         """
-        return self._edit(frame, object_id, lambda p: p.with_clicks(points, labels),
-                          f"edited clicks on frame {frame}", create=False)
+        return self._edit(
+            frame,
+            object_id,
+            lambda p: p.with_clicks(points, labels),
+            f"edited clicks on frame {frame}",
+            create=False,
+        )
 
     def set_box(
         self, frame: int, box: tuple[float, float, float, float], *, object_id: int | None = None
@@ -257,12 +266,22 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
 
     def remove_box(self, frame: int, *, object_id: int | None = None) -> FrameResult:
         """Remove an object's box on a frame (its clicks stay); undoable."""
-        return self._edit(frame, object_id, lambda p: p.with_box(None),
-                          f"removed box on frame {frame}", create=False)
+        return self._edit(
+            frame,
+            object_id,
+            lambda p: p.with_box(None),
+            f"removed box on frame {frame}",
+            create=False,
+        )
 
     def _edit(
-        self, frame: int, object_id: int | None, change: Callable[[FramePrompt], FramePrompt],
-        description: str, *, create: bool = True,
+        self,
+        frame: int,
+        object_id: int | None,
+        change: Callable[[FramePrompt], FramePrompt],
+        description: str,
+        *,
+        create: bool = True,
     ) -> FrameResult:
         """Apply ``change`` to an object's prompt on ``frame`` as one undoable edit.
 
@@ -275,8 +294,9 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
             new = change(old or FramePrompt(frame, oid))
             if old is None and new.is_empty:
                 raise PromptError(f"object {oid} has no prompt on frame {frame}")
-            return self._apply(PromptEdit(frame, oid, old, None if new.is_empty else new,
-                                          description))
+            return self._apply(
+                PromptEdit(frame, oid, old, None if new.is_empty else new, description)
+            )
 
     def set_mask(
         self, frame: int, mask: np.ndarray, *, object_id: int | None = None
@@ -317,8 +337,13 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
             results: dict[int, FrameResult] = {}
             for prompt in prompts:
                 key = (prompt.frame, prompt.object_id)
-                edit = PromptEdit(prompt.frame, prompt.object_id, self._prompts.get(key),
-                                  FramePrompt.from_prompt(prompt), f"imported prompt {key}")
+                edit = PromptEdit(
+                    prompt.frame,
+                    prompt.object_id,
+                    self._prompts.get(key),
+                    FramePrompt.from_prompt(prompt),
+                    f"imported prompt {key}",
+                )
                 results[prompt.frame] = self._apply(edit)
             if prompts.objects:
                 self.current_object = prompts.objects[0].id
@@ -333,8 +358,9 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
                 oids = [o for o in oids if o == object_id]
             result = None
             for oid in oids:
-                edit = PromptEdit(frame, oid, self._prompts[(frame, oid)], None,
-                                  f"clear frame {frame}")
+                edit = PromptEdit(
+                    frame, oid, self._prompts[(frame, oid)], None, f"clear frame {frame}"
+                )
                 result = self._apply(edit)
             return result
 
@@ -441,13 +467,18 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
             Relative area change between consecutive frames that is flagged (0.5 = 50 %).
         """
         # snapshots: workers add to the dictionaries
-        return frame_warnings(dict(self._scores), dict(self._areas),
-                              min_logit=min_logit, area_jump=area_jump)
+        return frame_warnings(
+            dict(self._scores), dict(self._areas), min_logit=min_logit, area_jump=area_jump
+        )
 
     # -- state restored from a result store ------------------------------------------
     def restore_state(
-        self, *, objects: list[ObjectInfo], prompts: list[FramePrompt],
-        current: int | None = None, scores: Any = None,
+        self,
+        *,
+        objects: list[ObjectInfo],
+        prompts: list[FramePrompt],
+        current: int | None = None,
+        scores: Any = None,
     ) -> None:
         """Replace objects and prompts (history cleared); used when reopening a store."""
         with self._lock:
@@ -458,8 +489,11 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
             self._prompts = {(e.frame, e.object_id): e for e in prompts}
             self._undo.clear()
             self._redo.clear()
-            self.current_object = current if current in self._objects else (
-                min(self._objects) if self._objects else None)
+            self.current_object = (
+                current
+                if current in self._objects
+                else (min(self._objects) if self._objects else None)
+            )
             if scores is not None and len(scores):
                 for row in scores.itertuples(index=False):
                     key = (int(row.frame), int(row.object_id))

@@ -199,11 +199,23 @@ def frame_warnings(
     out: list[FrameWarning] = []
     for (frame, oid), logit in sorted(scores.items()):
         if logit < min_logit:
-            out.append(FrameWarning(frame, oid, "low confidence",
-                                    f"object {oid}: score {logit:.2f} on frame {frame}"))
+            out.append(
+                FrameWarning(
+                    frame,
+                    oid,
+                    "low confidence",
+                    f"object {oid}: score {logit:.2f} on frame {frame}",
+                )
+            )
     for (frame, oid), area in sorted(areas.items()):
         prev = areas.get((frame - 1, oid))
         if prev and area and abs(area - prev) / prev > area_jump:
-            out.append(FrameWarning(frame, oid, "area jump",
-                                    f"object {oid}: area {prev} -> {area} px on frame {frame}"))
+            out.append(
+                FrameWarning(
+                    frame,
+                    oid,
+                    "area jump",
+                    f"object {oid}: area {prev} -> {area} px on frame {frame}",
+                )
+            )
     return sorted(out, key=lambda w: (w.frame, w.object_id, w.kind))
