@@ -153,26 +153,19 @@ def test_bad_arguments_exit_2_with_usage(disk_tiff) -> None:
     assert "expected an integer >= 0" in proc.stderr
 
 
-def test_random_tiny_on_the_cells_sample_is_labelled(tmp_path: Path) -> None:
+def track_cells(store: Path, *options: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``napari-sam2v track`` on the bundled cells sample with its clicks."""
     cells = load_cells()
+    args = ("track", cells.video_path, "--prompts", cells.prompts_path, "--out", store)
+    return cli(*args, *options, timeout=timeout)
+
+
+SAM2_RANDOM_TINY = ("--engine", "sam2", "--model", "random-tiny", "--device", "cpu")
+
+
+def test_random_tiny_on_the_cells_sample_is_labelled(tmp_path: Path) -> None:
     store = tmp_path / "random.zarr"
-    proc = cli(
-        "track",
-        cells.video_path,
-        "--prompts",
-        cells.prompts_path,
-        "--out",
-        store,
-        "--engine",
-        "sam2",
-        "--model",
-        "random-tiny",
-        "--device",
-        "cpu",
-        "--end",
-        "2",
-        timeout=300,
-    )
+    proc = track_cells(store, *SAM2_RANDOM_TINY, "--end", "2")
     assert proc.returncode == 0, proc.stderr
     assert "3/37 frames done, 7 objects" in proc.stdout
     assert "random weights" in proc.stderr and "not a result" in proc.stderr
@@ -182,41 +175,11 @@ def test_random_tiny_on_the_cells_sample_is_labelled(tmp_path: Path) -> None:
 
 
 def test_precision_option(tmp_path: Path) -> None:
-    cells = load_cells()
     store = tmp_path / "mixed.zarr"
-    proc = cli(
-        "track",
-        cells.video_path,
-        "--prompts",
-        cells.prompts_path,
-        "--out",
-        store,
-        "--engine",
-        "sam2",
-        "--model",
-        "random-tiny",
-        "--device",
-        "cpu",
-        "--end",
-        "1",
-        "--precision",
-        "mixed",
-        timeout=300,
-    )
+    proc = track_cells(store, *SAM2_RANDOM_TINY, "--end", "1", "--precision", "mixed")
     assert proc.returncode == 0, proc.stderr
     assert open_result(store).frames_done[:2].all()
-    bad = cli(
-        "track",
-        cells.video_path,
-        "--prompts",
-        cells.prompts_path,
-        "--out",
-        tmp_path / "classic.zarr",
-        "--engine",
-        "classic",
-        "--precision",
-        "mixed",
-    )
+    bad = track_cells(tmp_path / "classic.zarr", "--engine", "classic", "--precision", "mixed")
     assert bad.returncode == 2
     assert "error: --precision applies to the sam2 engine only" in bad.stderr
     assert not (tmp_path / "classic.zarr").exists()
@@ -225,20 +188,8 @@ def test_precision_option(tmp_path: Path) -> None:
 def test_engine_options_reach_the_engine(tmp_path: Path, disk_tiff) -> None:
     video, prompts = disk_tiff
     store = tmp_path / "phase.zarr"
-    proc = cli(
-        "track",
-        video,
-        "--prompts",
-        prompts,
-        "--out",
-        store,
-        "--engine",
-        "classic",
-        "--option",
-        "feature=bright",
-        "--option",
-        "max-area-change=3",
-    )
+    options = ("--engine", "classic", "--option", "feature=bright", "--option", "max-area-change=3")
+    proc = cli("track", video, "--prompts", prompts, "--out", store, *options)
     assert proc.returncode == 0, proc.stderr
     settings = open_result(store).metadata["engine"]["settings"]
     assert settings["feature"] == "bright"
@@ -260,18 +211,8 @@ def test_bad_engine_options_are_refused(
 ) -> None:
     video, prompts = disk_tiff
     store = tmp_path / "bad.zarr"
-    proc = cli(
-        "track",
-        video,
-        "--prompts",
-        prompts,
-        "--out",
-        store,
-        "--engine",
-        engine,
-        "--option",
-        option,
-    )
+    args = ("track", video, "--prompts", prompts, "--out", store)
+    proc = cli(*args, "--engine", engine, "--option", option)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert not store.exists()
