@@ -30,13 +30,18 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_engine import SIZES, LazyDisks, _random_model_folder, machine
+from benchmarks.bench_engine import (
+    SIZES,
+    LazyDisks,
+    _random_model_folder,
+    machine,
+    thread_cpu_times,
+)
 
 __all__ = ["capture", "main", "measure_level"]
 
@@ -107,12 +112,7 @@ def measure_level(level: str, *, model_root: Path, inputs: Path, reps: int) -> d
             ("encoder", encoder, ref_encoder),
             ("memory_attention", attention, ref_attention),
         ):
-            out = part()  # warm-up
-            times = []
-            for _ in range(reps):
-                start = time.thread_time()
-                out = part()
-                times.append(time.thread_time() - start)
+            times, out = thread_cpu_times(part, reps)
             row[f"{name}_cpu_s"] = min(times)
             row[f"{name}_cpu_s_all"] = times
             row[f"{name}_rel_err"] = _relative(out, ref)

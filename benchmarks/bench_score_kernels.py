@@ -32,14 +32,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.bench_engine import machine
+from benchmarks.bench_engine import machine, thread_cpu_times
 
 __all__ = ["KERNELS", "measure"]
 
@@ -88,16 +87,6 @@ KERNELS: dict[str, Callable[[torch.Tensor, torch.Tensor], Kernel]] = {
 }
 
 
-def _cpu_seconds(call: Callable[[], Any], reps: int) -> float:
-    call()
-    times = []
-    for _ in range(reps):
-        start = time.thread_time()
-        call()
-        times.append(time.thread_time() - start)
-    return statistics.median(times)
-
-
 def measure(
     *, queries: int = 1024, keys: int = 28_708, channels: int = 256, reps: int = 5, seed: int = 0
 ) -> dict[str, Any]:
@@ -131,7 +120,8 @@ def measure(
         for name, factory in KERNELS.items():
             call, to_float = factory(q, kt)
             error = float((to_float(call()) - exact).abs().max()) / scale
-            rows[name] = {"cpu_ms": 1000 * _cpu_seconds(call, reps), "rel_error": error}
+            times, _ = thread_cpu_times(call, reps)
+            rows[name] = {"cpu_ms": 1000 * statistics.median(times), "rel_error": error}
     finally:
         torch.set_num_threads(threads)
     for row in rows.values():
