@@ -356,25 +356,24 @@ def per_frame_agreement(
         If an id does not occur in the truth.
     """
     labels = np.asarray(labels)
-    missing = [oid for oid in ids if not (labels == oid).any()]
+    present_on = {int(oid): (labels == oid).any(axis=(1, 2)) for oid in ids}
+    missing = [oid for oid, on in present_on.items() if not on.any()]
     if missing:
         raise ValueError(f"objects {missing} do not occur in the ground truth")
-    engine.set_video(frames)
-    ious: dict[int, list[float]] = {int(oid): [] for oid in ids}
-    present_on = {oid: (labels == oid).any(axis=(1, 2)) for oid in ious}
     first = {oid: int(np.argmax(on)) for oid, on in present_on.items()}
+    ious: dict[int, list[float]] = {oid: [] for oid in present_on}
+    engine.set_video(frames)
     for t in range(labels.shape[0]):
         engine.reset()
-        present = [oid for oid in ious if present_on[oid][t]]
+        truths = {oid: labels[t] == oid for oid in ious if t >= first[oid]}
         prompts = [
-            Prompt(frame=t, object_id=oid, points=[_deepest_point(labels[t] == oid)], labels=[1])
-            for oid in present
+            Prompt(frame=t, object_id=oid, points=[_deepest_point(truth)], labels=[1])
+            for oid, truth in truths.items()
+            if present_on[oid][t]
         ]
         masks = engine.add_prompts(prompts)[t].masks if prompts else {}
-        for oid, scores in ious.items():
-            if t >= first[oid]:
-                truth = labels[t] == oid
-                scores.append(jaccard(masks.get(oid, np.zeros_like(truth)), truth))
+        for oid, truth in truths.items():
+            ious[oid].append(jaccard(masks.get(oid, np.zeros_like(truth)), truth))
     return {oid: float(np.mean(v)) for oid, v in ious.items()}
 
 
@@ -518,6 +517,12 @@ def _load_reef(n_frames: int | None, crop: str | None) -> tuple[np.ndarray, np.n
     return np.ascontiguousarray(frames), np.ascontiguousarray(labels)
 
 
+def _add_scores(payload: dict[str, Any], name: str, scores: dict[int, float]) -> None:
+    """Store per-object mean J as ``{name}_J`` and their mean as ``{name}_J_mean``."""
+    payload[f"{name}_J_mean"] = round(float(np.mean(list(scores.values()))), 4)
+    payload[f"{name}_J"] = {str(k): round(v, 4) for k, v in scores.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__)
@@ -562,25 +567,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         prompts = first_frame_prompts(
             labels, max_objects=args.max_objects, box=args.box, mask=args.mask
         )
-        report = evaluate(
-            create_engine(args.engine, **options), frames, labels, prompts, name=sample
-        )
-        payload = report.to_dict()
+        engine = create_engine(args.engine, **options)
+        try:
+            report = evaluate(engine, frames, labels, prompts, name=sample)
+            payload = report.to_dict()
+            if args.per_frame:
+                ids = [p.object_id for p in prompts]
+                _add_scores(
+                    payload, "per_frame_click", per_frame_agreement(engine, frames, labels, ids)
+                )
+        finally:
+            engine.close()
         kind = "mask" if args.mask else "box+points" if args.box else "points"
         payload["prompts"] = {"kind": kind, "count": len(prompts)}
-        ceiling = overlap_following(labels, prompts)
-        payload["overlap_following_J_mean"] = round(float(np.mean(list(ceiling.values()))), 4)
-        payload["overlap_following_J"] = {str(k): round(v, 4) for k, v in ceiling.items()}
+        _add_scores(payload, "overlap_following", overlap_following(labels, prompts))
         payload["crop"] = args.crop
         payload["max_objects"] = args.max_objects
         payload["engine_options"] = options
-        if args.per_frame:
-            ids = [p.object_id for p in prompts]
-            agreement = per_frame_agreement(
-                create_engine(args.engine, **options), frames, labels, ids
-            )
-            payload["per_frame_click_J_mean"] = round(float(np.mean(list(agreement.values()))), 4)
-            payload["per_frame_click_J"] = {str(k): round(v, 4) for k, v in agreement.items()}
         path = args.out / f"accuracy_{sample}_{args.engine}.json"
         path.write_text(json.dumps(payload, indent=1))
         print(report.table())
