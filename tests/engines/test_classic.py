@@ -175,6 +175,20 @@ def test_left_view_counts_masks_a_few_pixels_off_the_edge() -> None:
     assert state.whole_area == 80
 
 
+def test_crop_mask_deepest_point_and_contains() -> None:
+    from napari_sam2v.engines.classic.geometry import CropMask
+
+    mask = np.zeros((8, 20), bool)
+    mask[1:7, 2:8] = True  # a 6 x 6 square: deepest at its centre
+    mask[3:5, 8:18] = True  # a thin arm to the right
+    crop = CropMask(100, 50, mask)
+    x, y = crop.deepest_point()
+    assert 52 <= x <= 57 and 101 <= y <= 106  # in the square, frame coordinates
+    assert crop.contains(np.array([[60.0, 103.0], [0.0, 0.0]]))  # on the arm
+    assert not crop.contains(np.array([[60.0, 101.0], [1e4, 1e4]]))  # beside it, far off
+    assert not crop.contains(np.zeros((0, 2)))
+
+
 def test_not_glued_to_an_untracked_neighbour() -> None:
     # Object 1 moves right until it touches a static, untracked disk.
     frames, labels = make_disk_video(

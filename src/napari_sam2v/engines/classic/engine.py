@@ -155,7 +155,7 @@ class ClassicEngine(Engine):
         view = self._view(prompt.frame)
         oid, frame = prompt.object_id, prompt.frame
         with self._lock:
-            others = self._clicks_on(frame, exclude=oid)
+            others = self._markers_on(frame, prompt)
         seed = seed_from_prompt(view, prompt, self.settings, others=others)
         with self._lock:
             self._prompts.setdefault(oid, {})[frame] = prompt
@@ -178,6 +178,37 @@ class ClassicEngine(Engine):
             and prompt.mask is None
         ]
         return np.concatenate(points) if points else np.zeros((0, 2))
+
+    def _neighbour_points(self, frame: int, prompt: Prompt) -> np.ndarray:
+        """``[x, y]`` deepest points of the other objects' unprompted masks on ``frame``.
+
+        These are tracked (or earlier propagated) masks; each gives a watershed
+        marker to a ``phase`` seed, as a click would, so that a cell clicked next to
+        tracked cells cannot flood them. A mask that covers one of the prompt's
+        positive clicks is left out: it has leaked onto the clicked object (or it is
+        a mother cell tracked over both daughters, one of which is now clicked).
+        """
+        clicks = (
+            prompt.points[prompt.labels == 1] if prompt.points is not None else np.zeros((0, 2))
+        )
+        points = [
+            crop.deepest_point()
+            for oid, results in self._results.items()
+            if oid != prompt.object_id
+            and frame not in self._prompts.get(oid, {})
+            and (crop := results.get(frame, (None, None))[0]) is not None
+            and not crop.contains(clicks)
+        ]
+        return np.array(points, float).reshape(-1, 2)
+
+    def _markers_on(self, frame: int, prompt: Prompt) -> np.ndarray:
+        """Every other object's marker point for a seed of ``prompt`` on ``frame``."""
+        return np.concatenate(
+            [
+                self._clicks_on(frame, exclude=prompt.object_id),
+                self._neighbour_points(frame, prompt),
+            ]
+        )
 
     def _reseed_flooded(self, view: FrameView, prompt: Prompt) -> None:
         """Re-segment the ``phase`` seeds on the prompt's frame that meet the new object.
@@ -207,7 +238,7 @@ class ClassicEngine(Engine):
                 seed.mask.mask
             ].any():
                 continue
-            others = self._clicks_on(frame, exclude=oid)
+            others = self._markers_on(frame, own)
             self._store_seed(oid, frame, seed_from_prompt(view, own, self.settings, others=others))
 
     def remove_object(self, object_id: int) -> None:
@@ -305,7 +336,10 @@ class ClassicEngine(Engine):
                 for oid in ids:
                     state = states.get(oid)
                     before[oid] = state.last_seen if state is not None else None
-                    if state is not None and state.gap == 1:
+                    seed = self._seeds[oid].get(frame)
+                    if seed is not None and seed.mask is not None:
+                        predicted[oid] = seed.mask
+                    elif state is not None and state.gap == 1:
                         shift = state.velocity * self.settings.motion_damping
                         predicted[oid] = state.last_seen.shifted(*shift)
                 for oid in ids:
@@ -313,10 +347,39 @@ class ClassicEngine(Engine):
                     states[oid] = self._advance(
                         oid, frame, step, view, states.get(oid), new_pass, index == 0, others
                     )
+                self._reseed_among_tracked(frame, view, ids, states)
                 if len(ids) > 1:
                     self._separate(frame, view, ids, states, before)
                 result = self._frame_result(frame)
             yield result
+
+    def _reseed_among_tracked(
+        self, frame: int, view: FrameView, ids: list[int], states: dict[int, TrackState | None]
+    ) -> None:
+        """Segment this frame's ``phase`` click seeds again among the tracked cells.
+
+        A cell clicked on a frame where other objects are only tracked (a daughter
+        appearing after a division) was seeded with their stored masks of the last
+        propagation at most; this pass's tracked masks now give each of them a marker.
+        """
+        for oid in ids:
+            seed = self._seeds[oid].get(frame)
+            prompt = self._prompts[oid].get(frame)
+            if seed is None or prompt is None or seed.appearance.feature != "phase":
+                continue
+            if prompt.points is None or prompt.box is not None or prompt.mask is not None:
+                continue
+            if not len(self._neighbour_points(frame, prompt)):
+                continue
+            new = seed_from_prompt(
+                view, prompt, self.settings, others=self._markers_on(frame, prompt)
+            )
+            if new.mask is None:
+                continue
+            self._store_seed(oid, frame, new)
+            state = states.get(oid)
+            velocity = state.velocity if state is not None else np.zeros(2)
+            states[oid] = TrackState(new.mask, new.appearance, velocity=velocity)
 
     def _separate(
         self,

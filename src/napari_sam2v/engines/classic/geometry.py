@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 __all__ = ["CropMask", "Window"]
 
@@ -132,6 +133,19 @@ class CropMask:
     def size(self) -> float:
         """Characteristic length: the larger side of the bounding box."""
         return float(max(self.mask.shape))
+
+    def deepest_point(self) -> np.ndarray:
+        """``[x, y]`` frame coordinates of the pixel farthest inside the mask."""
+        depth = ndi.distance_transform_edt(np.pad(self.mask, 1))[1:-1, 1:-1]
+        row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        return np.array([col + self.x0, row + self.y0], float)
+
+    def contains(self, points: np.ndarray) -> bool:
+        """Whether any ``[x, y]`` point lies on the mask."""
+        rows = np.round(points[:, 1]).astype(int) - self.y0
+        cols = np.round(points[:, 0]).astype(int) - self.x0
+        ok = (rows >= 0) & (rows < self.mask.shape[0]) & (cols >= 0) & (cols < self.mask.shape[1])
+        return bool(self.mask[rows[ok], cols[ok]].any())
 
     def full(self, shape: tuple[int, int]) -> np.ndarray:
         """The mask painted into a frame of ``shape``."""
