@@ -188,7 +188,13 @@ def run_case(case: dict[str, Any], model_root: Path) -> dict[str, Any]:
     name = case["model"]
     model = name if name == "random-tiny" else str(_random_model_folder(name, model_root))
     threads = case.get("threads")
-    engine = Sam2Engine(model=model, device=case["device"], num_threads=threads, progress=False)
+    engine = Sam2Engine(
+        model=model,
+        device=case["device"],
+        precision=case.get("precision", "float32"),
+        num_threads=threads,
+        progress=False,
+    )
     video = LazyDisks(case["frames"], SIZES[case["size"]], case["objects"])
     engine.set_video(video)
 

@@ -58,7 +58,7 @@ def capture(model_root: Path, out: Path) -> None:
     from napari_sam2v.prompts import Prompt
 
     folder = _random_model_folder("sam2.1-tiny-arch", model_root)
-    engine = Sam2Engine(model=str(folder), device="cpu", progress=False)
+    engine = Sam2Engine(model=str(folder), device="cpu", precision="float32", progress=False)
     video = LazyDisks(10, SIZES["480p"], 1)
     engine.set_video(video)
     captured: dict[str, Any] = {}

@@ -41,11 +41,11 @@ def test_random_tiny_warns_and_is_flagged(disk_video) -> None:
 def test_multi_object_run_equals_single_object_runs(disk_video) -> None:
     frames, _ = disk_video
     prompts = [click(0, 1, 30, 30), Prompt(frame=0, object_id=2, box=[78, 58, 102, 82])]
-    both = make(frames)
+    both = make(frames, precision="float32")
     both.add_prompts(prompts)
     joint = list(both.propagate())
     for prompt in prompts:
-        single = make(frames)
+        single = make(frames, precision="float32")
         single.add_prompt(prompt)
         alone = list(single.propagate())
         for a, b in zip(joint, alone, strict=True):

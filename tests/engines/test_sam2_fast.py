@@ -55,7 +55,7 @@ PROMPTS = (
 
 def _run(video: np.ndarray, *, perturb: bool = False, **options) -> tuple[dict, list]:
     """Propagate both ways; return ``{frame: {id: mask}}`` and memory-attention outputs."""
-    engine = Sam2Engine(model="random-tiny", device="cpu", **options)
+    engine = Sam2Engine(model="random-tiny", device="cpu", **{"precision": "float32", **options})
     features: list[torch.Tensor] = []
     attention = engine._model.memory_attention
     hooks = [attention.register_forward_hook(lambda _m, _a, o: features.append(o.clone()))]
@@ -123,7 +123,7 @@ def test_chunked_attention_bf16_is_close_and_not_exact() -> None:
 
 def test_fast_attention_in_fp32_reproduces_the_model_and_uninstalls(video) -> None:
     """Value reassociation and RoPE handling are exact: fp32 fast path == original."""
-    engine = Sam2Engine(model="random-tiny", device="cpu")
+    engine = Sam2Engine(model="random-tiny", device="cpu", precision="float32")
     model = engine._model
     gen = torch.Generator().manual_seed(2)
     layer = model.memory_attention.layers[0]
@@ -155,7 +155,7 @@ def test_fast_attention_in_fp32_reproduces_the_model_and_uninstalls(video) -> No
 
 
 def test_bf16_encoder_patches_mlps_only_and_uninstalls() -> None:
-    engine = Sam2Engine(model="random-tiny", device="cpu")
+    engine = Sam2Engine(model="random-tiny", device="cpu", precision="float32")
     model = engine._model
     blocks = model.vision_encoder.backbone.blocks
     pixels = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(3))
@@ -200,7 +200,7 @@ def test_fast_memory_attention_matches_fp32_far_below_a_memory_perturbation(vide
     engine.set_video(video)
     engine.add_prompts(PROMPTS)
     list(engine.propagate())
-    reference = Sam2Engine(model="random-tiny", device="cpu")
+    reference = Sam2Engine(model="random-tiny", device="cpu", precision="float32")
     ref_attention = reference._model.memory_attention
     for name, tensor in ref_attention.state_dict().items():
         assert torch.equal(tensor, attention.state_dict()[name]), name
@@ -228,6 +228,21 @@ def test_mixed_precision_reports_its_settings() -> None:
     engine.close()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_mixed_only_on_a_cpu_with_native_bf16(monkeypatch, native) -> None:
+    import warnings
+
+    monkeypatch.setattr(engine_module, "bf16_matmul_supported", lambda device: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        engine = Sam2Engine(model="random-tiny", device="cpu")
+    assert not [w for w in caught if "bf16" in str(w.message)]  # no fallback warning
+    settings = engine.info.settings
+    assert settings["precision"] == ("mixed" if native else "float32")
+    assert (settings["fast_attention_modules"] > 0) is native
+    engine.close()
+
+
 def test_mixed_falls_back_to_float32_without_native_bf16(monkeypatch) -> None:
     monkeypatch.setattr(engine_module, "bf16_matmul_supported", lambda device: False)
     with pytest.warns(UserWarning, match="native bf16"):
@@ -241,7 +256,9 @@ def test_mixed_falls_back_to_float32_without_native_bf16(monkeypatch) -> None:
 def test_memory_frames_limits_the_memory_keys(video) -> None:
     sizes: dict[object, list[int]] = {}
     for limit in (None, 2):
-        engine = Sam2Engine(model="random-tiny", device="cpu", memory_frames=limit)
+        engine = Sam2Engine(
+            model="random-tiny", device="cpu", precision="float32", memory_frames=limit
+        )
         seen: list[int] = []
         engine._model.memory_attention.register_forward_pre_hook(
             lambda _m, _a, kw, seen=seen: seen.append(kw["memory"].shape[0]), with_kwargs=True
@@ -331,7 +348,7 @@ def test_edgetam_engine_clicks_refines_and_propagates(tmp_path) -> None:
 
 # -- the opt-in "fast" level -------------------------------------------------------------
 def test_enable_fast_path_levels_and_uninstall() -> None:
-    engine = Sam2Engine(model="random-tiny", device="cpu")
+    engine = Sam2Engine(model="random-tiny", device="cpu", precision="float32")
     model = engine._model
     with pytest.raises(ValueError, match="level"):
         enable_fast_path(model, "turbo")

@@ -36,7 +36,7 @@ def video() -> np.ndarray:
 
 
 def _engine(video: np.ndarray) -> Sam2Engine:
-    engine = Sam2Engine(model="random-tiny", device="cpu")
+    engine = Sam2Engine(model="random-tiny", device="cpu", precision="float32")
     engine.set_video(video)
     return engine
 

@@ -254,6 +254,7 @@ def test_precision_and_appearance_choices_reach_the_engines(
 
     offered = [f.precision_combo.itemData(i) for i in range(f.precision_combo.count())]
     assert offered == list(PRECISIONS)  # one list for the engine, the CLI and the dock
+    assert f.precision_combo.currentData() == "auto"  # the engine's default
     devices = [f.device_combo.itemData(i) for i in range(f.device_combo.count())]
     assert devices == list(DEVICES) and set(available_devices()) == set(DEVICES)
     f.precision_combo.setCurrentIndex(f.precision_combo.findData("mixed"))

@@ -37,6 +37,10 @@ FRAMES_FORMAT = "%v / %m frames"
 
 #: Label and tooltip of each SAM 2 precision level (``PRECISIONS``); see docs/models.md.
 _PRECISION_TEXT = {
+    "auto": (
+        "auto (mixed where the CPU has bf16)",
+        "'mixed' on a CPU with native bf16 (AVX-512 BF16 or AMX), 'float32' elsewhere.",
+    ),
     "float32": ("float32 (exact)", "Same masks as transformers' fp32 model."),
     "mixed": (
         "mixed (faster on CPU)",

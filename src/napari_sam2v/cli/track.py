@@ -84,7 +84,8 @@ def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str =
         default=PRECISIONS[0],
         help="sam2 only: 'mixed' runs the memory cross-attention and encoder MLPs in bf16 "
         "on CPUs with native bf16 (masks within IoU 0.99 of float32); 'fast' puts more "
-        "of the model in bf16 and drifts further (see docs/performance.md)",
+        "of the model in bf16 and drifts further (see docs/performance.md); 'auto' is "
+        "'mixed' on a CPU with native bf16, else 'float32'",
     )
     parser.add_argument(
         "--option",
@@ -114,7 +115,7 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     for key in options:
         if key in _FLAGGED:
             raise EngineError(f"--option {key}=...: use {_FLAGGED[key]} instead")
-    if args.precision != "float32":
+    if args.precision != "auto":
         if args.engine != "sam2":
             raise EngineError("--precision applies to the sam2 engine only")
         options["precision"] = args.precision
@@ -193,7 +194,7 @@ def _resume_command(args: argparse.Namespace) -> str:
             argv += [f"--{flag}", str(value)]
     if args.device != "auto":
         argv += ["--device", args.device]
-    if args.precision != "float32":
+    if args.precision != "auto":
         argv += ["--precision", args.precision]
     for key, value in args.option:
         argv += ["--option", f"{key}={value}"]

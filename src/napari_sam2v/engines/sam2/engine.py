@@ -80,7 +80,10 @@ class Sam2Engine(Engine):
     embedding_cache_size : int, optional
         Frames whose image features are kept (LRU); a click on a cached frame
         runs the decoder only.
-    precision : {"float32", "mixed", "fast", "bfloat16"}, optional
+    precision : {"auto", "float32", "mixed", "fast", "bfloat16"}, optional
+        ``"auto"`` (default) is ``"mixed"`` on a CPU with native bf16 and
+        ``"float32"`` elsewhere (CUDA and MPS included, where the fast path has
+        not been measured); :attr:`info` records the level used.
         ``"float32"`` reproduces transformers' fp32 model. ``"mixed"`` is the fast
         path for CPUs with native bf16 (AVX-512 BF16 or AMX): the cross-attention
         to the memory uses chunked bf16 products with an fp32 softmax and the MLPs
@@ -129,7 +132,7 @@ class Sam2Engine(Engine):
         model: str = DEFAULT_MODEL,
         device: str = "auto",
         embedding_cache_size: int = 6,
-        precision: str = "float32",
+        precision: str = "auto",
         num_threads: int | None = None,
         memory_frames: int | None = None,
         progress: bool = True,
@@ -174,6 +177,9 @@ class Sam2Engine(Engine):
         self._model.memory_frames = self._memory_frames
         self._architecture = str(config.model_type)
         self._cache_size = int(embedding_cache_size)
+        if precision == "auto":
+            cpu_bf16 = self._device.type == "cpu" and bf16_matmul_supported(self._device)
+            precision = "mixed" if cpu_bf16 else "float32"
         self._precision = precision
         self._fast_modules = 0
         if precision in FAST_LEVELS:

@@ -39,10 +39,11 @@ __all__ = [
 DEFAULT_MODEL = "sam2.1-tiny"
 #: Name of the random-weight test model.
 RANDOM_TINY = "random-tiny"
-#: Precision levels offered to users (CLI, dock), fastest last; ``Sam2Engine`` also
-#: takes ``"bfloat16"`` (the whole model cast, kept for comparison). Listed here so
-#: that callers need not import torch.
-PRECISIONS = ("float32", "mixed", "fast")
+#: Precision levels offered to users (CLI, dock): ``"auto"`` (the default: ``"mixed"``
+#: on a CPU with native bf16, else ``"float32"``), then fastest last; ``Sam2Engine``
+#: also takes ``"bfloat16"`` (the whole model cast, kept for comparison). Listed here
+#: so that callers need not import torch.
+PRECISIONS = ("auto", "float32", "mixed", "fast")
 #: Device names offered to users (CLI, dock): ``"auto"`` picks CUDA, then MPS, then
 #: the CPU. ``Sam2Engine`` also takes ``"cuda:N"``.
 DEVICES = ("auto", "cpu", "cuda", "mps")
