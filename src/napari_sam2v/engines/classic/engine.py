@@ -369,11 +369,10 @@ class ClassicEngine(Engine):
                 continue
             if prompt.points is None or prompt.box is not None or prompt.mask is not None:
                 continue
-            if not len(self._neighbour_points(frame, prompt)):
-                continue
-            new = seed_from_prompt(
-                view, prompt, self.settings, others=self._markers_on(frame, prompt)
-            )
+            others = self._markers_on(frame, prompt)
+            if len(others) == len(self._clicks_on(frame, exclude=oid)):
+                continue  # no tracked neighbour on this frame: the seed stands
+            new = seed_from_prompt(view, prompt, self.settings, others=others)
             if new.mask is None:
                 continue
             self._store_seed(oid, frame, new)
