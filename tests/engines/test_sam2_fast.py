@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_sam2v.engines.sam2 import Sam2Engine
-from napari_sam2v.engines.sam2 import engine as engine_module
+from napari_sam2v.engines.sam2 import fastpath as fastpath_module
 from napari_sam2v.engines.sam2.fastpath import (
     bf16_matmul_supported,
     chunked_attention,
@@ -232,7 +232,7 @@ def test_mixed_precision_reports_its_settings() -> None:
 def test_auto_precision_is_mixed_only_on_a_cpu_with_native_bf16(monkeypatch, native) -> None:
     import warnings
 
-    monkeypatch.setattr(engine_module, "bf16_matmul_supported", lambda device: native)
+    monkeypatch.setattr(fastpath_module, "bf16_matmul_supported", lambda device: native)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         engine = Sam2Engine(model="random-tiny", device="cpu")
@@ -244,7 +244,7 @@ def test_auto_precision_is_mixed_only_on_a_cpu_with_native_bf16(monkeypatch, nat
 
 
 def test_mixed_falls_back_to_float32_without_native_bf16(monkeypatch) -> None:
-    monkeypatch.setattr(engine_module, "bf16_matmul_supported", lambda device: False)
+    monkeypatch.setattr(fastpath_module, "bf16_matmul_supported", lambda device: False)
     with pytest.warns(UserWarning, match="native bf16"):
         engine = Sam2Engine(model="random-tiny", device="cpu", precision="mixed")
     assert engine.info.settings["precision"] == "float32"

@@ -30,11 +30,7 @@ from napari_sam2v.engines.base import (
     propagation_order,
 )
 from napari_sam2v.engines.heap import HeapTrimmer
-from napari_sam2v.engines.sam2.fastpath import (
-    FAST_LEVELS,
-    bf16_matmul_supported,
-    enable_fast_path,
-)
+from napari_sam2v.engines.sam2.fastpath import install_precision
 from napari_sam2v.engines.sam2.hiera import install_exact_encoder
 from napari_sam2v.engines.sam2.loading import load_model
 from napari_sam2v.engines.sam2.registry import DEFAULT_MODEL, PRECISIONS, resolve_model
@@ -177,13 +173,9 @@ class Sam2Engine(Engine):
         self._model.memory_frames = self._memory_frames
         self._architecture = str(config.model_type)
         self._cache_size = int(embedding_cache_size)
-        if precision == "auto":
-            cpu_bf16 = self._device.type == "cpu" and bf16_matmul_supported(self._device)
-            precision = "mixed" if cpu_bf16 else "float32"
-        self._precision = precision
-        self._fast_modules = 0
-        if precision in FAST_LEVELS:
-            self._precision = self._enable_fast_path(precision)
+        self._precision, self._fast_modules = install_precision(
+            self._model, precision, self._device
+        )
         # bit-identical: the objects of a frame share the first self-attention
         install_shared_first_attention(self._model)
         self._closed = False
@@ -196,19 +188,6 @@ class Sam2Engine(Engine):
         self._model.mask_decoder.register_forward_hook(self._record_iou)
 
     # -- internals -----------------------------------------------------------------
-    def _enable_fast_path(self, level: str) -> str:
-        """Install the bf16 fast path; return the precision actually used."""
-        if not bf16_matmul_supported(self._device):
-            warnings.warn(
-                f"precision {level!r} needs native bf16 matrix products, which device "
-                f"{self._device} lacks; using 'float32'",
-                UserWarning,
-                stacklevel=4,
-            )
-            return "float32"
-        self._fast_modules = enable_fast_path(self._model, level)
-        return level
-
     def _record_iou(self, module: Any, args: Any, output: Any) -> None:
         self._iou_calls.append(output[1].detach())
 

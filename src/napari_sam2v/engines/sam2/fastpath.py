@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 from typing import Any
 
 import torch
@@ -52,6 +53,7 @@ __all__ = [
     "install_bf16_encoder",
     "install_bf16_memory_mlp",
     "install_fast_attention",
+    "install_precision",
     "uninstall",
 ]
 
@@ -349,6 +351,36 @@ def enable_fast_path(model: nn.Module, level: str) -> int:
     if fast:
         install_bf16_memory_mlp(model)
     return patched
+
+
+def install_precision(model: nn.Module, level: str, device: torch.device) -> tuple[str, int]:
+    """Install what precision ``level`` needs on ``device``.
+
+    ``"auto"`` stands for ``"mixed"`` on a CPU with native bf16 and for
+    ``"float32"`` elsewhere (the fast path has not been measured on a GPU).
+    ``"mixed"`` and ``"fast"`` fall back to ``"float32"``, with a warning, on a
+    device without native bf16 products. Other levels install nothing.
+
+    Returns
+    -------
+    level : str
+        The precision level in use.
+    patched : int
+        Number of memory-attention modules given the chunked kernel.
+    """
+    if level == "auto":
+        level = "mixed" if device.type == "cpu" and bf16_matmul_supported(device) else "float32"
+    if level not in FAST_LEVELS:
+        return level, 0
+    if not bf16_matmul_supported(device):
+        warnings.warn(
+            f"precision {level!r} needs native bf16 matrix products, which device "
+            f"{device} lacks; using 'float32'",
+            UserWarning,
+            stacklevel=4,
+        )
+        return "float32", 0
+    return level, enable_fast_path(model, level)
 
 
 def uninstall(model: nn.Module) -> None:
