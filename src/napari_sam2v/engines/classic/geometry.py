@@ -55,6 +55,14 @@ class Window:
         """``(height, width)`` of the window."""
         return self.y1 - self.y0, self.x1 - self.x0
 
+    def points_inside(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)`` in window coordinates of the ``[x, y]`` points inside it."""
+        rows = np.round(points[:, 1]).astype(int) - self.y0
+        cols = np.round(points[:, 0]).astype(int) - self.x0
+        height, width = self.shape
+        ok = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        return rows[ok], cols[ok]
+
     def touches_inner_edge(self, mask: np.ndarray, frame_shape: tuple[int, int]) -> bool:
         """Whether ``mask`` (window-sized) reaches an edge that is not the frame's edge."""
         height, width = frame_shape
@@ -142,10 +150,8 @@ class CropMask:
 
     def contains(self, points: np.ndarray) -> bool:
         """Whether any ``[x, y]`` point lies on the mask."""
-        rows = np.round(points[:, 1]).astype(int) - self.y0
-        cols = np.round(points[:, 0]).astype(int) - self.x0
-        ok = (rows >= 0) & (rows < self.mask.shape[0]) & (cols >= 0) & (cols < self.mask.shape[1])
-        return bool(self.mask[rows[ok], cols[ok]].any())
+        rows, cols = Window(self.y0, self.x0, self.y1, self.x1).points_inside(points)
+        return bool(self.mask[rows, cols].any())
 
     def full(self, shape: tuple[int, int]) -> np.ndarray:
         """The mask painted into a frame of ``shape``."""

@@ -189,14 +189,6 @@ def auto_threshold(values: np.ndarray, feature: str) -> float:
     return float(threshold_otsu(values, nbins=128))
 
 
-def _inside(window: Window, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, cols)`` of the ``[x, y]`` points that lie inside ``window``."""
-    rows = np.round(points[:, 1]).astype(int) - window.y0
-    cols = np.round(points[:, 0]).astype(int) - window.x0
-    ok = (rows >= 0) & (rows < window.shape[0]) & (cols >= 0) & (cols < window.shape[1])
-    return rows[ok], cols[ok]
-
-
 def points_in_window(window: Window, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, cols)`` of ``[x, y]`` points in ``window``, clipped to its edges."""
     rows = np.clip(np.round(points[:, 1]).astype(int) - window.y0, 0, window.shape[0] - 1)
@@ -302,7 +294,7 @@ def _seed_points(
                     elevation,
                     pos_rc,
                     neg_rc,
-                    _inside(window, others),
+                    window.points_inside(others),
                     marker_scale=settings.marker_scale,
                     background_gap=settings.texture_size,
                     snap=settings.initial_window / 8,
