@@ -35,6 +35,23 @@ __all__ = ["ClassicEngine"]
 _Entry = tuple[CropMask | None, ObjectScore]
 
 
+def _takes_markers(seed: Seed | None, prompt: Prompt | None) -> bool:
+    """Whether a seed is a ``phase`` watershed of clicks alone.
+
+    Only those seeds use other objects' markers, so only they are worth segmenting
+    again when the markers on their frame change (a box or mask seed would come
+    out the same).
+    """
+    return (
+        seed is not None
+        and prompt is not None
+        and seed.appearance.feature == "phase"
+        and prompt.points is not None
+        and prompt.box is None
+        and prompt.mask is None
+    )
+
+
 def _seed_score(seed: Seed) -> ObjectScore:
     """Score of a prompted frame: positive when something was segmented."""
     if seed.mask is None:
@@ -230,9 +247,7 @@ class ClassicEngine(Engine):
         for oid, seeds in self._seeds.items():
             seed = seeds.get(frame)
             own = self._prompts.get(oid, {}).get(frame)
-            if oid == prompt.object_id or seed is None or seed.mask is None or own is None:
-                continue
-            if seed.appearance.feature != "phase" or own.points is None or own.mask is not None:
+            if oid == prompt.object_id or not _takes_markers(seed, own) or seed.mask is None:
                 continue
             if not touched[seed.mask.y0 : seed.mask.y1, seed.mask.x0 : seed.mask.x1][
                 seed.mask.mask
@@ -363,11 +378,8 @@ class ClassicEngine(Engine):
         propagation at most; this pass's tracked masks now give each of them a marker.
         """
         for oid in ids:
-            seed = self._seeds[oid].get(frame)
             prompt = self._prompts[oid].get(frame)
-            if seed is None or prompt is None or seed.appearance.feature != "phase":
-                continue
-            if prompt.points is None or prompt.box is not None or prompt.mask is not None:
+            if not _takes_markers(self._seeds[oid].get(frame), prompt):
                 continue
             others = self._markers_on(frame, prompt)
             if len(others) == len(self._clicks_on(frame, exclude=oid)):
