@@ -46,6 +46,7 @@ from scipy import ndimage as ndi
 
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.prompts import Prompt
+from napari_sam2v.samples._common import interior_points
 
 __all__ = [
     "ObjectScores",
@@ -127,13 +128,6 @@ def boundary_f_measure(pred: np.ndarray, truth: np.ndarray, *, tolerance: int) -
     return 2 * precision * recall / (precision + recall)
 
 
-def _deepest_point(mask: np.ndarray) -> list[float]:
-    """``[x, y]`` of the interior point furthest from the mask's boundary."""
-    depth = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    return [float(x), float(y)]
-
-
 def first_frame_prompts(
     labels: np.ndarray,
     *,
@@ -186,7 +180,7 @@ def first_frame_prompts(
         if mask:
             prompts.append(Prompt(frame=frame, object_id=oid, mask=truth))
             continue
-        kwargs: dict[str, Any] = {"points": [_deepest_point(truth)], "labels": [1]}
+        kwargs: dict[str, Any] = {"points": [interior_points(truth)[0]], "labels": [1]}
         if box:
             ys, xs = np.nonzero(truth)
             kwargs["box"] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
@@ -367,7 +361,7 @@ def per_frame_agreement(
         engine.reset()
         truths = {oid: labels[t] == oid for oid in ious if t >= first[oid]}
         prompts = [
-            Prompt(frame=t, object_id=oid, points=[_deepest_point(truth)], labels=[1])
+            Prompt(frame=t, object_id=oid, points=[interior_points(truth)[0]], labels=[1])
             for oid, truth in truths.items()
             if present_on[oid][t]
         ]
