@@ -172,6 +172,37 @@ def test_cell_clicked_among_tracked_cells_does_not_flood_them() -> None:
     assert not results[later - 1].masks[1].any()
 
 
+@pytest.mark.parametrize(
+    ("feature", "box", "computed"),
+    [
+        ("phase", False, True),
+        ("auto", False, True),
+        ("bright", False, False),
+        ("auto", True, False),
+    ],
+)
+def test_tracked_markers_computed_only_for_seeds_that_can_use_them(
+    feature: str, box: bool, computed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a click seed that may be ``phase`` looks up the tracked cells' marker points."""
+    frames, labels = phase_cells(n_frames=3)
+    engine = ClassicEngine(feature=feature)
+    engine.set_video(frames)
+    engine.add_prompt(Prompt(0, 2, mask=labels[0] == 2))
+    list(engine.propagate())
+    calls: list[int] = []
+    lookup = ClassicEngine._neighbour_points
+
+    def counted(self: ClassicEngine, frame: int, prompt: Prompt) -> np.ndarray:
+        calls.append(frame)
+        return lookup(self, frame, prompt)
+
+    monkeypatch.setattr(ClassicEngine, "_neighbour_points", counted)
+    prompt = Prompt(2, 1, points=click(1, 2), box=box_of(1) if box else None)
+    assert engine.add_prompt(prompt).masks[1].any()
+    assert bool(calls) is computed
+
+
 def test_negative_click_and_flat_background() -> None:
     frames, labels = phase_cells(n_frames=1)
     engine = ClassicEngine(feature="phase")

@@ -35,6 +35,16 @@ __all__ = ["ClassicEngine"]
 _Entry = tuple[CropMask | None, ObjectScore]
 
 
+def _clicks_alone(prompt: Prompt | None) -> bool:
+    """Whether ``prompt`` is clicks without a box or a mask."""
+    return (
+        prompt is not None
+        and prompt.points is not None
+        and prompt.box is None
+        and prompt.mask is None
+    )
+
+
 def _takes_markers(seed: Seed | None, prompt: Prompt | None) -> bool:
     """Whether a seed is a ``phase`` watershed of clicks alone.
 
@@ -42,14 +52,17 @@ def _takes_markers(seed: Seed | None, prompt: Prompt | None) -> bool:
     again when the markers on their frame change (a box or mask seed would come
     out the same).
     """
-    return (
-        seed is not None
-        and prompt is not None
-        and seed.appearance.feature == "phase"
-        and prompt.points is not None
-        and prompt.box is None
-        and prompt.mask is None
-    )
+    return seed is not None and seed.appearance.feature == "phase" and _clicks_alone(prompt)
+
+
+def _may_take_markers(prompt: Prompt, view: FrameView, settings: ClassicSettings) -> bool:
+    """Whether a seed of ``prompt`` could become a ``phase`` watershed of clicks alone.
+
+    Decided before segmenting, so that the other objects' marker points (a distance
+    transform per tracked mask) are computed only for prompts that can use them.
+    """
+    phase_possible = settings.feature == "phase" or (settings.feature == "auto" and not view.is_rgb)
+    return phase_possible and _clicks_alone(prompt)
 
 
 def _seed_score(seed: Seed) -> ObjectScore:
@@ -172,7 +185,11 @@ class ClassicEngine(Engine):
         view = self._view(prompt.frame)
         oid, frame = prompt.object_id, prompt.frame
         with self._lock:
-            others = self._markers_on(frame, prompt)
+            others = (
+                self._markers_on(frame, prompt)
+                if _may_take_markers(prompt, view, self.settings)
+                else None
+            )
         seed = seed_from_prompt(view, prompt, self.settings, others=others)
         with self._lock:
             self._prompts.setdefault(oid, {})[frame] = prompt
