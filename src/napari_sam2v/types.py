@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from napari_sam2v.errors import InputError
+
 __all__ = ["DEFAULT_TIME_UNIT", "Calibration", "ObjectInfo", "default_color", "interval_unit"]
 
 # A qualitative palette (Okabe-Ito, colour-blind safe) cycled for new objects.
@@ -151,6 +153,58 @@ class Calibration:
             "frame_interval": self.frame_interval,
             "time_unit": self.time_unit,
         }
+
+    def overridden(
+        self,
+        *,
+        pixel_size: float | None = None,
+        unit: str | None = None,
+        frame_interval: float | None = None,
+        time_unit: str | None = None,
+    ) -> Calibration:
+        """This calibration with user-given values laid over it.
+
+        A ``pixel_size`` needs a ``unit`` (and a ``frame_interval`` a ``time_unit``)
+        unless this calibration already names one; a unit alone relabels nothing and
+        is refused.
+
+        Parameters
+        ----------
+        pixel_size, frame_interval : float, optional
+            Replace the stored values when given.
+        unit, time_unit : str, optional
+            Units of the given (or stored) values.
+
+        Returns
+        -------
+        Calibration
+
+        Raises
+        ------
+        InputError
+            For a size without unit, a unit without size, or a non-positive value.
+        """
+        if unit is not None and pixel_size is None and not self.is_spatially_calibrated:
+            raise InputError(f"unit={unit!r} was given without pixel_size")
+        if time_unit is not None and frame_interval is None and self.frame_interval is None:
+            raise InputError(f"time_unit={time_unit!r} was given without frame_interval")
+        if pixel_size is not None and unit is None and not self.is_spatially_calibrated:
+            raise InputError(f"pixel_size={pixel_size!r} needs a unit (for example unit='um')")
+        if frame_interval is not None and time_unit is None and self.frame_interval is None:
+            raise InputError(
+                f"frame_interval={frame_interval!r} needs a time_unit (for example time_unit='s')"
+            )
+        new_size = self.pixel_size if pixel_size is None else pixel_size
+        new_interval = self.frame_interval if frame_interval is None else frame_interval
+        try:
+            return Calibration(
+                pixel_size=None if new_size is None else float(new_size),
+                unit=unit if unit is not None else self.unit,
+                frame_interval=None if new_interval is None else float(new_interval),
+                time_unit=time_unit if time_unit is not None else self.time_unit,
+            )
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"invalid calibration: {exc}") from exc
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:

@@ -23,7 +23,6 @@ __all__ = [
     "Source",
     "iter_frames",
     "read_frame",
-    "resolve_calibration",
     "resolve_source",
     "select_objects",
 ]
@@ -98,49 +97,6 @@ def resolve_source(obj: Any) -> Source:
     what = _describe(obj)
     _check_labels(obj, what)
     return Source(obj, Calibration(), {}, None, what)
-
-
-def resolve_calibration(
-    base: Calibration,
-    *,
-    pixel_size: float | None,
-    unit: str | None,
-    frame_interval: float | None,
-    time_unit: str | None,
-) -> Calibration:
-    """Overlay user-given calibration on the store's.
-
-    A ``pixel_size`` needs a ``unit`` (and a ``frame_interval`` a ``time_unit``) unless
-    the store already names one; a unit alone relabels nothing and is refused.
-
-    Raises
-    ------
-    InputError
-        For a size without unit, a unit without size, or a non-positive value.
-    """
-    if unit is not None and pixel_size is None and not base.is_spatially_calibrated:
-        raise InputError(f"unit={unit!r} was given without pixel_size")
-    if time_unit is not None and frame_interval is None and base.frame_interval is None:
-        raise InputError(f"time_unit={time_unit!r} was given without frame_interval")
-    new_size = base.pixel_size if pixel_size is None else pixel_size
-    new_unit = unit if unit is not None else base.unit
-    if pixel_size is not None and unit is None and not base.is_spatially_calibrated:
-        raise InputError(f"pixel_size={pixel_size!r} needs a unit (for example unit='um')")
-    new_interval = base.frame_interval if frame_interval is None else frame_interval
-    new_time_unit = time_unit if time_unit is not None else base.time_unit
-    if frame_interval is not None and time_unit is None and base.frame_interval is None:
-        raise InputError(
-            f"frame_interval={frame_interval!r} needs a time_unit (for example time_unit='s')"
-        )
-    try:
-        return Calibration(
-            pixel_size=None if new_size is None else float(new_size),
-            unit=new_unit,
-            frame_interval=None if new_interval is None else float(new_interval),
-            time_unit=new_time_unit,
-        )
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"invalid calibration: {exc}") from exc
 
 
 def read_frame(array: Any, index: int) -> np.ndarray:

@@ -16,7 +16,6 @@ import pandas as pd
 
 from napari_sam2v.analysis._inputs import (
     iter_frames,
-    resolve_calibration,
     resolve_source,
     select_objects,
 )
@@ -132,8 +131,7 @@ def measure(
     requested = None if objects is None else list(objects)
     given = {o.id: o for o in requested or () if isinstance(o, ObjectInfo)}
     source = resolve_source(result_or_labels)
-    calibration = resolve_calibration(
-        source.calibration,
+    calibration = source.calibration.overridden(
         pixel_size=pixel_size,
         unit=unit,
         frame_interval=frame_interval,
