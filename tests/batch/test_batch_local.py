@@ -76,9 +76,13 @@ def test_batch_reports_failures_and_resumes_on_rerun(tmp_path: Path, batch_env) 
     frames = pd.read_csv(out / "batch_frames.csv")
     per_video = frames.groupby("video")["frame"].nunique().to_dict()
     assert per_video == {"good_a": 12, "good_b": 10}
-    # The row's calibration reaches the measurements: areas in um^2 = px * 0.25.
+    # The row's calibration reaches the measurements: areas in um^2 = px * 0.25,
+    # and the store records it (OME-Zarr scale, exports, later measurements).
     good_a = frames[frames["video"] == "good_a"]
     np.testing.assert_allclose(good_a["area"], good_a["area_px"] * 0.25)
+    recorded = open_result(out / "good_a" / "result.zarr").calibration
+    assert (recorded.pixel_size, recorded.unit, recorded.frame_interval) == (0.5, "um", 2.0)
+    assert not open_result(out / "good_b" / "result.zarr").calibration.is_spatially_calibrated
     assert report["wall_seconds"] > 0
     assert report["videos"][0]["seconds"]["track"] > 0
     assert report["videos"][0]["engine_info"]["engine"] == "classic"

@@ -121,6 +121,7 @@ def test_existing_store_needs_resume_or_overwrite(tmp_path: Path, disk_tiff) -> 
         ("bad json", "prompts.json"),
         ("click outside", "outside the 128x96 frame"),
         ("end beyond video", "end frame 99 is outside the video"),
+        ("pixel size without unit", "needs a unit"),
     ],
 )
 def test_expected_errors_are_one_line(tmp_path: Path, disk_tiff, case: str, message: str) -> None:
@@ -136,6 +137,8 @@ def test_expected_errors_are_one_line(tmp_path: Path, disk_tiff, case: str, mess
     elif case == "click outside":
         prompts = tmp_path / "outside.csv"
         prompts.write_text("frame,object,x,y,label\n0,1,400,30,1\n")
+    elif case == "pixel size without unit":
+        extra = ["--pixel-size", "0.5"]
     else:
         extra = ["--end", "99"]
     store = tmp_path / "out.zarr"
@@ -144,6 +147,47 @@ def test_expected_errors_are_one_line(tmp_path: Path, disk_tiff, case: str, mess
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert message in lines[0]
+
+
+def test_calibration_flags_are_recorded_in_the_store(tmp_path: Path, disk_tiff) -> None:
+    import argparse
+
+    from napari_sam2v.cli.track import _resume_command
+
+    video, prompts = disk_tiff
+    store = tmp_path / "cal.zarr"
+    calibration = ("--pixel-size", "0.8", "--unit", "mm", "--frame-interval", "30")
+    args = ("track", video, "--prompts", prompts, "--out", store, "--engine", "classic")
+    proc = cli(*args, *calibration, "-q")
+    assert proc.returncode == 0, proc.stderr
+    cal = open_result(store).calibration
+    assert (cal.pixel_size, cal.unit, cal.frame_interval, cal.time_unit) == (0.8, "mm", 30.0, "s")
+    # measure needs no flags now: the store's calibration gives physical units
+    measured = cli("measure", store, "--out", tmp_path / "tables")
+    assert measured.returncode == 0, measured.stderr
+    frames = pd.read_csv(tmp_path / "tables" / "frames.csv")
+    np.testing.assert_allclose(frames["area"], frames["area_px"] * 0.64)
+    np.testing.assert_allclose(frames["time"], frames["frame"] * 30.0)
+    # an interrupted run's resume command repeats the calibration
+    namespace = argparse.Namespace(
+        video="v.mp4",
+        prompts="p.json",
+        out="o.zarr",
+        engine="classic",
+        direction="forward",
+        model=None,
+        start=None,
+        end=None,
+        channel=None,
+        pixel_size=0.8,
+        unit="mm",
+        frame_interval=30.0,
+        time_unit=None,
+        device="auto",
+        precision="auto",
+        option=[],
+    )
+    assert "--pixel-size 0.8 --unit mm --frame-interval 30.0 --resume" in _resume_command(namespace)
 
 
 def test_bad_arguments_exit_2_with_usage(disk_tiff) -> None:

@@ -305,3 +305,81 @@ def test_bad_inputs_never_touch_an_existing_store(tmp_path, disk_video, prompts)
     kept = open_result(out)
     assert kept.complete
     np.testing.assert_array_equal(np.asarray(kept.labels), truth)
+
+
+def test_given_calibration_is_recorded_for_napari_fiji_and_measurements(
+    tmp_path, disk_video, prompts, calibrated
+):
+    from napari_sam2v.analysis import measure
+    from napari_sam2v.errors import InputError
+    from napari_sam2v.store.exports import export_tiff
+
+    frames, truth = disk_video
+    out = tmp_path / "cal.zarr"
+    # A plain array has no metadata; the user's calibration goes into the store.
+    result = track(
+        frames,
+        prompts,
+        out,
+        engine=FakeEngine(),
+        pixel_size=0.8,
+        unit="mm",
+        frame_interval=0.5,
+        time_unit="s",
+    )
+    assert result.calibration == Calibration(0.8, "mm", 0.5, "s")
+    attrs = zarr.open_group(str(out / "labels" / "objects")).attrs
+    assert attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] == [
+        0.5,
+        0.8,
+        0.8,
+    ]
+    assert attrs["multiscales"][0]["axes"][1]["unit"] == "millimeter"
+    table = measure(result).frames
+    np.testing.assert_allclose(table["area"], table["area_px"] * 0.64)
+    import tifffile
+
+    export_tiff(result, tmp_path / "cal.tif")
+    with tifffile.TiffFile(tmp_path / "cal.tif") as tif:
+        x_res = tif.pages[0].tags["XResolution"].value
+        assert x_res[0] / x_res[1] == pytest.approx(1 / 0.8)
+    # Given values override the video's metadata field by field.
+    over = track(calibrated, prompts, tmp_path / "over.zarr", engine=FakeEngine(), pixel_size=2.0)
+    assert over.calibration == Calibration(2.0, "um", 2.0, "s")
+    # Incomplete or invalid calibrations fail before anything is written or replaced.
+    for bad, message in (
+        ({"pixel_size": 0.5}, "needs a unit"),
+        ({"unit": "mm"}, "without pixel_size"),
+        ({"frame_interval": 2.0}, "needs a time_unit"),
+        ({"pixel_size": -1.0, "unit": "mm"}, "positive"),
+    ):
+        with pytest.raises(InputError, match=message):
+            track(frames, prompts, out, engine=FakeEngine(), overwrite=True, **bad)
+        kept = open_result(out)
+        assert kept.complete and kept.calibration == Calibration(0.8, "mm", 0.5, "s")
+        np.testing.assert_array_equal(np.asarray(kept.labels), truth)
+    with pytest.raises(InputError, match="needs a unit"):
+        track(frames, prompts, tmp_path / "never.zarr", engine=FakeEngine(), pixel_size=0.5)
+    assert not (tmp_path / "never.zarr").exists()
+
+
+def test_resume_keeps_the_recorded_calibration(tmp_path, disk_video, prompts):
+    frames, truth = disk_video
+    out = tmp_path / "r.zarr"
+    stop = threading.Event()
+
+    def cancel_after_three(info: ProgressInfo) -> None:
+        if info.done == 3:
+            stop.set()
+
+    cal = {"pixel_size": 0.8, "unit": "mm"}
+    partial = track(
+        frames, prompts, out, engine=FakeEngine(), progress=cancel_after_three, cancel=stop, **cal
+    )
+    assert not partial.complete
+    with pytest.raises(StoreError, match="cannot resume with calibration"):
+        track(frames, prompts, out, engine=FakeEngine(), resume=True, pixel_size=0.4, unit="mm")
+    # The same calibration, or none, resumes; the store keeps what it recorded.
+    done = track(frames, prompts, out, engine=FakeEngine(), resume=True)
+    assert done.complete and done.calibration == Calibration(0.8, "mm")
+    np.testing.assert_array_equal(np.asarray(done.labels), truth)

@@ -202,6 +202,12 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
     task.out_dir.mkdir(parents=True, exist_ok=True)
     outcome.resumed = task.store_path.exists()
     start = time.perf_counter()
+    calibration = {
+        "pixel_size": row.pixel_size,
+        "unit": row.unit,
+        "frame_interval": row.frame_interval,
+        "time_unit": interval_unit(row.frame_interval, row.time_unit),
+    }
     result = _complete_store(task) if outcome.resumed else None
     if result is not None:
         # Tracked by an earlier run that stopped before its tables: measure only.
@@ -225,6 +231,7 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
                 engine=engine,
                 direction=options.direction,
                 channel=row.channel,
+                **calibration,
                 resume=outcome.resumed,
             )
             info = engine.info
@@ -236,13 +243,7 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
         }
     outcome.seconds["track"] = round(time.perf_counter() - start, 3)
     start = time.perf_counter()
-    measurements = measure(
-        result,
-        pixel_size=row.pixel_size,
-        unit=row.unit,
-        frame_interval=row.frame_interval,
-        time_unit=interval_unit(row.frame_interval, row.time_unit),
-    )
+    measurements = measure(result, **calibration)
     measurements.save(task.tables_dir, format=options.table_format)
     if options.plots:
         measurements.save_plots(task.out_dir / "plots")

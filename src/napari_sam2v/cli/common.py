@@ -14,7 +14,9 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "HelpFormatter",
+    "add_calibration_options",
     "add_command",
+    "calibration_options",
     "format_table",
     "non_negative_int",
     "positive_float",
@@ -94,6 +96,48 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def add_calibration_options(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """Add ``--pixel-size``, ``--unit``, ``--frame-interval`` and ``--time-unit``.
+
+    Shared by ``track`` (recorded in the store) and ``measure`` (used for the
+    tables); :func:`calibration_options` reads them. ``default`` says where the
+    calibration comes from when a flag is left out.
+    """
+    parser.add_argument(
+        "--pixel-size",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help=f"pixel edge length in --unit (default: {default})",
+    )
+    parser.add_argument("--unit", default=None, help="length unit of --pixel-size, e.g. um, mm")
+    parser.add_argument(
+        "--frame-interval",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help=f"time between frames, in --time-unit (default: {default})",
+    )
+    parser.add_argument(
+        "--time-unit",
+        default=None,
+        metavar="UNIT",
+        help="unit of --frame-interval (default: s)",
+    )
+
+
+def calibration_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments ``pixel_size``, ``unit``, ``frame_interval``, ``time_unit``."""
+    from napari_sam2v.types import interval_unit
+
+    return {
+        "pixel_size": args.pixel_size,
+        "unit": args.unit,
+        "frame_interval": args.frame_interval,
+        "time_unit": interval_unit(args.frame_interval, args.time_unit),
+    }
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

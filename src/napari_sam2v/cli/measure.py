@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from napari_sam2v.cli.common import EXIT_OK, add_command, format_table, positive_float
+from napari_sam2v.cli.common import (
+    EXIT_OK,
+    add_calibration_options,
+    add_command,
+    calibration_options,
+    format_table,
+)
 
 __all__ = ["register", "run", "summary_rows"]
 
@@ -36,27 +42,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("result", metavar="R.zarr", help="result store written by 'track'")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the tables")
-    parser.add_argument(
-        "--pixel-size",
-        type=positive_float,
-        default=None,
-        metavar="S",
-        help="pixel edge length in --unit (default: from the store's metadata)",
-    )
-    parser.add_argument("--unit", default=None, help="length unit of --pixel-size, e.g. um, mm")
-    parser.add_argument(
-        "--frame-interval",
-        type=positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="time between frames, in --time-unit (default: from the store's metadata)",
-    )
-    parser.add_argument(
-        "--time-unit",
-        default=None,
-        metavar="UNIT",
-        help="unit of --frame-interval (default: s)",
-    )
+    add_calibration_options(parser, default="from the store's metadata")
     parser.add_argument("--format", choices=FORMATS, default="csv", help="table format")
     parser.add_argument("--plots", action="store_true", help="also write PNG plots")
     parser.set_defaults(run=run)
@@ -97,16 +83,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v measure``."""
     from napari_sam2v.analysis import measure
     from napari_sam2v.store import open_result
-    from napari_sam2v.types import interval_unit
 
     result = open_result(args.result)
-    measurements = measure(
-        result,
-        pixel_size=args.pixel_size,
-        unit=args.unit,
-        frame_interval=args.frame_interval,
-        time_unit=interval_unit(args.frame_interval, args.time_unit),
-    )
+    measurements = measure(result, **calibration_options(args))
     out = Path(args.out)
     written = list(measurements.save(out, format=args.format) or [])
     if args.plots:

@@ -7,7 +7,13 @@ import shlex
 import sys
 from typing import Any
 
-from napari_sam2v.cli.common import EXIT_OK, add_command, non_negative_int
+from napari_sam2v.cli.common import (
+    EXIT_OK,
+    add_calibration_options,
+    add_command,
+    calibration_options,
+    non_negative_int,
+)
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.progress import ProgressPrinter
 from napari_sam2v.engines.sam2.registry import DEVICES, PRECISIONS
@@ -25,6 +31,7 @@ _EXAMPLES = """\
       --device cuda --direction both --start 40
   napari-sam2v track cells.tif --prompts clicks.csv --out cells.zarr --engine classic \\
       --option feature=phase   # phase-contrast cells
+  napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --pixel-size 0.8 --unit mm
   napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --resume   # after Ctrl-C
 """
 
@@ -171,6 +178,7 @@ def register(commands: Any) -> None:
         metavar="C",
         help="channel of multi-channel (non-RGB) data",
     )
+    add_calibration_options(parser, default="from the video's metadata")
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -188,10 +196,19 @@ def register(commands: Any) -> None:
 def _resume_command(args: argparse.Namespace) -> str:
     argv = ["napari-sam2v", "track", args.video, "--prompts", args.prompts, "--out", args.out]
     argv += ["--engine", args.engine, "--direction", args.direction]
-    for flag in ("model", "start", "end", "channel"):
+    for flag in (
+        "model",
+        "start",
+        "end",
+        "channel",
+        "pixel_size",
+        "unit",
+        "frame_interval",
+        "time_unit",
+    ):
         value = getattr(args, flag)
         if value is not None:
-            argv += [f"--{flag}", str(value)]
+            argv += [f"--{flag.replace('_', '-')}", str(value)]
     if args.device != "auto":
         argv += ["--device", args.device]
     if args.precision != "auto":
@@ -223,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
             start=args.start,
             end=args.end,
             channel=args.channel,
+            **calibration_options(args),
             resume=args.resume,
             overwrite=args.overwrite,
             progress=progress,

@@ -23,6 +23,7 @@ from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store.result import Result, file_fingerprint, open_result
 from napari_sam2v.store.result_store import ResultStore
+from napari_sam2v.types import Calibration
 
 __all__ = ["COPY_LIMIT_BYTES", "ProgressInfo", "track"]
 
@@ -122,6 +123,10 @@ def track(
     start: int | None = None,
     end: int | None = None,
     channel: int | None = None,
+    pixel_size: float | None = None,
+    unit: str | None = None,
+    frame_interval: float | None = None,
+    time_unit: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: Callable[[ProgressInfo], None] | None = None,
@@ -158,9 +163,15 @@ def track(
         propagation direction); not allowed with ``direction="both"``.
     channel : int, optional
         Channel of multi-channel data.
+    pixel_size, unit, frame_interval, time_unit : optional
+        Physical calibration to record in the store, laid over what the video's
+        metadata says (see :meth:`~napari_sam2v.types.Calibration.overridden`): the
+        store's OME-Zarr scale, its exports and later measurements use it. A camera
+        video usually has none, so give ``pixel_size`` with its ``unit``.
     resume : bool
         Continue a store left by an interrupted run: finished frames are kept and only
-        missing frames are written. The prompts must be the same.
+        missing frames are written. The prompts must be the same, and so must a
+        calibration given here.
     overwrite : bool
         Replace an existing store at ``out`` (never a folder that is not a store).
     progress : callable, optional
@@ -198,9 +209,18 @@ def track(
         If another process writes the same store.
     PromptError
         If the prompts do not fit the video.
+    InputError
+        If the calibration is incomplete (a size without its unit, say) or invalid.
     """
     direction = Direction.parse(direction)
     source = open_video(video, channel=channel) if not isinstance(video, VideoSource) else video
+    given = {
+        "pixel_size": pixel_size,
+        "unit": unit,
+        "frame_interval": frame_interval,
+        "time_unit": time_unit,
+    }
+    calibration = source.metadata.calibration.overridden(**given)
     if isinstance(prompts, (str, os.PathLike)):
         prompts = Prompts.load(prompts)
     prompts = Prompts.from_prompt_set(prompts)
@@ -225,6 +245,7 @@ def track(
             overwrite=overwrite,
             copy_image=copy_image,
             channel=channel,
+            calibration=calibration if any(v is not None for v in given.values()) else None,
             ngff_version=ngff_version,
             keep_masks=keep_masks,
             fsync=fsync,
@@ -279,18 +300,20 @@ def _open_store(
     overwrite: bool,
     copy_image: bool | None,
     channel: int | None,
+    calibration: Calibration | None,
     ngff_version: str,
     keep_masks: bool,
     fsync: bool,
     settings: dict[str, Any],
 ) -> ResultStore:
+    """Create the store, or open it to resume; ``calibration`` is the user's, if any."""
     if resume and out.exists():
         if ResultStore.is_incomplete(out):
             overwrite = True  # an interrupted creation holds no frames
         else:
             store = ResultStore.open(out, fsync=fsync)
             try:
-                _check_resumable(store, source, prompts, engine)
+                _check_resumable(store, source, prompts, engine, calibration)
             except BaseException:
                 store.close()
                 raise
@@ -303,7 +326,7 @@ def _open_store(
         n_frames=source.n_frames,
         frame_shape=source.frame_shape,
         prompts=prompts,
-        calibration=source.metadata.calibration,
+        calibration=calibration or source.metadata.calibration,
         source=_source_reference(source, channel),
         image=source if copy else None,
         engine_info=engine.info,
@@ -316,7 +339,11 @@ def _open_store(
 
 
 def _check_resumable(
-    store: ResultStore, source: VideoSource, prompts: Prompts, engine: Engine
+    store: ResultStore,
+    source: VideoSource,
+    prompts: Prompts,
+    engine: Engine,
+    calibration: Calibration | None,
 ) -> None:
     expected = [source.n_frames, *source.frame_shape]
     if list(store.meta["shape"]) != expected:
@@ -334,6 +361,12 @@ def _check_resumable(
         raise StoreError(
             f"{store.path}: cannot resume with engine {engine.info.engine!r}; the interrupted "
             f"run used {stored!r}"
+        )
+    recorded = Calibration.from_dict(store.meta.get("calibration") or {})
+    if calibration is not None and calibration != recorded:
+        raise StoreError(
+            f"{store.path}: cannot resume with calibration {calibration.to_dict()}; the store "
+            f"records {recorded.to_dict()}: give the same calibration, or none, to resume"
         )
 
 
