@@ -9,6 +9,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from napari_sam2v.types import interval_unit
+
 __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
@@ -130,8 +132,6 @@ def add_calibration_options(parser: argparse.ArgumentParser, *, default: str) ->
 
 def calibration_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments ``pixel_size``, ``unit``, ``frame_interval``, ``time_unit``."""
-    from napari_sam2v.types import interval_unit
-
     return {
         "pixel_size": args.pixel_size,
         "unit": args.unit,

@@ -35,6 +35,18 @@ _EXAMPLES = """\
   napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr --resume   # after Ctrl-C
 """
 
+#: Flags whose value (when given) the printed resume command repeats.
+_REPEATED_ON_RESUME = (
+    "model",
+    "start",
+    "end",
+    "channel",
+    "pixel_size",
+    "unit",
+    "frame_interval",
+    "time_unit",
+)
+
 #: Engine options with a dedicated flag (``--option`` may not set them).
 _FLAGGED = {"model": "--model", "device": "--device", "precision": "--precision"}
 
@@ -196,16 +208,7 @@ def register(commands: Any) -> None:
 def _resume_command(args: argparse.Namespace) -> str:
     argv = ["napari-sam2v", "track", args.video, "--prompts", args.prompts, "--out", args.out]
     argv += ["--engine", args.engine, "--direction", args.direction]
-    for flag in (
-        "model",
-        "start",
-        "end",
-        "channel",
-        "pixel_size",
-        "unit",
-        "frame_interval",
-        "time_unit",
-    ):
+    for flag in _REPEATED_ON_RESUME:
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
