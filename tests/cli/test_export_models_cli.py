@@ -31,6 +31,14 @@ def test_export_tiff_png_coco(store: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {tiff}" in proc.stdout
     np.testing.assert_array_equal(tifffile.imread(tiff), labels)
+    calibrated = tmp_path / "calibrated.tif"
+    proc = cli(
+        "export", store, "--to", "tiff", "--out", calibrated, "--pixel-size", "0.8", "--unit", "mm"
+    )
+    assert proc.returncode == 0, proc.stderr
+    with tifffile.TiffFile(calibrated) as tif:
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(0.8) and tif.imagej_metadata["unit"] == "mm"
 
     pngs = tmp_path / "pngs"
     proc = cli("export", store, "--to", "png", "--out", pngs)
@@ -61,6 +69,14 @@ def test_export_errors(store: Path, tmp_path: Path) -> None:
     assert proc.stderr.strip() == "error: --per-object applies to --to png only"
     proc = cli("export", store, "--to", "gif", "--out", tmp_path / "x.gif")
     assert proc.returncode == 2 and "invalid choice: 'gif'" in proc.stderr
+    proc = cli("export", store, "--to", "png", "--out", tmp_path / "p", "--pixel-size", "2")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "error: --pixel-size and --frame-interval apply to --to tiff and coco only"
+    )
+    proc = cli("export", store, "--to", "tiff", "--out", tmp_path / "u.tif", "--pixel-size", "2")
+    assert proc.returncode == 2 and "needs a unit" in proc.stderr
+    assert not (tmp_path / "p").exists() and not (tmp_path / "u.tif").exists()
 
 
 def test_models_list_and_path_offline() -> None:

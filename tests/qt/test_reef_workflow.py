@@ -177,3 +177,13 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
         == row["object_id"]
     )
     np.testing.assert_allclose(row["mean_intensity"], image[int(row["frame"])][mask].mean())
+    # the label TIFF carries the corrected calibration too, so Fiji agrees with the tables
+    results.out_edit.setText(str(tmp_path / "export"))
+    results.export("tiff")
+    wait_jobs(results)
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "export" / "labels.tif") as tif:
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(0.5)
+        assert tif.imagej_metadata["unit"] == "micron"

@@ -15,7 +15,7 @@ from napari_sam2v.io.rle import rle_decode
 from napari_sam2v.prompts import Prompt
 from napari_sam2v.store.exports import export_coco, export_png, export_tiff, safe_name
 from napari_sam2v.store.pipeline import track
-from napari_sam2v.types import ObjectInfo
+from napari_sam2v.types import Calibration, ObjectInfo
 from tests.store.fake_engine import FakeEngine
 
 EVIL = '../../escape/=HYPERLINK("x")'
@@ -51,6 +51,14 @@ def test_imagej_tiff(tmp_path, result, disk_video):
     np.testing.assert_array_equal(tifffile.imread(subset), truth[[2, 5]])
     with pytest.raises(StoreError, match="outside the result"):
         export_tiff(result, tmp_path / "bad.tif", frames=[40])
+    # A calibration given (say, the one the tables were measured with) replaces the store's.
+    corrected = Calibration(2.0, "mm", 0.5, "min")
+    with tifffile.TiffFile(export_tiff(result, tmp_path / "c.tif", calibration=corrected)) as tif:
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(2.0)
+        assert tif.imagej_metadata["unit"] == "mm"
+        assert tif.imagej_metadata["finterval"] == pytest.approx(0.5)
+        assert tif.imagej_metadata["tunit"] == "min"
 
 
 def test_png_instance_and_per_object(tmp_path, result, disk_video):
@@ -85,6 +93,10 @@ def test_coco_rle(tmp_path, result, disk_video):
         x, y, w, h = ann["bbox"]
         assert mask[y : y + h, x : x + w].sum() == ann["area"]
         assert ann["segmentation"]["size"] == [96, 128]
+    assert data["info"]["calibration"]["pixel_size"] == 0.25
+    corrected = Calibration(2.0, "mm")
+    again = json.loads(export_coco(result, tmp_path / "c.json", calibration=corrected).read_text())
+    assert again["info"]["calibration"] == corrected.to_dict()
 
 
 def test_safe_name():

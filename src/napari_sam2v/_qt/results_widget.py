@@ -347,8 +347,10 @@ def _export(kind: str, path: str, out: Path, measurements: Any) -> list[Path]:
         return list(measurements.save(out, format=kind))
     if kind == "plots":
         return list(measurements.save_plots(out / "plots"))
+    # The label files carry the calibration the tables were measured with, if any.
+    calibration = measurements.calibration if measurements is not None else None
     if kind == "tiff":
-        return [exports.export_tiff(path, out / "labels.tif")]
+        return [exports.export_tiff(path, out / "labels.tif", calibration=calibration)]
     if kind == "png":
         return list(exports.export_png(path, out / "masks"))
-    return [exports.export_coco(path, out / "coco.json")]
+    return [exports.export_coco(path, out / "coco.json", calibration=calibration)]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from napari_sam2v.cli.common import EXIT_OK, add_command
+from napari_sam2v.cli.common import (
+    EXIT_OK,
+    add_calibration_options,
+    add_command,
+    calibration_options,
+)
 from napari_sam2v.errors import InputError
 
 __all__ = ["register", "run"]
@@ -17,6 +22,7 @@ _EXAMPLES = """\
   napari-sam2v export reef.zarr --to png --out reef_masks/          # one PNG per frame
   napari-sam2v export reef.zarr --to png --out reef_masks/ --per-object
   napari-sam2v export reef.zarr --to coco --out reef_coco.json      # RLE per frame and object
+  napari-sam2v export reef.zarr --to tiff --out reef_labels.tif --pixel-size 0.8 --unit mm
 """
 
 
@@ -47,6 +53,7 @@ def register(commands: Any) -> None:
         help="png: a folder of 0/255 masks per object (overlaps kept when the store has "
         "per-object masks) instead of 16-bit instance maps",
     )
+    add_calibration_options(parser, default="from the store's metadata")
     parser.set_defaults(run=run)
 
 
@@ -55,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.store import exports, open_result
 
     result = open_result(args.result)
+    given = calibration_options(args)
+    if args.to == "png" and any(value is not None for value in given.values()):
+        raise InputError("--pixel-size and --frame-interval apply to --to tiff and coco only")
+    calibration = result.calibration.overridden(**given)
     if args.to == "png":
         mode = "objects" if args.per_object else "instance"
         files = exports.export_png(result, args.out, mode=mode)
@@ -63,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
     if args.per_object:
         raise InputError("--per-object applies to --to png only")
     writer = exports.export_tiff if args.to == "tiff" else exports.export_coco
-    print(f"wrote {writer(result, args.out)}")
+    print(f"wrote {writer(result, args.out, calibration=calibration)}")
     return EXIT_OK

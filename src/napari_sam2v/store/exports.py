@@ -20,6 +20,7 @@ from napari_sam2v.errors import StoreError
 from napari_sam2v.io.rle import rle_encode
 from napari_sam2v.store.layout import atomic_write_json
 from napari_sam2v.store.result import Result, open_result
+from napari_sam2v.types import Calibration
 
 __all__ = ["export_coco", "export_png", "export_tiff", "safe_name"]
 
@@ -66,6 +67,7 @@ def export_tiff(
     path: str | os.PathLike[str],
     *,
     frames: Sequence[int] | None = None,
+    calibration: Calibration | None = None,
 ) -> Path:
     """Write the labels as an ImageJ-compatible TIFF stack (axes ``TYX``).
 
@@ -81,6 +83,9 @@ def export_tiff(
         Output ``.tif`` file.
     frames : sequence of int, optional
         Frames to export (default: all).
+    calibration : Calibration, optional
+        Written instead of the store's calibration, for example the one the tables
+        were measured with (:attr:`Measurements.calibration`).
 
     Returns
     -------
@@ -93,7 +98,7 @@ def export_tiff(
     idx = _frames(res, frames)
     array = res.labels_array(writable=False)
     dtype = np.uint16 if array.dtype.itemsize <= 2 else np.float32
-    cal = res.calibration
+    cal = calibration or res.calibration
     metadata: dict[str, Any] = {"axes": "TYX", "Labels": [f"frame {i}" for i in idx]}
     if cal.frame_interval is not None:
         metadata.update(finterval=cal.frame_interval, tunit=cal.time_unit)
@@ -200,6 +205,7 @@ def export_coco(
     path: str | os.PathLike[str],
     *,
     frames: Sequence[int] | None = None,
+    calibration: Calibration | None = None,
 ) -> Path:
     """Write a COCO-style JSON with one uncompressed-RLE annotation per frame and object.
 
@@ -208,7 +214,8 @@ def export_coco(
     name as ``name``), and ``annotations`` one per visible object on each finished
     frame, with ``segmentation`` ``{"size": [h, w], "counts": [...]}`` (column-major
     runs starting with background), ``area``, ``bbox`` ``[x, y, w, h]`` and the model's
-    ``score`` (object score logit) when known.
+    ``score`` (object score logit) when known. ``info.calibration`` is the store's
+    calibration, or ``calibration`` when given.
 
     Returns
     -------
@@ -269,7 +276,7 @@ def export_coco(
         "info": {
             "description": f"napari-sam2v result {res.path.name}",
             "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "calibration": res.calibration.to_dict(),
+            "calibration": (calibration or res.calibration).to_dict(),
             "random_weights": res.random_weights,
         },
         "images": images,
