@@ -30,6 +30,30 @@ def test_gui_docks_the_tracker_with_the_video_loaded(qtbot) -> None:
 
 
 @pytest.mark.gui
+def test_gui_calibration_reaches_the_layer_and_the_tracker(qtbot, tmp_path: Path) -> None:
+    from napari_sam2v.cli.gui import launch
+    from napari_sam2v.errors import InputError
+
+    reef = load_reef()
+    viewer, widget = launch(reef.video_path, run_event_loop=False, pixel_size=0.8, unit="mm")
+    try:
+        layer = viewer.layers["reef"]
+        assert list(layer.scale) == pytest.approx([1 / 12, 0.8, 0.8, 1.0][: layer.ndim])
+        assert layer.metadata["video_path"] == str(reef.video_path)
+        assert widget.start_session(tmp_path / "reef.zarr")
+        cal = widget.session.calibration
+        assert (cal.pixel_size, cal.unit, cal.time_unit) == (0.8, "mm", "s")
+        assert cal.frame_interval == pytest.approx(1 / 12)
+    finally:
+        viewer.close()
+    with pytest.raises(InputError, match="needs a unit"):
+        launch(reef.video_path, run_event_loop=False, pixel_size=0.8)
+    store = tmp_path / "reef.zarr"
+    with pytest.raises(InputError, match="result store has its own"):
+        launch(store, run_event_loop=False, pixel_size=0.8, unit="mm")
+
+
+@pytest.mark.gui
 def test_gui_reopens_a_result_store(qtbot, tmp_path: Path) -> None:
     from napari_sam2v.cli.gui import launch
     from napari_sam2v.store.pipeline import track

@@ -32,6 +32,14 @@ def test_rgb_and_multichannel_layers() -> None:
     np.testing.assert_array_equal(single.frames[2], tcyx[2, 0])
 
 
+def test_scale_without_units_is_not_a_calibration() -> None:
+    """napari's default unit is "pixel": such a scale has no physical meaning."""
+    layer = Image(np.zeros((3, 16, 16), np.uint16), scale=(10.2, 0.87, 0.87))
+    assert video_from_layer(layer).calibration == Calibration()
+    timed = Image(np.zeros((3, 16, 16), np.uint16), scale=(0.5, 1.0, 1.0), units=("s", "px", "px"))
+    assert video_from_layer(timed).calibration == Calibration(None, "px", 0.5, "second")
+
+
 def test_sample_calibration_from_metadata() -> None:
     cal = {"pixel_size": 0.87, "unit": "um", "frame_interval": 10.2, "time_unit": "min"}
     layer = Image(np.zeros((3, 16, 16), np.uint16), metadata={"calibration": cal, "sample": "x"})

@@ -70,6 +70,10 @@ class LayerVideo:
         return int(self.frames.shape[1]), int(self.frames.shape[2])
 
 
+#: napari's (pint's) names for "no physical unit".
+_PIXEL_UNITS = ("pixel", "css_pixel", "px")
+
+
 def _calibration(layer: Any) -> Calibration:
     meta = getattr(layer, "metadata", {}) or {}
     given = meta.get("calibration")
@@ -79,15 +83,16 @@ def _calibration(layer: Any) -> Calibration:
         return Calibration.from_dict(given)
     scale = [float(s) for s in layer.scale]
     units = [str(u) for u in getattr(layer, "units", ())] or ["pixel"] * len(scale)
-    pixel = scale[-1] if scale[-1] != 1.0 else None
-    interval = scale[0] if scale[0] != 1.0 else None
-    unit = units[-1] if pixel is not None and units[-1] != "pixel" else "px"
+    # A scale in pixels (napari's default unit) is not a calibration: reporting it
+    # as "px" would put numbers in a made-up unit.
+    pixel = scale[-1] if units[-1] not in _PIXEL_UNITS else None
+    interval = scale[0] if units[0] not in _PIXEL_UNITS else None
     try:
         return Calibration(
             pixel_size=pixel,
-            unit=unit if pixel is not None else "px",
+            unit=units[-1] if pixel is not None else "px",
             frame_interval=interval,
-            time_unit=units[0] if interval is not None and units[0] != "pixel" else "frame",
+            time_unit=units[0] if interval is not None else "frame",
         )
     except ValueError:
         return Calibration()

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from napari_sam2v.cli.common import EXIT_OK, add_command
+from napari_sam2v.cli.common import (
+    EXIT_OK,
+    add_calibration_options,
+    add_command,
+    calibration_options,
+)
 from napari_sam2v.errors import Sam2vError
 
 __all__ = ["PLUGIN", "WIDGET", "launch", "register", "run"]
@@ -18,6 +23,7 @@ WIDGET = "SAM 2 video tracker"
 _EXAMPLES = """\
   napari-sam2v gui                  # empty viewer with the tracker docked
   napari-sam2v gui reef.mp4         # the video loaded lazily
+  napari-sam2v gui dive.mp4 --pixel-size 0.8 --unit mm   # recorded with the results
   napari-sam2v gui reef.zarr        # reopen a result store (image, labels, prompts)
 """
 
@@ -40,6 +46,7 @@ def register(commands: Any) -> None:
         examples=_EXAMPLES,
     )
     parser.add_argument("video", nargs="?", default=None, metavar="VIDEO", help="video or store")
+    add_calibration_options(parser, default="from the video's metadata")
     parser.set_defaults(run=run)
 
 
@@ -54,7 +61,15 @@ def _import_napari() -> Any:
     return napari
 
 
-def launch(video: str | Path | None = None, *, run_event_loop: bool = True) -> tuple[Any, Any]:
+def launch(
+    video: str | Path | None = None,
+    *,
+    run_event_loop: bool = True,
+    pixel_size: float | None = None,
+    unit: str | None = None,
+    frame_interval: float | None = None,
+    time_unit: str | None = None,
+) -> tuple[Any, Any]:
     """Open a napari viewer with the tracker widget docked.
 
     Parameters
@@ -66,6 +81,11 @@ def launch(video: str | Path | None = None, *, run_event_loop: bool = True) -> t
     run_event_loop : bool, optional
         Start napari's event loop and return when the window closes (default);
         ``False`` returns at once (scripts and tests).
+    pixel_size, unit, frame_interval, time_unit : optional
+        Calibration of the video, laid over its metadata (see
+        :meth:`~napari_sam2v.types.Calibration.overridden`). The image layer is
+        scaled by it and carries it in its metadata, so the tracker records it in
+        the result store. Not for a result store, which has its own.
 
     Returns
     -------
@@ -78,27 +98,46 @@ def launch(video: str | Path | None = None, *, run_event_loop: bool = True) -> t
         If napari is not installed.
     InputFileNotFoundError
         If ``video`` does not exist.
+    InputError
+        If a calibration is given for a result store or without a video, or is
+        incomplete.
     """
-    from napari_sam2v.errors import InputFileNotFoundError
+    from napari_sam2v.errors import InputError, InputFileNotFoundError
 
+    given = {
+        "pixel_size": pixel_size,
+        "unit": unit,
+        "frame_interval": frame_interval,
+        "time_unit": time_unit,
+    }
     if video is not None and not Path(video).exists():
         raise InputFileNotFoundError(f"{video}: no such file or folder")
+    if any(value is not None for value in given.values()) and (
+        video is None or _is_result_store(Path(video))
+    ):
+        raise InputError("a calibration applies to a video; a result store has its own")
     napari = _import_napari()
     source = None
     if video is not None and not _is_result_store(Path(video)):
         from napari_sam2v.io import open_video
 
         source = open_video(video)  # errors (corrupt file, ...) before any window opens
+        calibration = source.metadata.calibration.overridden(**given)
     viewer = napari.Viewer(title="napari-sam2v")
     if video is not None and source is None:
         viewer.open(str(video), plugin=PLUGIN)
     elif source is not None:
-        calibration = source.metadata.calibration
         scale = [calibration.time_scale, calibration.spatial_scale, calibration.spatial_scale]
         rgb = source.ndim == 4 and source.shape[-1] in (3, 4)
         if source.ndim == 4 and not rgb:
             scale.append(1.0)
-        viewer.add_image(source.to_dask(), name=Path(video).stem, rgb=rgb, scale=scale)
+        metadata: dict[str, Any] = {"calibration": calibration.to_dict()}
+        if source.metadata.kind == "video":
+            # referenced by the store, never copied into it (as `track` does)
+            metadata["video_path"] = str(video)
+        viewer.add_image(
+            source.to_dask(), name=Path(video).stem, rgb=rgb, scale=scale, metadata=metadata
+        )
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
     if run_event_loop:
         napari.run()
@@ -111,5 +150,5 @@ def _is_result_store(path: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v gui``."""
-    launch(args.video)
+    launch(args.video, **calibration_options(args))
     return EXIT_OK
