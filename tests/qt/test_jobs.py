@@ -56,3 +56,32 @@ def _drain(gen):
             yield next(gen)
     except StopIteration as stop:
         yield stop.value
+
+
+def test_on_finished_sees_a_job_that_ends_before_the_caller_looks(qtbot) -> None:
+    """``on_finished`` is connected before the worker starts.
+
+    A slot connected to the returned worker's ``finished`` after ``start`` misses a
+    job that ended in between (here, while the GUI thread sleeps): that race once
+    left the dock's progress bar in MiB after a fast model download.
+    """
+    import threading
+    import time
+
+    from napari_sam2v._qt._jobs import JobRunner
+
+    runner = JobRunner()
+    calls: list[str] = []
+    ran = threading.Event()
+    worker = runner.start("quick", ran.set, on_finished=lambda: calls.append("on_finished"))
+    assert ran.wait(10)  # the worker thread runs the job while the GUI thread is busy,
+    time.sleep(0.3)  # and emits `finished` right after it
+    worker.finished.connect(lambda: calls.append("late"))
+    qtbot.waitUntil(lambda: not runner.active, timeout=10_000)
+    qtbot.wait(100)
+    assert calls == ["on_finished"]
+    failing = runner.start(
+        "broken", _raise(StoreLockedError("locked")), on_finished=lambda: calls.append("failed")
+    )
+    assert failing is not None
+    qtbot.waitUntil(lambda: "failed" in calls, timeout=10_000)

@@ -93,6 +93,7 @@ class JobRunner(QObject):
         *args: Any,
         on_done: Callable[[Any], None] | None = None,
         on_yield: Callable[[Any], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
         exclusive: bool = False,
         generator: bool = False,
     ) -> Any:
@@ -110,6 +111,10 @@ class JobRunner(QObject):
             Called in the GUI thread with the return value (not on failure).
         on_yield : callable, optional
             Called in the GUI thread with each yielded value (generator jobs).
+        on_finished : callable, optional
+            Called in the GUI thread when the job ends, whether it succeeded or not.
+            Connected before the worker starts, so a fast job cannot end unseen
+            (connecting to the returned worker's ``finished`` afterwards can miss it).
         exclusive : bool
             Refuse to start while another exclusive job runs; mark the runner busy.
         generator : bool
@@ -146,6 +151,8 @@ class JobRunner(QObject):
         if on_yield is not None:
             worker.yielded.connect(on_yield)
         worker.finished.connect(finished)
+        if on_finished is not None:
+            worker.finished.connect(on_finished)
         if exclusive:
             self._exclusive = worker
             self.busy_changed.emit(True)

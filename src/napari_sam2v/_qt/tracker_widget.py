@@ -303,10 +303,13 @@ class TrackerWidget(PropagationControls, QWidget):
             f.status.setText(f"Downloading {model} ({download_size(model)}), then loading it…")
             f.progress.setRange(0, 0)  # busy until the hub reports the size
             job = self._download.load_job(self.session, model)
-        worker = self.jobs.start("model load", job, exclusive=True, on_done=self._model_loaded)
-        if worker is not None:
-            worker.finished.connect(self._download.reset_bar)
-        return worker
+        return self.jobs.start(
+            "model load",
+            job,
+            exclusive=True,
+            on_done=self._model_loaded,
+            on_finished=self._download.reset_bar,
+        )
 
     def _model_loaded(self, info: Any) -> None:
         extra = " (random weights: not a result)" if info.random_weights else ""
@@ -381,13 +384,14 @@ class TrackerWidget(PropagationControls, QWidget):
                 self.click_latencies.append(time.perf_counter() - t0)
             self.jobs.start("autosave", _autosave, self.session)  # prompts survive a crash
 
-        worker = self.jobs.start(job, func, *args, on_done=done, exclusive=first)
-        worker.finished.connect(lambda: self.prompt_layers.show(self.session))
-        if first:
-            worker.finished.connect(
-                lambda: self.session.engine_loaded and self._model_loaded(self.session.engine.info)
-            )
-        return worker
+        def finished() -> None:
+            self.prompt_layers.show(self.session)
+            if first and self.session.engine_loaded:
+                self._model_loaded(self.session.engine.info)
+
+        return self.jobs.start(
+            job, func, *args, on_done=done, on_finished=finished, exclusive=first
+        )
 
     def click(self, frame: int, x: float, y: float, positive: bool = True) -> Any:
         """Add a click (from the Points layer) and preview the frame's masks."""
