@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
-            "note": "2-core x86-64 CPU, no GPU, shared with other jobs while measured",
+            "note": "x86-64 CPU, no GPU",
+            # other jobs on the machine show here: a single run's timings vary with them
+            "load_average_1min_after": round(os.getloadavg()[0], 2),
         },
         "engines": timings,
     }
