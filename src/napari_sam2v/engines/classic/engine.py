@@ -24,7 +24,12 @@ from napari_sam2v.engines.base import (
 from napari_sam2v.engines.classic.features import Appearance, FrameView
 from napari_sam2v.engines.classic.geometry import CropMask, Window
 from napari_sam2v.engines.classic.overlaps import resolve_overlaps
-from napari_sam2v.engines.classic.seeding import Seed, points_in_window, seed_from_prompt
+from napari_sam2v.engines.classic.seeding import (
+    Seed,
+    offers_phase,
+    points_in_window,
+    seed_from_prompt,
+)
 from napari_sam2v.engines.classic.settings import ClassicSettings
 from napari_sam2v.engines.classic.tracking import ABSENT_LOGIT, TrackState, track_step
 from napari_sam2v.errors import EngineError
@@ -61,8 +66,7 @@ def _may_take_markers(prompt: Prompt, view: FrameView, settings: ClassicSettings
     Decided before segmenting, so that the other objects' marker points (a distance
     transform per tracked mask) are computed only for prompts that can use them.
     """
-    phase_possible = settings.feature == "phase" or (settings.feature == "auto" and not view.is_rgb)
-    return phase_possible and _clicks_alone(prompt)
+    return offers_phase(view, settings) and _clicks_alone(prompt)
 
 
 def _seed_score(seed: Seed) -> ObjectScore:

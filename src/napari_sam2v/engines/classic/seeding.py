@@ -147,6 +147,15 @@ def candidate_features(
     return [polarity, "phase"]
 
 
+def offers_phase(view: FrameView, settings: ClassicSettings) -> bool:
+    """Whether :func:`candidate_features` can offer ``"phase"`` on this frame.
+
+    Known before any window is looked at, so that work only a ``phase`` seed uses
+    can be skipped for the others.
+    """
+    return settings.feature == "phase" or (settings.feature == "auto" and not view.is_rgb)
+
+
 def segment_window(
     view: FrameView, window: Window, feature: str, settings: ClassicSettings
 ) -> tuple[np.ndarray, np.ndarray, Appearance, float]:
