@@ -65,12 +65,12 @@ def run(args: argparse.Namespace) -> int:
     given = calibration_options(args)
     if args.to == "png" and any(value is not None for value in given.values()):
         raise InputError("--pixel-size and --frame-interval apply to --to tiff and coco only")
-    calibration = result.calibration.overridden(**given)
     if args.to == "png":
         mode = "objects" if args.per_object else "instance"
         files = exports.export_png(result, args.out, mode=mode)
         print(f"wrote {len(files)} PNG files into {args.out}")
         return EXIT_OK
+    calibration = result.calibration.overridden(**given)  # PNG masks carry none
     if args.per_object:
         raise InputError("--per-object applies to --to png only")
     writer = exports.export_tiff if args.to == "tiff" else exports.export_coco
