@@ -58,3 +58,23 @@ def test_interval_unit_defaults_to_seconds_only_with_an_interval() -> None:
     assert interval_unit(2.0, "min") == "min"
     assert interval_unit(None, None) is None  # keep the store's calibration
     assert interval_unit(None, "min") == "min"  # the library then refuses a lone unit
+
+
+def test_overrides_lay_a_calibration_over_another_and_describe_reads_well() -> None:
+    full = Calibration(pixel_size=0.65, unit="um", frame_interval=10.0, time_unit="min")
+    assert full.overrides() == {
+        "pixel_size": 0.65,
+        "unit": "um",
+        "frame_interval": 10.0,
+        "time_unit": "min",
+    }
+    assert Calibration().overridden(**full.overrides()) == full
+    # the uncalibrated parts change nothing (no lone unit is passed on)
+    spatial = Calibration(pixel_size=2.0, unit="mm")
+    assert spatial.overrides()["time_unit"] is None
+    assert full.overridden(**spatial.overrides()) == Calibration(
+        pixel_size=2.0, unit="mm", frame_interval=10.0, time_unit="min"
+    )
+    assert Calibration().overrides() == dict.fromkeys(full.overrides())
+    assert full.describe() == "0.65 um/pixel, 10 min/frame"
+    assert Calibration().describe() == "lengths in pixels, times in frames"

@@ -154,6 +154,37 @@ class Calibration:
             "time_unit": self.time_unit,
         }
 
+    def describe(self) -> str:
+        """A short readable form, such as ``"0.65 um/pixel, 10 min/frame"``."""
+        space = (
+            f"{self.pixel_size:g} {self.unit}/pixel"
+            if self.pixel_size is not None
+            else "lengths in pixels"
+        )
+        time = (
+            f"{self.frame_interval:g} {self.time_unit}/frame"
+            if self.frame_interval is not None
+            else "times in frames"
+        )
+        return f"{space}, {time}"
+
+    def overrides(self) -> dict[str, float | str | None]:
+        """This calibration as the keywords of :meth:`overridden`, ``measure`` and ``track``.
+
+        Returns
+        -------
+        dict
+            ``pixel_size``, ``unit``, ``frame_interval`` and ``time_unit``; the
+            uncalibrated parts (and their units) are ``None``, so they change nothing.
+        """
+        spatial, timed = self.is_spatially_calibrated, self.frame_interval is not None
+        return {
+            "pixel_size": self.pixel_size,
+            "unit": self.unit if spatial else None,
+            "frame_interval": self.frame_interval,
+            "time_unit": self.time_unit if timed else None,
+        }
+
     def overridden(
         self,
         *,

@@ -332,16 +332,7 @@ def _run_sample(name: str, out: Path, plan: _Plan, stop: CancelOnInterrupt) -> S
         )
     if stop.requested:
         return None
-    calibration = sample.calibration
-    spatial = calibration.is_spatially_calibrated
-    timed = calibration.frame_interval is not None
-    measurements = measure(
-        result,
-        pixel_size=calibration.pixel_size,
-        unit=calibration.unit if spatial else None,
-        frame_interval=calibration.frame_interval,
-        time_unit=calibration.time_unit if timed else None,
-    )
+    measurements = measure(result, **sample.calibration.overrides())
     measurements.save(folder / "tables", format="csv")
     measurements.save_plots(folder / "plots")
     headline = summary_rows(measurements)
