@@ -362,7 +362,7 @@ def _check_resumable(
             f"{store.path}: cannot resume with engine {engine.info.engine!r}; the interrupted "
             f"run used {stored!r}"
         )
-    recorded = Calibration.from_dict(store.meta.get("calibration") or {})
+    recorded = store.calibration
     if calibration is not None and calibration != recorded:
         raise StoreError(
             f"{store.path}: cannot resume with calibration {calibration.to_dict()}; the store "

@@ -347,6 +347,20 @@ class ResultStore:
         return [ObjectInfo(o["id"], o["name"], o["color"]) for o in self.meta["objects"]]
 
     @property
+    def calibration(self) -> Calibration:
+        """The recorded calibration (see :meth:`set_calibration`)."""
+        return Calibration.from_dict(self.meta.get("calibration") or {})
+
+    def set_calibration(self, calibration: Calibration) -> Calibration:
+        """Rewrite the calibration: provenance and OME-Zarr scales; returns the old one.
+
+        See :func:`napari_sam2v.store.calibrate.write_calibration`.
+        """
+        from napari_sam2v.store.calibrate import write_calibration
+
+        return write_calibration(self, calibration)
+
+    @property
     def prompts(self) -> Prompts:
         """The prompts recorded at creation."""
         return Prompts.load(self._private / "prompts.json", allow_empty=True)
