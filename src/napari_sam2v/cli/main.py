@@ -1,4 +1,4 @@
-"""The ``napari-sam2v`` command: track, measure, export, demo, models, batch, gui.
+"""The ``napari-sam2v`` command: track, measure, export, calibrate, demo, models, batch, gui.
 
 Every command is a thin front end over the Qt-free core. Expected problems
 (:class:`~napari_sam2v.errors.Sam2vError`) print one line ``error: ...`` and exit
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from napari_sam2v._version import __version__
-from napari_sam2v.cli import batch, demo, export, gui, measure, models, track
+from napari_sam2v.cli import batch, calibrate, demo, export, gui, measure, models, track
 from napari_sam2v.cli.common import EXIT_ERROR, HelpFormatter, print_error
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED
 from napari_sam2v.errors import Sam2vError
@@ -25,6 +25,7 @@ examples:
   napari-sam2v track reef.mp4 --prompts reef.json --out reef.zarr
   napari-sam2v measure reef.zarr --out tables/ --pixel-size 0.5 --unit mm --plots
   napari-sam2v export reef.zarr --to coco --out reef_coco.json
+  napari-sam2v calibrate cells.zarr --pixel-size 0.65 --unit um
   napari-sam2v batch manifest.csv --out results/ --workers 2
   napari-sam2v models list
   napari-sam2v gui reef.mp4
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"napari-sam2v {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (track, measure, export, demo, models, batch, gui):
+    for module in (track, measure, export, calibrate, demo, models, batch, gui):
         module.register(commands)
     return parser
 
