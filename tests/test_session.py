@@ -399,6 +399,36 @@ def test_save_and_reopen_restores_the_session(session: TrackingSession, tmp_path
         again.close()
 
 
+def test_set_calibration_rescales_the_bound_store_and_survives_a_save(
+    session: TrackingSession, tmp_path
+) -> None:
+    from napari_sam2v.session import bound_session
+    from napari_sam2v.store import open_result
+    from napari_sam2v.types import Calibration
+
+    microns = Calibration(pixel_size=0.65, unit="um", frame_interval=10.0, time_unit="min")
+    assert session.set_calibration(microns) == Calibration()  # unbound: the session only
+    assert session.calibration == microns
+    path = tmp_path / "cal.zarr"
+    assert bound_session(path) is None
+    session.create_store(path)
+    assert bound_session(path) is session  # the Results dock finds the holder here
+    halved = Calibration(pixel_size=0.325, unit="um", frame_interval=10.0, time_unit="min")
+    assert session.set_calibration(halved) == microns
+    session.add_object("cell")  # saves the session: the new calibration must stay
+    assert open_result(path).calibration == halved
+    assert open_result(path).metadata["calibration_history"][-1]["calibration"] == (
+        microns.to_dict()
+    )
+    session.close()
+    assert bound_session(path) is None
+    again = TrackingSession.from_store(path, frames=session.frames, engine_factory=DiskEngine)
+    try:
+        assert again.calibration == halved and bound_session(path) is again
+    finally:
+        again.close()
+
+
 def test_store_errors_are_clear(session: TrackingSession, tmp_path, disk_video) -> None:
     from napari_sam2v.errors import StoreError, StoreLockedError
 

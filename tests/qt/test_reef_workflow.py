@@ -187,3 +187,22 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
         num, den = tif.pages[0].tags["XResolution"].value
         assert den / num == pytest.approx(0.5)
         assert tif.imagej_metadata["unit"] == "micron"
+    # "Save to result store" goes through the tracker's session, which holds the store
+    results.save_calibration()
+    wait_jobs(results)
+    assert "Saved in the store: 0.5 um/pixel, 10.2 min/frame" in results.status.text()
+    assert widget.session.calibration.pixel_size == 0.5
+    assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.5
+    widget.session.add_object("late cell")  # a later save of the session keeps it
+    assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.5
+    widget.session.close()
+    # with nobody holding the store, the dock takes its writer lock itself
+    results.calibration.pixel_size.setValue(0.25)
+    results.save_calibration()
+    wait_jobs(results)
+    reopened = open_result(tmp_path / "cells.zarr")
+    assert reopened.calibration.pixel_size == 0.25
+    assert reopened.metadata["calibration_history"][-1]["calibration"]["pixel_size"] == 0.5
+    results.calibration.unit.setText("")  # a size without a unit is refused, nothing written
+    assert results.save_calibration() is None
+    assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.25

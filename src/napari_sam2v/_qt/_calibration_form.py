@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QWidget
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
 
 from napari_sam2v.errors import InputError
 from napari_sam2v.types import Calibration
@@ -22,7 +29,8 @@ def _spin(tooltip: str) -> QDoubleSpinBox:
 class CalibrationForm(QGroupBox):
     """Editable calibration, prefilled from the store's metadata.
 
-    A value of 0 ("uncalibrated") means lengths in pixels or times in frames.
+    A value of 0 ("uncalibrated") means lengths in pixels or times in frames. The
+    owner connects :attr:`save_button` to write the calibration into the store.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -38,6 +46,12 @@ class CalibrationForm(QGroupBox):
         form.addRow("Unit", self.unit)
         form.addRow("Frame interval", self.frame_interval)
         form.addRow("Time unit", self.time_unit)
+        self.save_button = QPushButton("Save to result store")
+        self.save_button.setToolTip(
+            "Record this calibration in the result store (its OME-Zarr scale and\n"
+            "provenance), so napari, Fiji, 'measure' and exports use it from now on"
+        )
+        form.addRow(self.save_button)
 
     def set_calibration(self, calibration: Calibration) -> None:
         """Show ``calibration``."""

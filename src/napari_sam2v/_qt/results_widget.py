@@ -144,6 +144,7 @@ class ResultsWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._refresh_results)
         self.result_combo.currentIndexChanged.connect(self._result_picked)
         self.measure_button.clicked.connect(lambda: self.measure())
+        self.calibration.save_button.clicked.connect(lambda: self.save_calibration())
         self.table_combo.currentTextChanged.connect(lambda _: self._show_table())
         self.plot_combo.currentTextChanged.connect(lambda _: self._show_plot())
         self.table.clicked.connect(self._row_clicked)
@@ -154,6 +155,7 @@ class ResultsWidget(QWidget):
     def _update_controls(self) -> None:
         busy, ready = self.jobs.busy, self.measurements is not None
         self.measure_button.setEnabled(not busy and self.store_path() is not None)
+        self.calibration.save_button.setEnabled(not busy and self.store_path() is not None)
         self.result_combo.setEnabled(not busy)
         self.image_combo.setEnabled(not busy)
         self.tracks_button.setEnabled(ready and not busy)
@@ -227,15 +229,8 @@ class ResultsWidget(QWidget):
     # -- measuring -------------------------------------------------------------------
     def measure(self) -> Any:
         """Measure the picked result in a worker with the calibration shown."""
-        path = self.store_path()
-        if path is None:
-            return None
-        try:
-            cal = self.calibration.calibration()
-        except Sam2vError as exc:
-            from napari.utils.notifications import show_error
-
-            show_error(str(exc))
+        path, cal = self.store_path(), self._form_calibration()
+        if path is None or cal is None:
             return None
         self.status.setText("Measuring…")
         return self.jobs.start(
@@ -246,6 +241,42 @@ class ResultsWidget(QWidget):
             self._image(),
             exclusive=True,
             on_done=self._measured,
+        )
+
+    def _form_calibration(self) -> Any:
+        """The calibration as edited, or ``None`` after showing why it is invalid."""
+        try:
+            return self.calibration.calibration()
+        except Sam2vError as exc:
+            from napari.utils.notifications import show_error
+
+            show_error(str(exc))
+            return None
+
+    def save_calibration(self) -> Any:
+        """Record the calibration shown in the picked result store, in a worker.
+
+        The store's OME-Zarr scale and provenance change (see
+        :meth:`napari_sam2v.store.ResultStore.set_calibration`); layers already in the
+        viewer keep their scale, so they stay aligned with the prompts.
+        """
+        path, cal = self.store_path(), self._form_calibration()
+        if path is None or cal is None:
+            return None
+        self.status.setText("Saving the calibration…")
+        return self.jobs.start(
+            "calibration",
+            _save_calibration,
+            path,
+            cal,
+            exclusive=True,
+            on_done=self._calibration_saved,
+        )
+
+    def _calibration_saved(self, calibration: Any) -> None:
+        self.status.setText(
+            f"Saved in the store: {calibration.describe()}. Measure and exports use it; "
+            "napari and Fiji open the store with this scale."
         )
 
     def _measured(self, measurements: Any) -> None:
@@ -329,15 +360,21 @@ def _measure(path: str, calibration: Any, image: Any) -> Any:
     from napari_sam2v.analysis import measure
     from napari_sam2v.store import open_result
 
-    result = open_result(path)
-    return measure(
-        result,
-        image,
-        pixel_size=calibration.pixel_size,
-        unit=calibration.unit if calibration.pixel_size is not None else None,
-        frame_interval=calibration.frame_interval,
-        time_unit=calibration.time_unit if calibration.frame_interval is not None else None,
-    )
+    return measure(open_result(path), image, **calibration.overrides())
+
+
+def _save_calibration(path: str, calibration: Any) -> Any:
+    from napari_sam2v.session import bound_session
+    from napari_sam2v.store import ResultStore
+
+    # The tracker dock's session holds its store's writer lock: write through it.
+    session = bound_session(path)
+    if session is not None:
+        session.set_calibration(calibration)
+    else:
+        with ResultStore.open(path) as store:
+            store.set_calibration(calibration)
+    return calibration
 
 
 def _export(kind: str, path: str, out: Path, measurements: Any) -> list[Path]:

@@ -18,6 +18,7 @@ Example
 
 from __future__ import annotations
 
+from napari_sam2v.session.binding import bound_session
 from napari_sam2v.session.tracking import TrackingSession
 from napari_sam2v.session.values import (
     FramePrompt,
@@ -34,4 +35,5 @@ __all__ = [
     "PropagationProgress",
     "PropagationSummary",
     "TrackingSession",
+    "bound_session",
 ]

@@ -8,21 +8,80 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from napari_sam2v.types import Calibration
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari_sam2v.engines import Engine
     from napari_sam2v.session.tracking import TrackingSession
 
-__all__ = ["StoreBindingMixin"]
+__all__ = ["StoreBindingMixin", "bound_session"]
+
+# Sessions of this process by the resolved path of the store they hold. Another front
+# end (the Results dock) reaches a held store through its session, whose lock orders
+# the writes, instead of failing on the store's writer lock.
+_BOUND: weakref.WeakValueDictionary[str, StoreBindingMixin] = weakref.WeakValueDictionary()
+
+
+def _key(path: str | os.PathLike[str]) -> str:
+    return str(Path(path).resolve())
+
+
+def bound_session(path: str | os.PathLike[str]) -> TrackingSession | None:
+    """The tracking session of this process that holds the store at ``path``, if any."""
+    return _BOUND.get(_key(path))  # type: ignore[return-value]
 
 
 class StoreBindingMixin:
     """Create, reopen, save and release the result store of a session."""
 
-    store: Any
+    calibration: Calibration
     _lock: threading.RLock
+    _store: Any = None
+
+    @property
+    def store(self) -> Any:
+        """The bound :class:`~napari_sam2v.store.ResultStore` (``None`` until created)."""
+        return self._store
+
+    @store.setter
+    def store(self, store: Any) -> None:
+        if self._store is not None and _BOUND.get(_key(self._store.path)) is self:
+            del _BOUND[_key(self._store.path)]
+        self._store = store
+        if store is not None:
+            _BOUND[_key(store.path)] = self
+
+    def set_calibration(self, calibration: Calibration) -> Calibration:
+        """Change the calibration, and the bound store's provenance and OME-Zarr scales.
+
+        Waits while a propagation holds the session.
+
+        Parameters
+        ----------
+        calibration : Calibration
+            The new calibration.
+
+        Returns
+        -------
+        Calibration
+            The previous calibration.
+
+        Raises
+        ------
+        StoreError
+            If the store's metadata cannot be rewritten (the session keeps the old one).
+        """
+        with self._lock:
+            previous = self.calibration
+            if self.store is not None:
+                self.store.set_calibration(calibration)
+            self.calibration = calibration
+            return previous
 
     def create_store(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Any:
         """Create an OME-Zarr result store for this session and bind it.

@@ -86,8 +86,6 @@ class TrackingSession(StoreBindingMixin, PropagationMixin):
         self._scores: dict[tuple[int, int], float] = {}
         self._areas: dict[tuple[int, int], int] = {}
         self._last_run: Any = None  # the unfinished propagation run, if any
-        #: The bound :class:`~napari_sam2v.store.ResultStore` (``None`` until created).
-        self.store: Any = None
 
     # -- engine ----------------------------------------------------------------------
     def configure_engine(self, engine: str, **options: Any) -> None:
