@@ -115,7 +115,10 @@ def launch(
     if any(value is not None for value in given.values()) and (
         video is None or _is_result_store(Path(video))
     ):
-        raise InputError("a calibration applies to a video; a result store has its own")
+        raise InputError(
+            "a calibration applies to a video; a result store has its own "
+            "(change it with napari-sam2v calibrate)"
+        )
     napari = _import_napari()
     source = None
     if video is not None and not _is_result_store(Path(video)):
