@@ -366,7 +366,8 @@ def _check_resumable(
     if calibration is not None and calibration != recorded:
         raise StoreError(
             f"{store.path}: cannot resume with calibration {calibration.to_dict()}; the store "
-            f"records {recorded.to_dict()}: give the same calibration, or none, to resume"
+            f"records {recorded.to_dict()}: give the same calibration, or none, to resume "
+            "(ResultStore.set_calibration, or napari-sam2v calibrate, changes it afterwards)"
         )
 
 
