@@ -94,3 +94,28 @@ def test_a_store_being_written_is_refused(store: Path, tmp_path: Path) -> None:
     assert open_result(store).calibration == Calibration()
     missing = cli("calibrate", tmp_path / "missing.zarr", "--pixel-size", "0.5", "--unit", "um")
     assert missing.returncode == 2 and "error: " in missing.stderr
+
+
+def test_many_stores_at_once_and_a_failure_does_not_stop_the_others(
+    store: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    second, held = tmp_path / "second.zarr", tmp_path / "held.zarr"
+    shutil.copytree(store, second)
+    shutil.copytree(store, held)
+    with ResultStore.open(held):
+        proc = cli("calibrate", store, held, second, "--pixel-size", "2.5", "--unit", "mm")
+    assert proc.returncode == 1
+    assert open_result(store).calibration.pixel_size == 2.5
+    assert open_result(second).calibration.pixel_size == 2.5
+    assert open_result(held).calibration == Calibration()
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 2 and str(held) in errors[0]
+    assert errors[1] == "error: 1 of 3 stores failed"
+    shown = cli("calibrate", store, second)
+    assert shown.returncode == 0
+    assert [line for line in shown.stdout.splitlines() if not line.startswith(" ")] == [
+        f"{store}: 2.5 mm/pixel, times in frames",
+        f"{second}: 2.5 mm/pixel, times in frames",
+    ]
