@@ -95,7 +95,7 @@ def test_multichannel_image_keeps_its_channel_axis(tmp_path) -> None:
 
 def test_history_grows_only_on_a_change_and_back_to_pixels_works(tmp_path, disk_video) -> None:
     frames, _ = disk_video
-    track(frames, _prompts(), tmp_path / "r.zarr", engine=FakeEngine())
+    track(frames, _prompts(), tmp_path / "r.zarr", engine=FakeEngine(), copy_image=False)
     with ResultStore.open(tmp_path / "r.zarr") as store:
         store.set_calibration(MICRONS)
         store.set_calibration(MICRONS)  # the same again: nothing to record
@@ -109,6 +109,8 @@ def test_history_grows_only_on_a_change_and_back_to_pixels_works(tmp_path, disk_
     ]
     scale, units = _scale_and_units(_ngff(tmp_path / "r.zarr" / "labels" / "objects", "0.4"))
     assert scale == [1.0, 1.0, 1.0] and units == [None, None, None]
+    # without copied frames the root is no NGFF image, and stays none
+    assert "multiscales" not in _ngff(tmp_path / "r.zarr", "0.4")
 
 
 def test_a_crash_between_files_leaves_a_readable_store_and_a_rerun_finishes(
