@@ -78,3 +78,20 @@ def test_overrides_lay_a_calibration_over_another_and_describe_reads_well() -> N
     assert Calibration().overrides() == dict.fromkeys(full.overrides())
     assert full.describe() == "0.65 um/pixel, 10 min/frame"
     assert Calibration().describe() == "lengths in pixels, times in frames"
+
+
+def test_given_calibration_reads_flags_and_manifest_rows_alike() -> None:
+    from types import SimpleNamespace
+
+    from napari_sam2v.types import any_given, given_calibration
+
+    flags = SimpleNamespace(pixel_size=0.5, unit="um", frame_interval=2.0, time_unit=None)
+    given = given_calibration(flags)
+    assert given == {"pixel_size": 0.5, "unit": "um", "frame_interval": 2.0, "time_unit": "s"}
+    assert any_given(given)
+    assert Calibration().overridden(**given) == Calibration(0.5, "um", 2.0, "s")
+    nothing = given_calibration(
+        SimpleNamespace(pixel_size=None, unit=None, frame_interval=None, time_unit=None)
+    )
+    assert nothing == dict.fromkeys(given) and not any_given(nothing)
+    assert any_given({"pixel_size": None, "unit": "um"})  # a lone unit counts as given

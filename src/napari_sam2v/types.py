@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from napari_sam2v.errors import InputError
 
-__all__ = ["DEFAULT_TIME_UNIT", "Calibration", "ObjectInfo", "default_color", "interval_unit"]
+__all__ = [
+    "DEFAULT_TIME_UNIT",
+    "Calibration",
+    "ObjectInfo",
+    "any_given",
+    "default_color",
+    "given_calibration",
+    "interval_unit",
+]
 
 # A qualitative palette (Okabe-Ito, colour-blind safe) cycled for new objects.
 _PALETTE = (
@@ -37,6 +47,36 @@ def interval_unit(frame_interval: float | None, time_unit: str | None) -> str | 
     if time_unit:
         return time_unit
     return DEFAULT_TIME_UNIT if frame_interval is not None else None
+
+
+def given_calibration(source: Any) -> dict[str, float | str | None]:
+    """The calibration a user gave, as keywords of ``track`` and ``measure``.
+
+    The keywords also fit :meth:`Calibration.overridden`.
+
+    Parameters
+    ----------
+    source : object
+        Anything with ``pixel_size``, ``unit``, ``frame_interval`` and ``time_unit``
+        attributes: parsed command-line flags, a batch manifest row.
+
+    Returns
+    -------
+    dict
+        The four values, ``None`` where not given; a frame interval without its unit
+        is in :data:`DEFAULT_TIME_UNIT` (see :func:`interval_unit`).
+    """
+    return {
+        "pixel_size": source.pixel_size,
+        "unit": source.unit,
+        "frame_interval": source.frame_interval,
+        "time_unit": interval_unit(source.frame_interval, source.time_unit),
+    }
+
+
+def any_given(overrides: Mapping[str, object]) -> bool:
+    """Whether any value of calibration keywords (:func:`given_calibration`) was given."""
+    return any(value is not None for value in overrides.values())
 
 
 def default_color(object_id: int) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.errors import Sam2vError
-from napari_sam2v.types import interval_unit
+from napari_sam2v.types import given_calibration
 
 __all__ = ["ENGINE_CACHE", "EngineCache", "is_finished", "process_video"]
 
@@ -202,12 +202,7 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
     task.out_dir.mkdir(parents=True, exist_ok=True)
     outcome.resumed = task.store_path.exists()
     start = time.perf_counter()
-    calibration = {
-        "pixel_size": row.pixel_size,
-        "unit": row.unit,
-        "frame_interval": row.frame_interval,
-        "time_unit": interval_unit(row.frame_interval, row.time_unit),
-    }
+    calibration = given_calibration(row)
     result = _complete_store(task) if outcome.resumed else None
     if result is not None:
         # Tracked by an earlier run that stopped before its tables: measure only.

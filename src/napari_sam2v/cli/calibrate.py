@@ -14,6 +14,7 @@ from napari_sam2v.cli.common import (
     print_error,
 )
 from napari_sam2v.errors import Sam2vError
+from napari_sam2v.types import any_given
 
 __all__ = ["register", "run"]
 
@@ -51,7 +52,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v calibrate``."""
     given = calibration_options(args)
-    change = any(value is not None for value in given.values())
+    change = any_given(given)
     failed = 0
     for path in args.results:
         try:

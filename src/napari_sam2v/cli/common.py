@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from napari_sam2v.types import interval_unit
+from napari_sam2v.types import given_calibration
 
 __all__ = [
     "EXIT_ERROR",
@@ -131,13 +131,11 @@ def add_calibration_options(parser: argparse.ArgumentParser, *, default: str) ->
 
 
 def calibration_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments ``pixel_size``, ``unit``, ``frame_interval``, ``time_unit``."""
-    return {
-        "pixel_size": args.pixel_size,
-        "unit": args.unit,
-        "frame_interval": args.frame_interval,
-        "time_unit": interval_unit(args.frame_interval, args.time_unit),
-    }
+    """Keyword arguments ``pixel_size``, ``unit``, ``frame_interval``, ``time_unit``.
+
+    Read as a batch manifest row is read (:func:`~napari_sam2v.types.given_calibration`).
+    """
+    return given_calibration(args)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

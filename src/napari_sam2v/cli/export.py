@@ -12,6 +12,7 @@ from napari_sam2v.cli.common import (
     calibration_options,
 )
 from napari_sam2v.errors import InputError
+from napari_sam2v.types import any_given
 
 __all__ = ["register", "run"]
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = open_result(args.result)
     given = calibration_options(args)
-    if args.to == "png" and any(value is not None for value in given.values()):
+    if args.to == "png" and any_given(given):
         raise InputError("--pixel-size and --frame-interval apply to --to tiff and coco only")
     if args.to == "png":
         mode = "objects" if args.per_object else "instance"

@@ -13,6 +13,7 @@ from napari_sam2v.cli.common import (
     calibration_options,
 )
 from napari_sam2v.errors import Sam2vError
+from napari_sam2v.types import any_given
 
 __all__ = ["PLUGIN", "WIDGET", "launch", "register", "run"]
 
@@ -112,9 +113,7 @@ def launch(
     }
     if video is not None and not Path(video).exists():
         raise InputFileNotFoundError(f"{video}: no such file or folder")
-    if any(value is not None for value in given.values()) and (
-        video is None or _is_result_store(Path(video))
-    ):
+    if any_given(given) and (video is None or _is_result_store(Path(video))):
         raise InputError(
             "a calibration applies to a video; a result store has its own "
             "(change it with napari-sam2v calibrate)"

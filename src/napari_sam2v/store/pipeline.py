@@ -23,7 +23,7 @@ from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store.result import Result, file_fingerprint, open_result
 from napari_sam2v.store.result_store import ResultStore
-from napari_sam2v.types import Calibration
+from napari_sam2v.types import Calibration, any_given
 
 __all__ = ["COPY_LIMIT_BYTES", "ProgressInfo", "track"]
 
@@ -245,7 +245,7 @@ def track(
             overwrite=overwrite,
             copy_image=copy_image,
             channel=channel,
-            calibration=calibration if any(v is not None for v in given.values()) else None,
+            calibration=calibration if any_given(given) else None,
             ngff_version=ngff_version,
             keep_masks=keep_masks,
             fsync=fsync,
