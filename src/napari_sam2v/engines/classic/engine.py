@@ -402,9 +402,10 @@ class ClassicEngine(Engine):
             prompt = self._prompts[oid].get(frame)
             if not _takes_markers(self._seeds[oid].get(frame), prompt):
                 continue
-            others = self._markers_on(frame, prompt)
-            if len(others) == len(self._clicks_on(frame, exclude=oid)):
+            neighbours = self._neighbour_points(frame, prompt)
+            if not len(neighbours):
                 continue  # no tracked neighbour on this frame: the seed stands
+            others = np.concatenate([self._clicks_on(frame, exclude=oid), neighbours])
             new = seed_from_prompt(view, prompt, self.settings, others=others)
             if new.mask is None:
                 continue
