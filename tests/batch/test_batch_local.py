@@ -17,7 +17,9 @@ from napari_sam2v.store import open_result
 from tests.batch.conftest import BIN, write_manifest, write_video
 
 
-def run_batch_cli(manifest: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_batch_cli(
+    manifest: Path, out: Path, env: dict[str, str], *extra: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             str(BIN / "napari-sam2v"),
@@ -31,6 +33,7 @@ def run_batch_cli(manifest: Path, out: Path, env: dict[str, str]) -> subprocess.
             "classic",
             "--format",
             "parquet",
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -101,6 +104,27 @@ def test_batch_reports_failures_and_resumes_on_rerun(tmp_path: Path, batch_env) 
     assert (out / "good_a" / "done.json").stat().st_mtime_ns == mtime
     tracks = pd.read_parquet(out / "batch_tracks.parquet")
     assert sorted(set(tracks["video"])) == ["good_a", "good_b"]
+
+    # The pixel size was wrong: fix the manifest and --remeasure. Finished videos are
+    # measured again (not tracked), the stores record the row's new calibration and
+    # the combined tables are rebuilt.
+    labels = open_result(out / "good_a" / "result.zarr").labels[:]
+    fixed = write_manifest(
+        data,
+        ["good_a.tif,good_a.json,0.25,um,2", "good_b.tif,good_b.json,,,"],
+        header="video,prompts,pixel_size,unit,frame_interval",
+    )
+    again = run_batch_cli(fixed, out, batch_env, "--remeasure")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("(measured from its finished store, not tracked)") == 2
+    frames = pd.read_csv(out / "batch_frames.csv")
+    good_a = frames[frames["video"] == "good_a"]
+    np.testing.assert_allclose(good_a["area"], good_a["area_px"] * 0.0625)
+    result = open_result(out / "good_a" / "result.zarr")
+    assert result.calibration.pixel_size == 0.25
+    np.testing.assert_array_equal(result.labels[:], labels)
+    report = json.loads((out / "batch_report.json").read_text())
+    assert [video["measured_only"] for video in report["videos"]] == [True, True]
 
 
 def test_invalid_manifest_is_one_clear_error(tmp_path: Path, batch_env) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from napari_sam2v.batch import ManifestRow, TaskOptions, VideoTask, process_video
@@ -90,3 +91,101 @@ def test_engine_options_reach_the_engine(tmp_path: Path) -> None:
 
     settings = open_result(tmp_path / "out" / "result.zarr").metadata["engine"]["settings"]
     assert settings["feature"] == "bright"
+
+
+def _remeasuring(task: VideoTask, **calibration: object) -> VideoTask:
+    """The same video with ``--remeasure`` and the row's calibration replaced."""
+    from dataclasses import replace
+
+    return replace(
+        task,
+        row=replace(task.row, **calibration),
+        options=replace(task.options, remeasure=True),
+    )
+
+
+def _no_tracking(monkeypatch) -> None:
+    import napari_sam2v.store.pipeline as pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished video was tracked again")
+
+    monkeypatch.setattr(pipeline, "track", refuse)
+
+
+def test_remeasure_records_the_rows_new_calibration_without_tracking(
+    task: VideoTask, monkeypatch
+) -> None:
+    import pandas as pd
+
+    from napari_sam2v.store import open_result
+    from napari_sam2v.store.calibrate import HISTORY_KEY
+
+    ENGINE_CACHE.clear()
+    assert process_video(task).status == "done"
+    labels = open_result(task.store_path).labels[:]
+    _no_tracking(monkeypatch)
+
+    fixed = _remeasuring(task, pixel_size=0.25, frame_interval=6.0)
+    outcome = process_video(fixed)
+    assert outcome.status == "done", outcome.error
+    assert outcome.measured_only and not outcome.model_loaded
+    assert (outcome.n_frames, outcome.n_objects) == (6, 2)
+    assert outcome.engine_info["engine"] == "classic"
+    frames = pd.read_parquet(task.tables_dir / "frames.parquet")
+    np.testing.assert_allclose(frames["area"], frames["area_px"] * 0.0625)
+    result = open_result(task.store_path)
+    assert (result.calibration.pixel_size, result.calibration.frame_interval) == (0.25, 6.0)
+    assert [entry["calibration"]["pixel_size"] for entry in result.metadata[HISTORY_KEY]] == [0.5]
+    np.testing.assert_array_equal(result.labels[:], labels)  # the labels are not touched
+    assert json.loads(task.done_marker.read_text())["measured_only"] is True
+
+    # Without --remeasure the finished video is skipped again, tables as remeasured.
+    again = process_video(_remeasuring(task, pixel_size=0.25, frame_interval=6.0))
+    assert again.status == "done" and again.measured_only
+    skipped = process_video(task)
+    assert skipped.status == "skipped"
+
+
+def test_remeasure_keeps_a_calibration_set_on_the_store(task: VideoTask, monkeypatch) -> None:
+    """A row without calibration columns measures in the store's (``calibrate``'s) values."""
+    import pandas as pd
+
+    from napari_sam2v.store import ResultStore
+    from napari_sam2v.types import Calibration
+
+    bare = _remeasuring(task, pixel_size=None, unit=None, frame_interval=None)
+    ENGINE_CACHE.clear()
+    assert process_video(replace_options(bare, remeasure=False)).status == "done"
+    with ResultStore.open(task.store_path) as store:
+        store.set_calibration(Calibration(pixel_size=2.0, unit="mm"))
+    _no_tracking(monkeypatch)
+    outcome = process_video(bare)
+    assert outcome.status == "done", outcome.error
+    frames = pd.read_parquet(task.tables_dir / "frames.parquet")
+    np.testing.assert_allclose(frames["area"], frames["area_px"] * 4.0)
+    recorded = json.loads((task.tables_dir / "measurements.json").read_text())["calibration"]
+    assert (recorded["pixel_size"], recorded["unit"]) == (2.0, "mm")
+
+
+def test_a_failed_remeasure_leaves_the_video_unfinished(task: VideoTask) -> None:
+    from napari_sam2v.store import ResultStore
+
+    ENGINE_CACHE.clear()
+    assert process_video(task).status == "done"
+    fixed = _remeasuring(task, pixel_size=0.25)
+    with ResultStore.open(task.store_path):  # another writer holds the store
+        outcome = process_video(fixed)
+    assert outcome.status == "failed"
+    assert "lock" in outcome.error.lower()
+    # Not marked finished with stale tables: a plain re-run measures it again.
+    assert not task.done_marker.exists()
+    retry = process_video(replace_options(fixed, remeasure=False))
+    assert retry.status == "done" and retry.measured_only
+    assert ResultStore.open(task.store_path).calibration.pixel_size == 0.25
+
+
+def replace_options(task: VideoTask, **options: object) -> VideoTask:
+    from dataclasses import replace
+
+    return replace(task, options=replace(task.options, **options))

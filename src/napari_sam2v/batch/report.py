@@ -211,6 +211,8 @@ class BatchReport:
             else:
                 seconds = outcome.seconds.get("total", 0.0)
                 resumed = ", resumed" if outcome.resumed else ""
+                if outcome.measured_only:
+                    resumed = ", measured from its finished store"
                 lines.append(
                     f"  {outcome.status:7s} row {outcome.row} {outcome.name}: "
                     f"{outcome.n_frames} frames, {outcome.n_objects} objects, "

@@ -151,6 +151,7 @@ def run_batch(
     table_format: str = "csv",
     plots: bool = False,
     engine_options: dict[str, Any] | None = None,
+    remeasure: bool = False,
     on_outcome: OutcomeCallback | None = None,
 ) -> BatchReport:
     """Track and measure every video of a manifest on dask.distributed.
@@ -159,7 +160,8 @@ def run_batch(
     ``<out>/<name>/tables/`` and ``<out>/<name>/done.json``. The batch then writes
     ``<out>/batch_tracks.{parquet,csv}`` and ``<out>/batch_frames.{parquet,csv}``
     (all videos, with a ``video`` column) and ``<out>/batch_report.json``.
-    Re-running the same batch skips finished videos and resumes partial stores.
+    Re-running the same batch skips finished videos and resumes partial stores;
+    with ``remeasure=True`` it measures the finished videos again instead.
 
     Parameters
     ----------
@@ -189,6 +191,11 @@ def run_batch(
         Further engine keyword options for every video, e.g.
         ``{"precision": "mixed"}`` or ``{"feature": "phase"}`` (checked before
         any video starts).
+    remeasure : bool, optional
+        Measure videos finished by an earlier run again from their stores, without
+        tracking: after correcting the manifest's calibration columns or the stores'
+        calibration (``napari-sam2v calibrate``), or for another ``table_format``.
+        A row's calibration columns are recorded in its store before measuring.
     on_outcome : callable, optional
         ``on_outcome(outcome, n_finished, n_total)``, called on the calling thread
         as each video finishes (for progress output).
@@ -234,6 +241,7 @@ def run_batch(
         plots=plots,
         torch_threads=None if scheduler else threads,
         engine_options=tuple(sorted(extra.items())),
+        remeasure=remeasure,
     )
     tasks = [VideoTask(row=row, out_dir=out / row.name, options=options) for row in manifest]
     outcomes: dict[str, VideoOutcome] = {}
@@ -247,7 +255,7 @@ def run_batch(
     begin = time.perf_counter()
     pending = []
     for task in tasks:
-        if is_finished(task):
+        if is_finished(task) and not remeasure:
             finish(process_video(task))
         else:
             pending.append(task)

@@ -38,6 +38,9 @@ class TaskOptions:
     engine_options : tuple of (str, object) pairs
         Further keyword options of the engine (``precision``, ``feature``, ...),
         sorted by name.
+    remeasure : bool
+        Measure videos finished by an earlier run again from their stores, without
+        tracking (after a calibration was corrected, or for another table format).
     """
 
     engine: str = "sam2"
@@ -48,6 +51,7 @@ class TaskOptions:
     plots: bool = False
     torch_threads: int | None = None
     engine_options: tuple[tuple[str, Any], ...] = ()
+    remeasure: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,10 @@ class VideoOutcome:
     error : str
         Why it failed (empty otherwise).
     resumed : bool
-        Whether a partial store from an earlier run was resumed.
+        Whether a store from an earlier run was found (and resumed if partial).
+    measured_only : bool
+        Whether that store was already complete, so the video was measured without
+        tracking.
     n_frames, n_objects : int
         Size of the result (0 when unknown).
     seconds : dict of str to float
@@ -128,6 +135,7 @@ class VideoOutcome:
     status: Status
     error: str = ""
     resumed: bool = False
+    measured_only: bool = False
     n_frames: int = 0
     n_objects: int = 0
     seconds: dict[str, float] = field(default_factory=dict)

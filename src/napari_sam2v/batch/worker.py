@@ -23,7 +23,7 @@ from typing import Any
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.errors import Sam2vError
-from napari_sam2v.types import given_calibration
+from napari_sam2v.types import any_given, given_calibration
 
 __all__ = ["ENGINE_CACHE", "EngineCache", "is_finished", "process_video"]
 
@@ -189,6 +189,25 @@ def _complete_store(task: VideoTask) -> Any:
     return result if result.complete and result.status == "complete" else None
 
 
+def _record_calibration(task: VideoTask, result: Any, given: dict[str, Any]) -> Any:
+    """Record the manifest row's calibration in a finished store, if it differs.
+
+    The tables are measured with the row's calibration, so the store's OME-Zarr scale
+    (napari, Fiji) and provenance must say the same. Returns the store, reopened when
+    it was changed.
+    """
+    if not any_given(given):
+        return result
+    new = result.calibration.overridden(**given)
+    if new == result.calibration:
+        return result
+    from napari_sam2v.store import ResultStore, open_result
+
+    with ResultStore.open(task.store_path) as store:
+        store.set_calibration(new)
+    return open_result(task.store_path)
+
+
 def _run(task: VideoTask, outcome: VideoOutcome) -> None:
     from napari_sam2v.analysis import measure
     from napari_sam2v.io.prompt_files import Prompts
@@ -205,7 +224,10 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
     calibration = given_calibration(row)
     result = _complete_store(task) if outcome.resumed else None
     if result is not None:
-        # Tracked by an earlier run that stopped before its tables: measure only.
+        # Tracked by an earlier run (which stopped before its tables, or --remeasure):
+        # measure only, with the row's calibration recorded in the store first.
+        outcome.measured_only = True
+        result = _record_calibration(task, result, calibration)
         stored = result.metadata.get("engine") or {}
         outcome.engine_info = {
             key: stored.get(key) for key in ("engine", "model", "device", "random_weights")
@@ -252,8 +274,9 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
 def process_video(task: VideoTask) -> VideoOutcome:
     """Track and measure one video; never raises for a problem with that video.
 
-    Skips a video whose output folder holds a finished run, resumes a partial
-    store, otherwise starts fresh. Writes ``<out>/result.zarr``, ``<out>/tables/``
+    Skips a video whose output folder holds a finished run (or, with
+    ``options.remeasure``, measures its store again), resumes a partial store,
+    otherwise starts fresh. Writes ``<out>/result.zarr``, ``<out>/tables/``
     (and ``<out>/plots/``), then ``<out>/done.json`` last.
 
     Parameters
@@ -278,10 +301,13 @@ def process_video(task: VideoTask) -> VideoOutcome:
         tables=str(task.tables_dir),
     )
     try:
-        if is_finished(task):
+        if is_finished(task) and not task.options.remeasure:
             outcome.status = "skipped"
             _load_marker(task, outcome)
         else:
+            if task.options.remeasure:
+                # Until its tables are made again, the video is not finished.
+                task.done_marker.unlink(missing_ok=True)
             _run(task, outcome)
             outcome.status = "done"
             outcome.seconds["total"] = round(time.perf_counter() - begin, 3)

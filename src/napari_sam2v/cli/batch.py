@@ -19,6 +19,7 @@ _EXAMPLES = """\
   napari-sam2v batch manifest.csv --out results/ --workers 4 --engine classic
   napari-sam2v batch manifest.csv --out results/ --scheduler tcp://10.0.0.5:8786
   napari-sam2v batch manifest.csv --out results/                 # again: skips finished videos
+  napari-sam2v batch manifest.csv --out results/ --remeasure    # new calibration: tables again
 
 manifest.csv (paths relative to the manifest's folder):
   video,prompts,channel,pixel_size,unit,frame_interval,model
@@ -41,7 +42,8 @@ def register(commands: Any) -> None:
             "folder under --out; combined tables batch_tracks/batch_frames (Parquet and "
             "CSV, with a 'video' column) and batch_report.json are written at the end. "
             "Failed videos do not stop the batch; re-running skips finished videos and "
-            "resumes partial ones. Exit status 1 when any video failed."
+            "resumes partial ones (--remeasure measures finished ones again, without "
+            "tracking). Exit status 1 when any video failed."
         ),
         examples=_EXAMPLES,
     )
@@ -75,6 +77,13 @@ def register(commands: Any) -> None:
         help="format of each video's tables",
     )
     parser.add_argument("--plots", action="store_true", help="also write each video's plots")
+    parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure videos finished by an earlier run again from their stores, without "
+        "tracking (after fixing the manifest's calibration columns or running "
+        "'napari-sam2v calibrate'); a row's calibration is recorded in its store first",
+    )
     parser.set_defaults(run=run)
 
 
@@ -86,7 +95,9 @@ def _print_outcome(outcome: VideoOutcome, finished: int, total: int) -> None:
     else:
         seconds = outcome.seconds.get("total", 0.0)
         detail = f"done in {seconds:.1f} s"
-        if outcome.resumed:
+        if outcome.measured_only:
+            detail += " (measured from its finished store, not tracked)"
+        elif outcome.resumed:
             detail += " (resumed a partial store)"
     print(f"[{finished}/{total}] {outcome.name}: {detail}", flush=True)
 
@@ -116,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         table_format=args.format,
         plots=args.plots,
         engine_options=options,
+        remeasure=args.remeasure,
         on_outcome=_print_outcome,
     )
     print(report.format())
