@@ -25,15 +25,14 @@ Usage::
     python -m benchmarks.accuracy --sample reef --crop 0:256,0:256 --frames 10
     python -m benchmarks.accuracy --sample t98g --max-objects 10 --mask
 
-The metric functions are importable (``from benchmarks.accuracy import jaccard``).
+The metrics are in :mod:`benchmarks.metrics` and the data loaders in
+:mod:`benchmarks.datasets`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -42,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from benchmarks.datasets import T98G_DIR, load_reef_truth, load_t98g
+from benchmarks.metrics import boundary_f_measure, boundary_tolerance, jaccard
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.prompts import Prompt
 from napari_sam2v.samples._common import interior_points
@@ -51,81 +51,15 @@ from napari_sam2v.samples._common import interior_points
 __all__ = [
     "ObjectScores",
     "Report",
-    "boundary_f_measure",
-    "boundary_tolerance",
     "evaluate",
     "first_frame_prompts",
-    "jaccard",
-    "load_t98g",
     "main",
     "overlap_following",
     "per_frame_agreement",
 ]
 
 
-def _find_t98g() -> Path:
-    """The Usiigaci T98G folder: $NAPARI_SAM2V_T98G_DIR, else ``shared/`` beside the repo."""
-    env = os.environ.get("NAPARI_SAM2V_T98G_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "usiigaci_t98g_phase"
-
-
-T98G_DIR = _find_t98g()
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def jaccard(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Region similarity J (IoU); 1.0 when both masks are empty."""
-    union = np.count_nonzero(pred | truth)
-    if union == 0:
-        return 1.0
-    return np.count_nonzero(pred & truth) / union
-
-
-def boundary_tolerance(shape: Sequence[int], fraction: float = 0.008) -> int:
-    """DAVIS boundary tolerance in pixels: ``fraction`` of the image diagonal, rounded up."""
-    return max(1, math.ceil(fraction * math.hypot(shape[0], shape[1])))
-
-
-def _boundary(mask: np.ndarray) -> np.ndarray:
-    return mask & ~ndi.binary_erosion(mask, border_value=0)
-
-
-def boundary_f_measure(pred: np.ndarray, truth: np.ndarray, *, tolerance: int) -> float:
-    """Boundary F-measure (DAVIS F) of two masks.
-
-    Parameters
-    ----------
-    pred, truth : ndarray of bool
-        Predicted and true masks of one object on one frame.
-    tolerance : int
-        A boundary pixel matches when the other boundary is within this distance.
-
-    Returns
-    -------
-    float
-        ``2PR / (P + R)``; 1.0 when both masks are empty, 0.0 when only one is.
-    """
-    has_pred, has_truth = bool(pred.any()), bool(truth.any())
-    if not has_pred and not has_truth:
-        return 1.0
-    if has_pred != has_truth:
-        return 0.0
-    rows = np.flatnonzero((pred | truth).any(axis=1))
-    cols = np.flatnonzero((pred | truth).any(axis=0))
-    pad = tolerance + 2
-    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, pred.shape[0])
-    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, pred.shape[1])
-    bp = _boundary(pred[r0:r1, c0:c1])
-    bt = _boundary(truth[r0:r1, c0:c1])
-    dist_to_truth = ndi.distance_transform_edt(~bt)
-    dist_to_pred = ndi.distance_transform_edt(~bp)
-    precision = float(np.mean(dist_to_truth[bp] <= tolerance))
-    recall = float(np.mean(dist_to_pred[bt] <= tolerance))
-    if precision + recall == 0:
-        return 0.0
-    return 2 * precision * recall / (precision + recall)
 
 
 def first_frame_prompts(
@@ -448,17 +382,6 @@ def evaluate(
     )
 
 
-def _parse_crop(text: str | None) -> tuple[slice, slice]:
-    if not text:
-        return slice(None), slice(None)
-    try:
-        rows, cols = text.split(",")
-        (r0, r1), (c0, c1) = (tuple(int(v) for v in part.split(":")) for part in (rows, cols))
-    except ValueError:
-        raise SystemExit(f"--crop must look like y0:y1,x0:x1 (got {text!r})") from None
-    return slice(r0, r1), slice(c0, c1)
-
-
 def _parse_option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -467,48 +390,6 @@ def _parse_option(text: str) -> tuple[str, Any]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
-
-
-def load_t98g(
-    data_dir: Path = T98G_DIR, *, n_frames: int | None = None, crop: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Load the T98G phase-contrast images and their reference instance masks.
-
-    Parameters
-    ----------
-    data_dir : Path
-        Folder with ``images/t98g_phase_T37.tif`` and ``masks/t98g_id_masks_T37.tif``.
-    n_frames : int, optional
-        Keep the first ``n_frames`` frames.
-    crop : str, optional
-        ``"y0:y1,x0:x1"`` spatial crop.
-
-    Returns
-    -------
-    frames, labels : ndarray
-        ``(t, y, x)`` uint16 images and uint8 reference ids.
-    """
-    import tifffile
-
-    key = range(n_frames) if n_frames else None
-    images = tifffile.imread(data_dir / "images" / "t98g_phase_T37.tif", key=key)
-    masks = tifffile.imread(data_dir / "masks" / "t98g_id_masks_T37.tif", key=key)
-    # A single page reads as (y, x): keep the time axis.
-    images = images.reshape((-1,) + images.shape[-2:])
-    masks = masks.reshape((-1,) + masks.shape[-2:])
-    rows, cols = _parse_crop(crop)
-    return np.ascontiguousarray(images[:, rows, cols]), np.ascontiguousarray(masks[:, rows, cols])
-
-
-def _load_reef(n_frames: int | None, crop: str | None) -> tuple[np.ndarray, np.ndarray]:
-    from napari_sam2v.samples import load_reef
-
-    sample = load_reef()
-    rows, cols = _parse_crop(crop)
-    stop = n_frames or None
-    frames = np.asarray(sample.frames)[:stop, rows, cols]
-    labels = np.asarray(sample.labels)[:stop, rows, cols]
-    return np.ascontiguousarray(frames), np.ascontiguousarray(labels)
 
 
 def _add_scores(payload: dict[str, Any], name: str, scores: dict[int, float]) -> None:
@@ -557,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sample == "t98g":
             frames, labels = load_t98g(args.data, n_frames=args.frames, crop=args.crop)
         else:
-            frames, labels = _load_reef(args.frames, args.crop)
+            frames, labels = load_reef_truth(args.frames, args.crop)
         prompts = first_frame_prompts(
             labels, max_objects=args.max_objects, box=args.box, mask=args.mask
         )

@@ -59,7 +59,8 @@ def _propagate_once(frames: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     Returns prompt seconds, propagate wall seconds, propagate CPU seconds of this
     process (less sensitive to other jobs on a shared machine) and mean J.
     """
-    from benchmarks.accuracy import first_frame_prompts, jaccard
+    from benchmarks.accuracy import first_frame_prompts
+    from benchmarks.metrics import jaccard
 
     engine = create_engine("classic")
     engine.set_video(frames)

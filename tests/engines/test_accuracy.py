@@ -10,17 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from benchmarks.accuracy import (
-    T98G_DIR,
-    boundary_f_measure,
-    boundary_tolerance,
     evaluate,
     first_frame_prompts,
-    jaccard,
-    load_t98g,
     main,
     overlap_following,
     per_frame_agreement,
 )
+from benchmarks.datasets import T98G_DIR, load_t98g
+from benchmarks.metrics import boundary_f_measure, boundary_tolerance, jaccard
 
 from napari_sam2v.engines import Direction, Engine, EngineInfo, FrameResult, ObjectScore
 from napari_sam2v.engines.classic import ClassicEngine
