@@ -8,7 +8,6 @@ conflict with a running job are disabled until it finishes, is cancelled or fail
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ from napari_sam2v._qt._models import (
     explain_model,
     fill_models,
 )
-from napari_sam2v._qt._prompt_layers import PromptEdits, PromptLayers
+from napari_sam2v._qt._prompt_actions import PromptActions
+from napari_sam2v._qt._prompt_layers import PromptLayers
 from napari_sam2v._qt._propagation import PropagationControls
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
 from napari_sam2v._qt.results_widget import STORE_KEY
@@ -40,7 +40,7 @@ __all__ = ["LABELS_NAME", "TrackerWidget"]
 LABELS_NAME = "SAM2 result"
 
 
-class TrackerWidget(PropagationControls, QWidget):
+class TrackerWidget(PromptActions, PropagationControls, QWidget):
     """Click objects, preview their masks, propagate them into a zarr-backed Labels layer.
 
     Parameters
@@ -363,103 +363,6 @@ class TrackerWidget(PropagationControls, QWidget):
         if self.prompt_layers is not None:
             self.prompt_layers.background_mode = checked
 
-    def _prompt_job(self, job: str, func: Any, *args: Any, t0: float | None = None) -> Any:
-        if self.jobs.busy:
-            show_info("A job is running: wait for it or cancel it before adding prompts.")
-            self.prompt_layers.show(self.session, force=True)
-            return None
-        first = not self.session.engine_loaded
-        if first:  # this job loads the model too: block conflicting controls meanwhile
-            engine, options = engine_choice(self.form)
-            self.session.configure_engine(engine, **options)
-            self.form.status.setText("Loading the model for the first prompt…")
-
-        def done(result: Any) -> None:
-            if isinstance(result, dict):  # imported prompts: one preview per frame
-                result = list(result.values())[-1] if result else None
-            self.last_result = result[1] if isinstance(result, tuple) else result
-            self.labels_layer.refresh()
-            self._show_session()
-            if t0 is not None:
-                self.click_latencies.append(time.perf_counter() - t0)
-            self.jobs.start("autosave", _autosave, self.session)  # prompts survive a crash
-
-        def finished() -> None:
-            self.prompt_layers.show(self.session)
-            if first and self.session.engine_loaded:
-                self._model_loaded(self.session.engine.info)
-
-        return self.jobs.start(
-            job, func, *args, on_done=done, on_finished=finished, exclusive=first
-        )
-
-    def click(self, frame: int, x: float, y: float, positive: bool = True) -> Any:
-        """Add a click (from the Points layer) and preview the frame's masks."""
-        t0 = time.perf_counter()
-        return self._prompt_job(
-            "preview", lambda: self.session.add_click(frame, x, y, positive=positive), t0=t0
-        )
-
-    def box(self, frame: int, box: tuple[float, float, float, float]) -> Any:
-        """Add a box prompt (from the Shapes layer) and preview."""
-        return self._prompt_job("preview", lambda: self.session.set_box(frame, box))
-
-    def edit_prompts(self, edits: PromptEdits) -> Any:
-        """Apply points and boxes deleted or dragged in the prompt layers (each undoable)."""
-        session = self.session
-
-        def job() -> Any:
-            result = None
-            for (frame, oid), (points, labels) in edits.clicks.items():
-                result = session.set_clicks(frame, points, labels, object_id=oid)
-            for (frame, oid), box in edits.boxes.items():
-                result = (
-                    session.remove_box(frame, object_id=oid)
-                    if box is None
-                    else session.set_box(frame, box, object_id=oid)
-                )
-            return result
-
-        return self._prompt_job("edit", job)
-
-    def undo(self) -> Any:
-        """Undo the last prompt action (Ctrl+Z)."""
-        if self.session is not None and self.session.can_undo:
-            return self._prompt_job("undo", self.session.undo)
-        return None
-
-    def redo(self) -> Any:
-        """Redo the last undone prompt action (Ctrl+Shift+Z)."""
-        if self.session is not None and self.session.can_redo:
-            return self._prompt_job("redo", self.session.redo)
-        return None
-
-    def clear_frame(self) -> Any:
-        """Remove the current object's prompts on the frame on screen."""
-        frame, oid = self.current_frame(), self.session.current_object
-        return self._prompt_job("clear", lambda: self.session.clear_frame(frame, object_id=oid))
-
-    def mask_from_labels(self) -> Any:
-        """Use the current object's painted pixels on this frame as a mask prompt."""
-        frame = self.current_frame()
-        return self._prompt_job("mask prompt", lambda: self.session.mask_from_labels(frame))
-
-    def _browse_prompts(self) -> None:
-        meta = getattr(self.image_layer, "metadata", {}) or {}
-        start = str(meta.get("prompts_path") or "")
-        path, _ = QFileDialog.getOpenFileName(self, "Prompt file", start, "Prompts (*.json *.csv)")
-        if path:
-            self.load_prompts(path)
-
-    def load_prompts(self, path: str | Path) -> Any:
-        """Add the objects and prompts of a JSON/CSV prompt file, previewing each frame."""
-        from napari_sam2v.io.prompt_files import Prompts
-
-        def job() -> Any:
-            return self.session.import_prompts(Prompts.load(path))
-
-        return self._prompt_job("loading prompts", job)
-
     def _jump_to_warning(self, item: QListWidgetItem) -> None:
         frame, oid = item.data(Qt.ItemDataRole.UserRole)
         self.viewer.dims.set_current_step(0, frame)
@@ -498,8 +401,3 @@ class TrackerWidget(PropagationControls, QWidget):
                 self.session.close()
             except Sam2vError as exc:
                 show_error(str(exc))
-
-
-def _autosave(session: TrackingSession) -> None:
-    if session.store is not None:
-        session.save()
