@@ -83,10 +83,11 @@ def test_manifest_is_the_root_file() -> None:
 
 
 def test_modules_stay_small() -> None:
-    """No module grows into a monolith (the guide asks for ~500 lines at most)."""
+    """No module, in the package or the benchmarks, grows past 500 lines."""
+    benchmarks = SRC.parents[1] / "benchmarks"
     too_long = {
-        str(p.relative_to(SRC)): n
-        for p in SRC.rglob("*.py")
-        if (n := len(p.read_text().splitlines())) > 550
+        str(p): n
+        for p in [*SRC.rglob("*.py"), *benchmarks.glob("*.py")]
+        if (n := len(p.read_text().splitlines())) > 500
     }
     assert not too_long, too_long
