@@ -16,9 +16,35 @@ import numpy as np
 
 from napari_sam2v.errors import Sam2vError
 
-__all__ = ["get_result_reader", "read_result"]
+__all__ = ["STORE_KEY", "get_result_reader", "layer_axes", "read_result"]
 
 LayerData = tuple[Any, dict[str, Any], str]
+
+#: Layer-metadata key naming the result store a layer shows (its labels, frames or
+#: prompts): the Results dock measures it and rescales it with a new calibration.
+STORE_KEY = "sam2v_result"
+
+
+def layer_axes(calibration: Any) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """The ``(t, y, x)`` scale and napari units that show a store's calibration.
+
+    Parameters
+    ----------
+    calibration : Calibration
+        The store's calibration; its uncalibrated parts stay in frames and pixels.
+
+    Returns
+    -------
+    scale, units : tuple
+        Three scale factors and three unit names (``"pixel"`` where uncalibrated).
+    """
+    cal = calibration
+    scale = (cal.time_scale, cal.spatial_scale, cal.spatial_scale)
+    units = (
+        _udunit(cal.time_unit) if cal.frame_interval is not None else "pixel",
+        *(2 * [_udunit(cal.unit) if cal.pixel_size is not None else "pixel"]),
+    )
+    return scale, units
 
 
 def _is_result_store(path: Path) -> bool:
@@ -43,12 +69,8 @@ def read_result(path: str | list[str]) -> list[LayerData]:
     if isinstance(path, (list, tuple)):
         path = path[0]
     result = open_result(path)
-    cal = result.calibration
-    scale = (cal.time_scale, cal.spatial_scale, cal.spatial_scale)
-    units = (
-        _udunit(cal.time_unit) if cal.frame_interval is not None else "pixel",
-        *(2 * [_udunit(cal.unit) if cal.pixel_size is not None else "pixel"]),
-    )
+    scale, units = layer_axes(result.calibration)
+    owner = {STORE_KEY: str(result.path)}
     layers: list[LayerData] = []
     try:
         source = result.open_image()
@@ -59,7 +81,13 @@ def read_result(path: str | list[str]) -> list[LayerData]:
         layers.append(
             (
                 source.to_dask(),
-                {"name": f"{result.path.stem} video", "scale": scale, "rgb": rgb, "units": units},
+                {
+                    "name": f"{result.path.stem} video",
+                    "scale": scale,
+                    "rgb": rgb,
+                    "units": units,
+                    "metadata": dict(owner),
+                },
                 "image",
             )
         )
@@ -74,7 +102,7 @@ def read_result(path: str | list[str]) -> list[LayerData]:
                 "units": units,
                 "colormap": colors,
                 "metadata": {
-                    "sam2v_result": str(result.path),
+                    **owner,
                     "objects": {o.id: o.name for o in result.objects},
                 },
             },
@@ -135,6 +163,7 @@ def _prompt_layers(
                     },
                     "face_color": ["#00ff00" if lab else "#ff0000" for lab in labels],
                     "size": 8,
+                    "metadata": {STORE_KEY: str(result.path)},
                 },
                 "points",
             )
@@ -151,6 +180,7 @@ def _prompt_layers(
                     "edge_color": "#ffff00",
                     "face_color": "transparent",
                     "features": {"object_id": box_ids},
+                    "metadata": {STORE_KEY: str(result.path)},
                 },
                 "shapes",
             )

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from napari.utils.key_bindings import KeyBinding
 
+from napari_sam2v.engines import create_engine
 from napari_sam2v.store import open_result
 
 pytestmark = pytest.mark.gui
@@ -188,10 +189,27 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
         assert den / num == pytest.approx(0.5)
         assert tif.imagej_metadata["unit"] == "micron"
     # "Save to result store" goes through the tracker's session, which holds the store
+    results.show_tracks()
+    other = viewer.add_image(np.zeros((4, 8, 8)), name="unrelated", scale=(1, 3, 3))
+    clicks = np.array(widget.prompt_layers.points.data)
     results.save_calibration()
     wait_jobs(results)
     assert "Saved in the store: 0.5 um/pixel, 10.2 min/frame" in results.status.text()
+    assert "5 open layers rescaled" in results.status.text()
     assert widget.session.calibration.pixel_size == 0.5
+    # the store's layers (frames, labels, prompts, tracks) show the new scale, aligned
+    store_layers = [
+        viewer.layers["T98G phase"],
+        widget.labels_layer,
+        widget.prompt_layers.points,
+        widget.prompt_layers.shapes,
+        results.viewer.layers[f"{widget.labels_layer.name} tracks"],
+    ]
+    for layer in store_layers:
+        np.testing.assert_allclose(layer.scale[[0, -2, -1]], (10.2, 0.5, 0.5))
+        assert [str(u) for u in layer.units][-1] == "micrometer"
+    np.testing.assert_array_equal(widget.prompt_layers.points.data, clicks)
+    np.testing.assert_allclose(other.scale, (1, 3, 3))
     assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.5
     widget.session.add_object("late cell")  # a later save of the session keeps it
     assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.5
@@ -202,7 +220,39 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
     wait_jobs(results)
     reopened = open_result(tmp_path / "cells.zarr")
     assert reopened.calibration.pixel_size == 0.25
+    assert viewer.layers["T98G phase"].scale[-1] == pytest.approx(0.25)
     assert reopened.metadata["calibration_history"][-1]["calibration"]["pixel_size"] == 0.5
     results.calibration.unit.setText("")  # a size without a unit is refused, nothing written
     assert results.save_calibration() is None
     assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.25
+    assert viewer.layers["T98G phase"].scale[-1] == pytest.approx(0.25)
+
+
+def test_a_store_opened_in_napari_is_rescaled_by_a_saved_calibration(
+    tmp_path, make_napari_viewer, wait_jobs
+) -> None:
+    """Without the tracker: the reader's layers follow the Results dock's save."""
+    from napari_sam2v.io.prompt_files import Prompts
+    from napari_sam2v.prompts import Prompt
+    from napari_sam2v.store.pipeline import track
+    from tests.conftest import make_disk_video
+
+    frames, _ = make_disk_video(6, (64, 80), starts=((30.0, 40.0),), velocity=((0.0, 1.0),))
+    prompts = Prompts([], [Prompt(0, 1, points=[[40, 30]], box=[30, 20, 50, 40])])
+    track(frames, prompts, tmp_path / "r.zarr", engine=create_engine("classic"))
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(tmp_path / "r.zarr"), plugin="napari-sam2v")
+    assert [layer._type_string for layer in layers] == ["image", "labels", "points", "shapes"]
+    other = viewer.add_image(np.zeros((6, 64, 80)), name="unrelated")
+    _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
+    results.calibration.pixel_size.setValue(2.5)
+    results.calibration.unit.setText("mm")
+    results.save_calibration()
+    wait_jobs(results)
+    assert "4 open layers rescaled" in results.status.text()
+    for layer in layers:
+        np.testing.assert_allclose(layer.scale, (1.0, 2.5, 2.5))
+        assert [str(u) for u in layer.units] == ["pixel", "millimeter", "millimeter"]
+    np.testing.assert_array_equal(layers[2].data, [[0, 30, 40]])  # prompts stay on their pixels
+    np.testing.assert_allclose(other.scale, (1, 1, 1))
+    assert open_result(tmp_path / "r.zarr").calibration.pixel_size == 2.5

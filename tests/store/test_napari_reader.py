@@ -52,6 +52,9 @@ def test_reader_returns_image_writable_labels_and_prompts(store, tmp_path, disk_
     np.testing.assert_array_equal(points, [[0, 30, 30], [0, 5, 5], [0, 70, 90]])
     assert layers[2][1]["features"]["label"] == [1, 0, 1]
     np.testing.assert_array_equal(shapes[0][0], [0, 60, 80])
+    # every layer names its store, so a calibration saved later rescales all of them
+    owners = {meta["metadata"]["sam2v_result"] for _, meta, _ in layers}
+    assert owners == {str(open_result(store).path)}
 
 
 @pytest.mark.gui

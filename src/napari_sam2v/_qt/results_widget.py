@@ -28,17 +28,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_sam2v._napari_io import STORE_KEY, layer_axes
 from napari_sam2v._qt._calibration_form import CalibrationForm
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._plot_canvas import PlotCanvas
 from napari_sam2v._qt._table_model import DataFrameModel, sortable
 from napari_sam2v.errors import Sam2vError
 
-__all__ = ["STORE_KEY", "ResultsWidget"]
+__all__ = ["STORE_KEY", "ResultsWidget", "rescale_store_layers", "store_of"]
 
-#: Layer metadata key naming the result store behind a Labels layer (the same key
-#: as the napari reader of result stores, ``napari_sam2v._napari_io``).
-STORE_KEY = "sam2v_result"
 _TABLES = ("frames", "tracks", "msd")
 _PLOTS = ("area", "speed", "trajectories", "msd")
 _EXPORTS = (
@@ -53,10 +51,50 @@ _EXPORTS = (
 
 
 def store_of(layer: Any) -> str | None:
-    """The result store path behind a Labels layer, if it has one."""
+    """The result store path behind a layer (its labels, frames or prompts), if any."""
     meta = getattr(layer, "metadata", {}) or {}
     path = meta.get(STORE_KEY)
     return str(path) if path else None
+
+
+def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
+    """Show the layers of one result store in a new calibration.
+
+    Every layer tagged with the store (labels, frames, prompts, tracks) gets the
+    calibration's scale and units on its time and image axes; its data (pixels,
+    prompt coordinates) is not touched, so the layers stay aligned with each other.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer.
+    path : str
+        The result store.
+    calibration : Calibration
+        Its new calibration.
+
+    Returns
+    -------
+    list of str
+        Names of the layers changed.
+    """
+    scale, units = layer_axes(calibration)
+    target = Path(path).resolve()
+    changed = []
+    for layer in viewer.layers:
+        owner = store_of(layer)
+        if owner is None or Path(owner).resolve() != target:
+            continue
+        new_scale = [float(v) for v in layer.scale]
+        new_units = [str(u) for u in layer.units]
+        for axis, value, unit in zip((0, -2, -1), scale, units, strict=True):
+            new_scale[axis], new_units[axis] = value, unit
+        layer.units = new_units
+        layer.scale = new_scale
+        if isinstance(layer, Image) and "calibration" in layer.metadata:  # from gui flags
+            layer.metadata["calibration"] = calibration.to_dict()
+        changed.append(layer.name)
+    return changed
 
 
 class ResultsWidget(QWidget):
@@ -72,6 +110,7 @@ class ResultsWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.measurements: Any = None
+        self._picked_store: str | None = None
         self.jobs = JobRunner(self)
         self.result_combo = QComboBox()
         self.result_combo.setToolTip("Labels layer of a result store (the tracker's 'SAM2 result')")
@@ -210,7 +249,10 @@ class ResultsWidget(QWidget):
 
     def _result_picked(self, _index: int = 0) -> None:
         path = self.store_path()
-        if path is not None:
+        # Only another store resets the form: adding or removing unrelated layers (a
+        # Tracks layer, say) must not discard a calibration the user typed.
+        picked, self._picked_store = self._picked_store, path
+        if path is not None and path != picked:
             from napari_sam2v.store import open_result
 
             try:
@@ -257,8 +299,9 @@ class ResultsWidget(QWidget):
         """Record the calibration shown in the picked result store, in a worker.
 
         The store's OME-Zarr scale and provenance change (see
-        :meth:`napari_sam2v.store.ResultStore.set_calibration`); layers already in the
-        viewer keep their scale, so they stay aligned with the prompts.
+        :meth:`napari_sam2v.store.ResultStore.set_calibration`), and the store's
+        layers in the viewer take the new scale and units (see
+        :func:`rescale_store_layers`).
         """
         path, cal = self.store_path(), self._form_calibration()
         if path is None or cal is None:
@@ -270,13 +313,15 @@ class ResultsWidget(QWidget):
             path,
             cal,
             exclusive=True,
-            on_done=self._calibration_saved,
+            on_done=lambda saved: self._calibration_saved(path, saved),
         )
 
-    def _calibration_saved(self, calibration: Any) -> None:
+    def _calibration_saved(self, path: str, calibration: Any) -> None:
+        rescaled = rescale_store_layers(self.viewer, path, calibration)
         self.status.setText(
-            f"Saved in the store: {calibration.describe()}. Measure and exports use it; "
-            "napari and Fiji open the store with this scale."
+            f"Saved in the store: {calibration.describe()}. Measure and exports use it, "
+            f"napari and Fiji open the store with this scale ({len(rescaled)} open "
+            "layers rescaled)."
         )
 
     def _measured(self, measurements: Any) -> None:
@@ -328,7 +373,8 @@ class ResultsWidget(QWidget):
             self.viewer.layers.remove(name)
         kwargs = {**kwargs, "name": name}
         if layer is not None:
-            kwargs.update(scale=layer.scale, translate=layer.translate)
+            kwargs.update(scale=layer.scale, translate=layer.translate, units=layer.units)
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), STORE_KEY: store_of(layer)}
         color_by = "speed" if "speed" in kwargs.get("features", {}) else "track_id"
         return self.viewer.add_tracks(data, color_by=color_by, tail_length=30, **kwargs)
 

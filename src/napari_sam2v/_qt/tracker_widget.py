@@ -249,6 +249,9 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         self.prompt_layers = PromptLayers(
             self.viewer, layer, on_click=self.click, on_box=self.box, on_edit=self.edit_prompts
         )
+        # Tagged with the store, the frames and prompts follow a calibration saved later.
+        for tagged in (layer, self.prompt_layers.points, self.prompt_layers.shapes):
+            tagged.metadata[STORE_KEY] = str(session.store.path)
         for layer_ in (self.prompt_layers.points, self.prompt_layers.shapes):
             layer_.bind_key("Control-Z", lambda _l: self.undo(), overwrite=True)
             layer_.bind_key("Control-Shift-Z", lambda _l: self.redo(), overwrite=True)
