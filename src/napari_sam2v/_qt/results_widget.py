@@ -318,6 +318,8 @@ class ResultsWidget(QWidget):
 
     def _calibration_saved(self, path: str, calibration: Any) -> None:
         rescaled = rescale_store_layers(self.viewer, path, calibration)
+        if rescaled:  # the world's extent changed: fit the view to it again
+            self.viewer.reset_view()
         self.status.setText(
             f"Saved in the store: {calibration.describe()}. Measure and exports use it, "
             f"napari and Fiji open the store with this scale ({len(rescaled)} open "
