@@ -119,3 +119,23 @@ def test_many_stores_at_once_and_a_failure_does_not_stop_the_others(
         f"{store}: 2.5 mm/pixel, times in frames",
         f"{second}: 2.5 mm/pixel, times in frames",
     ]
+
+
+def test_an_interval_without_its_unit_is_seconds_and_says_so(store: Path, tmp_path: Path) -> None:
+    """A store in minutes: --frame-interval alone means seconds, with a note naming the fix."""
+    cli("calibrate", store, "--frame-interval", "10", "--time-unit", "min")
+    proc = cli("calibrate", store, "--frame-interval", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert "5 s/frame (was: lengths in pixels, 10 min/frame)" in proc.stdout
+    assert proc.stderr.strip() == (
+        f"note: {store}: --frame-interval 5 is in s (the default unit), but the store "
+        "records 10 min/frame; add --time-unit min to give it in min"
+    )
+    measured = cli("measure", store, "--out", tmp_path / "t", "--frame-interval", "2")
+    assert measured.returncode == 0
+    assert measured.stderr == ""  # the store is in seconds now: nothing to say
+    quiet = cli("calibrate", store, "--frame-interval", "7", "--time-unit", "min")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    noted = cli("measure", store, "--out", tmp_path / "t", "--frame-interval", "420")
+    assert "add --time-unit min" in noted.stderr
+    assert open_result(store).calibration.frame_interval == 7.0  # measure changes nothing

@@ -11,6 +11,7 @@ from napari_sam2v.cli.common import (
     add_calibration_options,
     add_command,
     calibration_options,
+    note_default_time_unit,
     print_error,
 )
 from napari_sam2v.errors import Sam2vError
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.results:
         try:
-            print(_change(path, given) if change else _show(path))
+            print(_change(path, given, args) if change else _show(path))
         except Sam2vError as exc:
             if len(args.results) == 1:
                 raise
@@ -82,11 +83,12 @@ def _show(path: str) -> str:
     return "\n".join(lines)
 
 
-def _change(path: str, given: dict[str, Any]) -> str:
+def _change(path: str, given: dict[str, Any], args: argparse.Namespace) -> str:
     """Lay ``given`` over the store's calibration and record the result."""
     from napari_sam2v.store import ResultStore
 
     with ResultStore.open(path) as store:
+        note_default_time_unit(args, store.calibration, where=path)
         new = store.calibration.overridden(**given)
         old = store.set_calibration(new)
     return f"{path}: {new.describe()} (was: {old.describe()})"

@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from napari_sam2v.types import given_calibration
+from napari_sam2v.types import DEFAULT_TIME_UNIT, Calibration, given_calibration
 
 __all__ = [
     "EXIT_ERROR",
@@ -136,6 +136,26 @@ def calibration_options(args: argparse.Namespace) -> dict[str, Any]:
     Read as a batch manifest row is read (:func:`~napari_sam2v.types.given_calibration`).
     """
     return given_calibration(args)
+
+
+def note_default_time_unit(args: argparse.Namespace, stored: Calibration, *, where: str) -> None:
+    """Say so on stderr when ``--frame-interval`` took the default unit over another one.
+
+    A frame interval given without ``--time-unit`` is in seconds. When the store (or
+    file) at ``where`` records its interval in another unit, that is probably not
+    what the user meant, so the note names the flag that keeps the stored unit.
+    """
+    if args.frame_interval is None or args.time_unit or stored.frame_interval is None:
+        return
+    if stored.time_unit == DEFAULT_TIME_UNIT:
+        return
+    recorded = f"{stored.frame_interval:g} {stored.time_unit}/frame"
+    print(
+        f"note: {where}: --frame-interval {args.frame_interval:g} is in {DEFAULT_TIME_UNIT} "
+        f"(the default unit), but the store records {recorded}; add --time-unit "
+        f"{stored.time_unit} to give it in {stored.time_unit}",
+        file=sys.stderr,
+    )
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

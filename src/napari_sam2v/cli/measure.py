@@ -12,6 +12,7 @@ from napari_sam2v.cli.common import (
     add_command,
     calibration_options,
     format_table,
+    note_default_time_unit,
 )
 
 __all__ = ["register", "run", "summary_rows"]
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.store import open_result
 
     result = open_result(args.result)
+    note_default_time_unit(args, result.calibration, where=args.result)
     measurements = measure(result, **calibration_options(args))
     out = Path(args.out)
     written = list(measurements.save(out, format=args.format) or [])
