@@ -78,6 +78,8 @@ def test_overrides_lay_a_calibration_over_another_and_describe_reads_well() -> N
     assert Calibration().overrides() == dict.fromkeys(full.overrides())
     assert full.describe() == "0.65 um/pixel, 10 min/frame"
     assert Calibration().describe() == "lengths in pixels, times in frames"
+    assert full.describe_interval() == "10 min/frame"
+    assert Calibration().describe_interval() == "times in frames"
 
 
 def test_given_calibration_reads_flags_and_manifest_rows_alike() -> None:

@@ -201,12 +201,13 @@ class Calibration:
             if self.pixel_size is not None
             else "lengths in pixels"
         )
-        time = (
-            f"{self.frame_interval:g} {self.time_unit}/frame"
-            if self.frame_interval is not None
-            else "times in frames"
-        )
-        return f"{space}, {time}"
+        return f"{space}, {self.describe_interval()}"
+
+    def describe_interval(self) -> str:
+        """The time half of :meth:`describe`, such as ``"10 min/frame"``."""
+        if self.frame_interval is None:
+            return "times in frames"
+        return f"{self.frame_interval:g} {self.time_unit}/frame"
 
     def overrides(self) -> dict[str, float | str | None]:
         """This calibration as the keywords of :meth:`overridden`, ``measure`` and ``track``.

@@ -149,10 +149,9 @@ def note_default_time_unit(args: argparse.Namespace, stored: Calibration, *, whe
         return
     if stored.time_unit == DEFAULT_TIME_UNIT:
         return
-    recorded = f"{stored.frame_interval:g} {stored.time_unit}/frame"
     print(
         f"note: {where}: --frame-interval {args.frame_interval:g} is in {DEFAULT_TIME_UNIT} "
-        f"(the default unit), but the store records {recorded}; add --time-unit "
+        f"(the default unit), but the store records {stored.describe_interval()}; add --time-unit "
         f"{stored.time_unit} to give it in {stored.time_unit}",
         file=sys.stderr,
     )
