@@ -256,3 +256,68 @@ def test_a_store_opened_in_napari_is_rescaled_by_a_saved_calibration(
     np.testing.assert_array_equal(layers[2].data, [[0, 30, 40]])  # prompts stay on their pixels
     np.testing.assert_allclose(other.scale, (1, 1, 1))
     assert open_result(tmp_path / "r.zarr").calibration.pixel_size == 2.5
+
+
+def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewer, wait_jobs):
+    """Picking another store drops the first one's tables; a save measures again."""
+    import tifffile
+
+    from napari_sam2v.io.prompt_files import Prompts
+    from napari_sam2v.prompts import Prompt
+    from napari_sam2v.store.pipeline import track
+    from tests.conftest import make_disk_video
+
+    frames, _ = make_disk_video(6, (64, 80), starts=((30.0, 40.0),), velocity=((0.0, 1.0),))
+    prompts = Prompts([], [Prompt(0, 1, points=[[40, 30]], box=[30, 20, 50, 40])])
+    for name, size in (("a", 2.0), ("b", 0.5)):
+        track(
+            frames,
+            prompts,
+            tmp_path / f"{name}.zarr",
+            engine=create_engine("classic"),
+            pixel_size=size,
+            unit="um",
+        )
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "a.zarr"), plugin="napari-sam2v")
+    _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
+    assert results.out_edit.text() == str(tmp_path / "a_results")
+    results.measure()
+    wait_jobs(results)
+    assert results.measurements.calibration.pixel_size == 2.0
+    assert results.export_buttons["csv"].isEnabled()
+    viewer.open(str(tmp_path / "b.zarr"), plugin="napari-sam2v")
+    results.result_combo.setCurrentText("b objects")
+    # a's tables are gone: nothing of a can be exported or drawn under b's name
+    assert results.measurements is None
+    assert results.model.rowCount() == 0
+    assert not results.export_buttons["csv"].isEnabled()
+    assert not results.tracks_button.isEnabled()
+    assert results.out_edit.text() == str(tmp_path / "b_results")  # the offered folder follows
+    assert results.calibration.calibration().pixel_size == 0.5
+    results.export("tiff")  # b's label TIFF with b's calibration, not a's
+    wait_jobs(results)
+    with tifffile.TiffFile(tmp_path / "b_results" / "labels.tif") as tif:
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(0.5)
+    # a folder the user typed is kept when the pick changes
+    results.out_edit.setText(str(tmp_path / "mine"))
+    results.result_combo.setCurrentText("a objects")
+    assert results.out_edit.text() == str(tmp_path / "mine")
+    # measured, then saved in another calibration: the tables and tracks follow
+    results.measure()
+    wait_jobs(results)
+    tracks = results.show_tracks()
+    old_speed = np.asarray(tracks.features["speed"], dtype=float)
+    area_px = results.measurements.frames["area_px"].to_numpy()
+    results.calibration.pixel_size.setValue(4.0)
+    results.save_calibration()
+    wait_jobs(results)
+    assert results.measurements.calibration.pixel_size == 4.0
+    np.testing.assert_allclose(results.measurements.frames["area"], area_px * 16.0)
+    assert "Measured again" in results.status.text()
+    new_speed = np.asarray(viewer.layers["a objects tracks"].features["speed"], dtype=float)
+    moving = old_speed > 0
+    assert moving.any()
+    np.testing.assert_allclose(new_speed[moving], old_speed[moving] * 2.0)
+    assert results.model.rowCount() == len(results.measurements.frames)

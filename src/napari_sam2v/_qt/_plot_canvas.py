@@ -17,8 +17,12 @@ class PlotCanvas(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self.canvas: FigureCanvasQTAgg | None = None
-        self.set_figure(Figure(figsize=(4, 3)))
+        self.clear()
         self.setMinimumHeight(240)
+
+    def clear(self) -> None:
+        """Show an empty figure."""
+        self.set_figure(Figure(figsize=(4, 3)))
 
     @property
     def figure(self) -> Figure:

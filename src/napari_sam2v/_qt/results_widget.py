@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QModelIndex, Qt
@@ -111,6 +112,8 @@ class ResultsWidget(QWidget):
         self.viewer = napari_viewer
         self.measurements: Any = None
         self._picked_store: str | None = None
+        self._suggested_out = ""
+        self._after_measure = ""
         self.jobs = JobRunner(self)
         self.result_combo = QComboBox()
         self.result_combo.setToolTip("Labels layer of a result store (the tracker's 'SAM2 result')")
@@ -252,6 +255,14 @@ class ResultsWidget(QWidget):
         # Only another store resets the form: adding or removing unrelated layers (a
         # Tracks layer, say) must not discard a calibration the user typed.
         picked, self._picked_store = self._picked_store, path
+        if path != picked:
+            # The tables, plot and export folder were the other store's: exporting
+            # them (or its calibration) under this store's name would mix results.
+            self._forget_measurements()
+            suggested = self._suggested_out
+            self._suggested_out = _results_folder(path) if path is not None else ""
+            if self.out_edit.text() in ("", suggested):  # not one the user chose
+                self.out_edit.setText(self._suggested_out)
         if path is not None and path != picked:
             from napari_sam2v.store import open_result
 
@@ -259,9 +270,15 @@ class ResultsWidget(QWidget):
                 self.calibration.set_calibration(open_result(path).calibration)
             except Sam2vError as exc:
                 self.status.setText(str(exc))
-            if not self.out_edit.text():
-                self.out_edit.setText(str(Path(path).with_name(Path(path).stem + "_results")))
         self._update_controls()
+
+    def _forget_measurements(self) -> None:
+        if self.measurements is None:
+            return
+        self.measurements = None
+        self.model.set_frame(pd.DataFrame())
+        self.plot.clear()
+        self.status.setText("Pick a result and press Measure.")
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Export folder")
@@ -269,8 +286,11 @@ class ResultsWidget(QWidget):
             self.out_edit.setText(path)
 
     # -- measuring -------------------------------------------------------------------
-    def measure(self) -> Any:
-        """Measure the picked result in a worker with the calibration shown."""
+    def measure(self, *, note: str = "") -> Any:
+        """Measure the picked result in a worker with the calibration shown.
+
+        ``note`` goes before the summary in the status line once it is measured.
+        """
         path, cal = self.store_path(), self._form_calibration()
         if path is None or cal is None:
             return None
@@ -282,7 +302,7 @@ class ResultsWidget(QWidget):
             cal,
             self._image(),
             exclusive=True,
-            on_done=self._measured,
+            on_done=lambda measurements: self._measured(measurements, note=note),
         )
 
     def _form_calibration(self) -> Any:
@@ -314,27 +334,41 @@ class ResultsWidget(QWidget):
             cal,
             exclusive=True,
             on_done=lambda saved: self._calibration_saved(path, saved),
+            on_finished=self._measure_again,
         )
 
     def _calibration_saved(self, path: str, calibration: Any) -> None:
         rescaled = rescale_store_layers(self.viewer, path, calibration)
         if rescaled:  # the world's extent changed: fit the view to it again
             self.viewer.reset_view()
-        self.status.setText(
+        message = (
             f"Saved in the store: {calibration.describe()}. Measure and exports use it, "
             f"napari and Fiji open the store with this scale ({len(rescaled)} open "
             "layers rescaled)."
         )
+        self.status.setText(message)
+        if self.measurements is not None and self.measurements.calibration != calibration:
+            # the tables on show (and a Tracks layer's speeds) are in the old units
+            self._after_measure = message
 
-    def _measured(self, measurements: Any) -> None:
+    def _measure_again(self) -> None:
+        """Measure with the saved calibration, once the saving job has let go."""
+        note, self._after_measure = self._after_measure, ""
+        if note:
+            self.measure(note=note)
+
+    def _measured(self, measurements: Any, *, note: str = "") -> None:
         self.measurements = measurements
         n = len(measurements.frames)
-        self.status.setText(
+        summary = (
             f"{len(measurements.objects)} objects, {n} object-frames, "
             f"units: {measurements.calibration.unit} / {measurements.calibration.time_unit}"
         )
+        self.status.setText(f"{note} Measured again: {summary}" if note else summary)
         self._show_table()
         self._show_plot()
+        if self._tracks_name() in self.viewer.layers:  # its speeds follow the tables
+            self.show_tracks()
         self._update_controls()
 
     def _show_table(self) -> None:
@@ -364,13 +398,17 @@ class ResultsWidget(QWidget):
             layer.selected_label = object_id
             layer.show_selected_label = False
 
+    def _tracks_name(self) -> str:
+        layer = self._layer()
+        return f"{layer.name if layer is not None else 'result'} tracks"
+
     def show_tracks(self) -> Any:
         """Add (or replace) a Tracks layer of the object centroids."""
         if self.measurements is None:
             return None
         data, kwargs, _ = self.measurements.tracks_layer_data()
         layer = self._layer()
-        name = f"{layer.name if layer is not None else 'result'} tracks"
+        name = self._tracks_name()
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         kwargs = {**kwargs, "name": name}
@@ -402,6 +440,11 @@ class ResultsWidget(QWidget):
         where = files[0].parent if files else self.out_edit.text()
         self.status.setText(f"Exported {len(files)} files to {where}")
         show_info(f"Exported {len(files)} files to {where}")
+
+
+def _results_folder(path: str) -> str:
+    """The export folder offered for a store: ``<store>_results`` beside it."""
+    return str(Path(path).with_name(Path(path).stem + "_results"))
 
 
 def _measure(path: str, calibration: Any, image: Any) -> Any:
