@@ -356,3 +356,32 @@ def test_ctrl_c_at_random_points_then_resume(tmp_path: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
     after = sorted(int(x) for x in rng.integers(1, 300, size=3))
     _check_interrupt_and_resume(tmp_path, 400, after)
+
+
+def test_track_interval_without_unit_notes_the_metadata_unit(tmp_path: Path) -> None:
+    """The cells sample records minutes: --frame-interval alone is seconds, with a note."""
+    cells = load_cells()
+    common = ["--prompts", cells.prompts_path, "--engine", "classic", "--end", "1", "-q"]
+    proc = cli(
+        "track", cells.video_path, *common, "--out", tmp_path / "s.zarr", "--frame-interval", "600"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == (
+        f"note: {cells.video_path}: --frame-interval 600 is in s (the default unit), but its "
+        "metadata records 10.2 min/frame; add --time-unit min to give it in min"
+    )
+    stored = open_result(tmp_path / "s.zarr").calibration
+    assert (stored.frame_interval, stored.time_unit) == (600.0, "s")
+    quiet = cli(
+        "track",
+        cells.video_path,
+        *common,
+        "--out",
+        tmp_path / "m.zarr",
+        "--frame-interval",
+        "10",
+        "--time-unit",
+        "min",
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert open_result(tmp_path / "m.zarr").calibration.frame_interval == 10.0

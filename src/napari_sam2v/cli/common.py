@@ -138,12 +138,15 @@ def calibration_options(args: argparse.Namespace) -> dict[str, Any]:
     return given_calibration(args)
 
 
-def note_default_time_unit(args: argparse.Namespace, stored: Calibration, *, where: str) -> None:
+def note_default_time_unit(
+    args: argparse.Namespace, stored: Calibration, *, where: str, holder: str = "the store"
+) -> None:
     """Say so on stderr when ``--frame-interval`` took the default unit over another one.
 
     A frame interval given without ``--time-unit`` is in seconds. When the store (or
-    file) at ``where`` records its interval in another unit, that is probably not
+    video) at ``where`` records its interval in another unit, that is probably not
     what the user meant, so the note names the flag that keeps the stored unit.
+    ``holder`` names what recorded it in the note.
     """
     if args.frame_interval is None or args.time_unit or stored.frame_interval is None:
         return
@@ -151,7 +154,7 @@ def note_default_time_unit(args: argparse.Namespace, stored: Calibration, *, whe
         return
     print(
         f"note: {where}: --frame-interval {args.frame_interval:g} is in {DEFAULT_TIME_UNIT} "
-        f"(the default unit), but the store records {stored.describe_interval()}; add --time-unit "
+        f"(the default unit), but {holder} records {stored.describe_interval()}; add --time-unit "
         f"{stored.time_unit} to give it in {stored.time_unit}",
         file=sys.stderr,
     )

@@ -13,6 +13,7 @@ from napari_sam2v.cli.common import (
     add_command,
     calibration_options,
     non_negative_int,
+    note_default_time_unit,
 )
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.progress import ProgressPrinter
@@ -230,6 +231,12 @@ def run(args: argparse.Namespace) -> int:
     prompts = Prompts.load(args.prompts)
     options = engine_options(args)
     check_engine_options(args.engine, options)
+    if args.frame_interval is not None and not args.time_unit:
+        from napari_sam2v.io import open_video
+
+        with open_video(args.video) as video:  # metadata only; no frame is decoded
+            stored = video.metadata.calibration
+        note_default_time_unit(args, stored, where=args.video, holder="its metadata")
     progress = ProgressPrinter("tracking", enabled=not args.quiet)
     with CancelOnInterrupt() as stop, progress:
         result = track(
