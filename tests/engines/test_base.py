@@ -42,3 +42,14 @@ def test_propagation_order() -> None:
     with pytest.raises(EngineError, match="unknown direction"):
         Direction.parse("sideways")
     assert Direction.parse("both") is Direction.BOTH
+
+
+def test_frame_result_describe_names_sizes_and_empty_masks() -> None:
+    full = np.zeros((8, 8), bool)
+    full[:5, :6] = True
+    result = FrameResult(3, {2: np.zeros((8, 8), bool), 1: full})
+    assert result.describe({1: "fish", 2: "crab"}) == "frame 3: fish 30 px; no mask for crab"
+    assert result.describe() == "frame 3: object 1 30 px; no mask for object 2"
+    assert FrameResult(0).describe() == "frame 0: no objects"
+    big = FrameResult(1, {4: np.ones((40, 40), bool)})
+    assert big.describe() == "frame 1: object 4 1,600 px"

@@ -321,3 +321,27 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     assert moving.any()
     np.testing.assert_allclose(new_speed[moving], old_speed[moving] * 2.0)
     assert results.model.rowCount() == len(results.measurements.frames)
+
+
+def test_a_click_that_finds_nothing_says_so(tracker, tmp_path, wait_jobs) -> None:
+    """A click on open water: the status names the empty mask; no tracks to draw."""
+    viewer, widget = tracker
+    _reef_session(viewer, widget, tmp_path / "water.zarr", "classic")
+    widget.click(0, 100.0, 150.0)
+    wait_jobs(widget)
+    assert widget.form.status.text() == (
+        "classic on cpu. Frame 0: no mask for object 1 (click inside the object, add a box, "
+        "or Shift-click the background)"
+    )
+    widget.form.range_check.setChecked(True)
+    widget.form.range_hi.setValue(2)
+    widget.propagate()
+    wait_jobs(widget)
+    _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
+    results.measure()
+    wait_jobs(results)
+    assert results.measurements.frames.empty
+    assert not results.tracks_button.isEnabled()
+    assert results.show_tracks() is None  # napari's Tracks layer cannot hold no points
+    assert "no tracks to show" in results.status.text()
+    assert not any(layer._type_string == "tracks" for layer in viewer.layers)

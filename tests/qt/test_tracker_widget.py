@@ -46,6 +46,9 @@ def test_click_preview_undo_propagate_paint(tracker, disk_video, tmp_path, wait_
     assert labels_layer.data[2][36, 30] == 1
     assert len(widget.click_latencies) == 1
     assert widget.session.frame_prompt(2, 1).labels == (1,)
+    pixels = int(np.count_nonzero(labels_layer.data[2] == 1))
+    # the engine's name (no model for classic), then what the click gave
+    assert widget.form.status.text() == f"classic on cpu. Frame 2: object 1 {pixels:,} px"
 
     widget.form.background_check.setChecked(True)
     points.add([2, 5, 5])

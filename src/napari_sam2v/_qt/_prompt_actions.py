@@ -49,7 +49,10 @@ class PromptActions:
             self.session.configure_engine(engine, **options)
             self.form.status.setText("Loading the model for the first prompt…")
 
+        preview = ""
+
         def done(result: Any) -> None:
+            nonlocal preview
             if isinstance(result, dict):  # imported prompts: one preview per frame
                 result = list(result.values())[-1] if result else None
             self.last_result = result[1] if isinstance(result, tuple) else result
@@ -57,12 +60,17 @@ class PromptActions:
             self._show_session()
             if t0 is not None:
                 self.click_latencies.append(time.perf_counter() - t0)
+            if self.last_result is not None:  # say what came out, an empty mask above all
+                preview = _preview_text(self.last_result, self.session, hint=job == "preview")
+                self.form.status.setText(preview)
             self.jobs.start("autosave", _autosave, self.session)  # prompts survive a crash
 
         def finished() -> None:
             self.prompt_layers.show(self.session)
             if first and self.session.engine_loaded:
                 self._model_loaded(self.session.engine.info)
+                if preview:
+                    self.form.status.setText(f"{self.form.status.text()}. {preview}")
 
         return self.jobs.start(
             job, func, *args, on_done=done, on_finished=finished, exclusive=first
@@ -134,6 +142,15 @@ class PromptActions:
             return self.session.import_prompts(Prompts.load(path))
 
         return self._prompt_job("loading prompts", job)
+
+
+def _preview_text(result: Any, session: TrackingSession, *, hint: bool) -> str:
+    """The status line after a preview: mask sizes, and (``hint``) what to try if empty."""
+    text = result.describe({o.id: o.name for o in session.objects})
+    text = text[0].upper() + text[1:]
+    if hint and "no mask for" in text:
+        text += " (click inside the object, add a box, or Shift-click the background)"
+    return text
 
 
 def _autosave(session: TrackingSession) -> None:

@@ -200,7 +200,7 @@ class ResultsWidget(QWidget):
         self.calibration.save_button.setEnabled(not busy and self.store_path() is not None)
         self.result_combo.setEnabled(not busy)
         self.image_combo.setEnabled(not busy)
-        self.tracks_button.setEnabled(ready and not busy)
+        self.tracks_button.setEnabled(ready and not busy and not self.measurements.frames.empty)
         for kind, button in self.export_buttons.items():
             needs_tables = kind in ("csv", "parquet", "xlsx", "plots")
             button.setEnabled(
@@ -403,8 +403,14 @@ class ResultsWidget(QWidget):
         return f"{layer.name if layer is not None else 'result'} tracks"
 
     def show_tracks(self) -> Any:
-        """Add (or replace) a Tracks layer of the object centroids."""
+        """Add (or replace) a Tracks layer of the object centroids.
+
+        Returns ``None`` (and says why) when nothing is measured or no object has a mask.
+        """
         if self.measurements is None:
+            return None
+        if self.measurements.frames.empty:
+            self.status.setText("No object has a mask on any frame: there are no tracks to show.")
             return None
         data, kwargs, _ = self.measurements.tracks_layer_data()
         layer = self._layer()

@@ -316,7 +316,8 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
 
     def _model_loaded(self, info: Any) -> None:
         extra = " (random weights: not a result)" if info.random_weights else ""
-        self.form.status.setText(f"{info.engine} {info.model} on {info.device}{extra}")
+        model = f" {info.model}" if info.model else ""
+        self.form.status.setText(f"{info.engine}{model} on {info.device}{extra}")
         self._prefetch_now()
 
     def current_frame(self) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -99,6 +99,33 @@ class FrameResult:
     def labels(self, shape: tuple[int, int] | None = None, dtype: Any = np.uint16) -> np.ndarray:
         """Compose the masks into one label image (see :func:`compose_labels`)."""
         return compose_labels(self.masks, self.scores, shape=shape, dtype=dtype)
+
+    def describe(self, names: Mapping[int, str] | None = None) -> str:
+        """One line saying how large each object's mask is, and which came out empty.
+
+        Parameters
+        ----------
+        names : mapping of int to str, optional
+            Object names by id (ids are shown for the others).
+
+        Returns
+        -------
+        str
+            For example ``"frame 3: fish 1,204 px; no mask for crab"``.
+        """
+        names = names or {}
+        found, empty = [], []
+        for oid in sorted(self.masks):
+            name = names.get(oid, f"object {oid}")
+            pixels = int(np.count_nonzero(self.masks[oid]))
+            if pixels:
+                found.append(f"{name} {pixels:,} px")
+            else:
+                empty.append(name)
+        parts = [", ".join(found)] if found else []
+        if empty:
+            parts.append(f"no mask for {', '.join(empty)}")
+        return f"frame {self.frame}: {'; '.join(parts) or 'no objects'}"
 
 
 def compose_labels(
