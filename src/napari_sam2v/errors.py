@@ -9,6 +9,8 @@ that catch the standard exceptions keep working.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "BatchError",
     "CheckpointError",
@@ -22,6 +24,7 @@ __all__ = [
     "PromptError",
     "Sam2vError",
     "StoreError",
+    "StoreExistsError",
     "StoreLockedError",
     "StoreVersionError",
     "UnsafeCheckpointError",
@@ -72,6 +75,17 @@ class UnsafeCheckpointError(CheckpointError):
 
 class StoreError(Sam2vError, OSError):
     """The result store cannot be created, opened or written."""
+
+
+class StoreExistsError(StoreError, FileExistsError):
+    """A result store is already at the output path, and no one asked to resume or replace it.
+
+    Its ``path`` attribute is that store; front ends name their own way to resume it.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class StoreLockedError(StoreError):

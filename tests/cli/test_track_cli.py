@@ -106,7 +106,10 @@ def test_existing_store_needs_resume_or_overwrite(tmp_path: Path, disk_tiff) -> 
     args = ("track", video, "--prompts", prompts, "--out", store, "--engine", "classic", "-q")
     again = cli(*args)
     assert again.returncode == 2
-    assert again.stderr.startswith("error: ") and len(again.stderr.strip().splitlines()) == 1
+    assert again.stderr.strip() == (
+        f"error: {store} already holds a result store: --resume continues it, --overwrite "
+        "replaces it; or choose another --out"
+    )
     np.testing.assert_array_equal(np.asarray(open_result(store).labels), before)
     overwritten = cli(*args, "--overwrite")
     assert overwritten.returncode == 0, overwritten.stderr

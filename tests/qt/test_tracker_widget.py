@@ -154,8 +154,10 @@ def test_deleting_and_dragging_prompts_in_the_layers(
 
 
 def test_bad_click_is_a_notification_and_state_is_kept(
-    tracker, disk_video, tmp_path, wait_jobs
+    tracker, disk_video, tmp_path, wait_jobs, monkeypatch
 ) -> None:
+    from napari_sam2v._qt import tracker_widget
+
     viewer, widget = tracker
     _start(viewer, widget, disk_video[0], tmp_path / "bad.zarr")
     messages = []
@@ -163,12 +165,23 @@ def test_bad_click_is_a_notification_and_state_is_kept(
     widget.click(2, 500.0, 30.0)
     wait_jobs(widget)
     assert messages and "outside" in messages[0]
+    assert widget.form.status.text().endswith(f"Stopped: {messages[0]}")  # not a stale line
+    widget.propagate()  # nothing to propagate: said in the status line too
+    wait_jobs(widget)
+    assert widget.form.status.text() == "Stopped: nothing to propagate: add a prompt first"
     assert len(widget.session.prompts) == 0
     assert len(widget.prompt_layers.points.data) == 0
     assert widget.form.layer_combo.isEnabled()
 
     # reopening with the wrong video or a missing store: a notification, nothing changed
     store = widget.session.store.path
+    errors = []
+    monkeypatch.setattr(tracker_widget, "show_error", errors.append)
+    assert not widget.start_session(store)  # a new session on an existing store
+    assert errors == [
+        f"{store} already holds a result store: press Reopen store to continue it, or type "
+        "another store path to start afresh"
+    ]
     widget._detach()
     viewer.add_image(disk_video[0][:4], name="short")
     widget.form.layer_combo.setCurrentText("short")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from napari_sam2v.engines.base import FrameResult, ObjectScore
-from napari_sam2v.errors import StoreError, StoreLockedError, StoreVersionError
+from napari_sam2v.errors import StoreError, StoreExistsError, StoreLockedError, StoreVersionError
 from napari_sam2v.io import open_video
 from napari_sam2v.store import ResultStore, open_result
 from napari_sam2v.store.pipeline import track
@@ -197,23 +197,33 @@ def test_store_from_a_newer_format_version(finished_store, tmp_path, workdir):
 def test_existing_output_needs_resume_or_overwrite(finished_store, tmp_path, workdir):
     store = _copy(finished_store, tmp_path)
     before = tree_digest(store)
-    with pytest.raises(StoreError, match=r"already exists: resume it \(resume=True\)"):
+    with pytest.raises(StoreExistsError, match=r"already holds a result store: resume it") as err:
         track(workdir / "video.npy", workdir / "prompts.json", store, engine="classic")
+    assert err.value.path == store
+    assert isinstance(err.value, FileExistsError)  # for callers catching the built-in
     assert tree_digest(store) == before
+
+
+def test_an_empty_output_folder_is_used_without_overwrite(tmp_path, workdir):
+    folder = tmp_path / "made_beforehand"
+    folder.mkdir()
+    result = track(workdir / "video.npy", workdir / "prompts.json", folder, engine="classic")
+    assert result.complete and open_result(folder).frames_done.all()
 
 
 def test_overwrite_never_deletes_a_folder_that_is_not_a_store(tmp_path, workdir):
     folder = tmp_path / "thesis"
     folder.mkdir()
     (folder / "chapter1.tex").write_text("months of work")
-    with pytest.raises(StoreError, match="is not a napari-sam2v result store; not replacing"):
-        track(
-            workdir / "video.npy",
-            workdir / "prompts.json",
-            folder,
-            engine="classic",
-            overwrite=True,
-        )
+    for overwrite in (True, False):  # never "resume it": it is not a store
+        with pytest.raises(StoreError, match="is not a napari-sam2v result store; choose another"):
+            track(
+                workdir / "video.npy",
+                workdir / "prompts.json",
+                folder,
+                engine="classic",
+                overwrite=overwrite,
+            )
     assert (folder / "chapter1.tex").read_text() == "months of work"
 
 

@@ -113,7 +113,7 @@ def test_existing_store_needs_resume_or_overwrite(tmp_path, disk_video, prompts)
     frames, _ = disk_video
     out = tmp_path / "o.zarr"
     track(frames, prompts, out, engine=FakeEngine())
-    with pytest.raises(StoreError, match="already exists"):
+    with pytest.raises(StoreError, match="already holds a result store"):
         track(frames, prompts, out, engine=FakeEngine())
     assert open_result(out).complete  # untouched
     track(frames, prompts, out, engine=FakeEngine(), overwrite=True)

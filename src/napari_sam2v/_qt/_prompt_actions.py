@@ -44,15 +44,13 @@ class PromptActions:
             self.prompt_layers.show(self.session, force=True)
             return None
         first = not self.session.engine_loaded
+        loading = "Loading the model for the first prompt…"
         if first:  # this job loads the model too: block conflicting controls meanwhile
             engine, options = engine_choice(self.form)
             self.session.configure_engine(engine, **options)
-            self.form.status.setText("Loading the model for the first prompt…")
-
-        preview = ""
+            self.form.status.setText(loading)
 
         def done(result: Any) -> None:
-            nonlocal preview
             if isinstance(result, dict):  # imported prompts: one preview per frame
                 result = list(result.values())[-1] if result else None
             self.last_result = result[1] if isinstance(result, tuple) else result
@@ -61,16 +59,17 @@ class PromptActions:
             if t0 is not None:
                 self.click_latencies.append(time.perf_counter() - t0)
             if self.last_result is not None:  # say what came out, an empty mask above all
-                preview = _preview_text(self.last_result, self.session, hint=job == "preview")
-                self.form.status.setText(preview)
+                hint = job == "preview"
+                self.form.status.setText(_preview_text(self.last_result, self.session, hint=hint))
             self.jobs.start("autosave", _autosave, self.session)  # prompts survive a crash
 
         def finished() -> None:
             self.prompt_layers.show(self.session)
             if first and self.session.engine_loaded:
+                shown = self.form.status.text()  # the preview, or the job's error
                 self._model_loaded(self.session.engine.info)
-                if preview:
-                    self.form.status.setText(f"{self.form.status.text()}. {preview}")
+                if shown != loading:
+                    self.form.status.setText(f"{self.form.status.text()}. {shown}")
 
         return self.jobs.start(
             job, func, *args, on_done=done, on_finished=finished, exclusive=first

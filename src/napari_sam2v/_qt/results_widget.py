@@ -193,6 +193,7 @@ class ResultsWidget(QWidget):
         self.tracks_button.clicked.connect(self.show_tracks)
         browse.clicked.connect(self._browse)
         self.jobs.busy_changed.connect(lambda _: self._update_controls())
+        self.jobs.failed.connect(lambda message: self.status.setText(f"Stopped: {message}"))
 
     def _update_controls(self) -> None:
         busy, ready = self.jobs.busy, self.measurements is not None

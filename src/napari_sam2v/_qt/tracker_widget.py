@@ -31,7 +31,7 @@ from napari_sam2v._qt._prompt_layers import PromptLayers
 from napari_sam2v._qt._propagation import PropagationControls
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
 from napari_sam2v._qt.results_widget import STORE_KEY
-from napari_sam2v.errors import Sam2vError
+from napari_sam2v.errors import Sam2vError, StoreExistsError
 from napari_sam2v.session import TrackingSession
 
 __all__ = ["LABELS_NAME", "TrackerWidget"]
@@ -117,6 +117,13 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         f.warnings.itemClicked.connect(self._jump_to_warning)
         f.save_button.clicked.connect(lambda: self.save_session())
         self.jobs.busy_changed.connect(lambda _: self._update_controls())
+        self.jobs.failed.connect(self._job_failed)
+
+    def _job_failed(self, message: str) -> None:
+        """Show a job's error in the status line too (not "Propagating…" forever)."""
+        self.form.status.setText(f"Stopped: {message}")
+        if self.labels_layer is not None:  # frames finished before the error are saved
+            self.labels_layer.refresh()
 
     def _update_controls(self) -> None:
         busy, session = self.jobs.busy, self.session
@@ -192,6 +199,12 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
                 video_path=video.video_path,
             )
             session.create_store(path, overwrite=overwrite)
+        except StoreExistsError:
+            show_error(
+                f"{path} already holds a result store: press Reopen store to continue it, "
+                "or type another store path to start afresh"
+            )
+            return False
         except Sam2vError as exc:
             show_error(str(exc))
             return False

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from napari_sam2v.cli.common import (
@@ -18,7 +20,7 @@ from napari_sam2v.cli.common import (
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.progress import ProgressPrinter
 from napari_sam2v.engines.sam2.registry import DEVICES, PRECISIONS
-from napari_sam2v.errors import EngineError
+from napari_sam2v.errors import EngineError, StoreExistsError
 
 __all__ = ["add_engine_options", "engine_option", "engine_options", "register", "run"]
 
@@ -222,6 +224,19 @@ def _resume_command(args: argparse.Namespace) -> str:
     return shlex.join([*argv, "--resume"])
 
 
+@contextlib.contextmanager
+def _flags_for_an_existing_store() -> Iterator[None]:
+    """Name this command's flags, not the Python keywords, when the output is a store."""
+    try:
+        yield
+    except StoreExistsError as exc:
+        raise StoreExistsError(
+            f"{exc.path} already holds a result store: --resume continues it, --overwrite "
+            "replaces it; or choose another --out",
+            path=exc.path,
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v track``."""
     from napari_sam2v.engines import check_engine_options
@@ -238,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
             stored = video.metadata.calibration
         note_default_time_unit(args, stored, where=args.video, holder="its metadata")
     progress = ProgressPrinter("tracking", enabled=not args.quiet)
-    with CancelOnInterrupt() as stop, progress:
+    with CancelOnInterrupt() as stop, progress, _flags_for_an_existing_store():
         result = track(
             args.video,
             prompts,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.engines.base import EngineInfo, FrameResult, compose_labels
-from napari_sam2v.errors import EngineError, StoreError
+from napari_sam2v.errors import EngineError, StoreError, StoreExistsError
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store import layout
@@ -242,18 +242,27 @@ class ResultStore:
 
     @staticmethod
     def _check_replaceable(path: Path, *, overwrite: bool) -> None:
-        is_store = (path / layout.PRIVATE).is_dir() or ResultStore.is_incomplete(path)
-        if not overwrite:
-            raise StoreError(
-                f"{path} already exists: resume it (resume=True), choose another output, or "
-                "pass overwrite=True to replace it"
-            )
-        if path.is_dir() and not is_store and any(path.iterdir()):
-            raise StoreError(
-                f"{path} exists and is not a napari-sam2v result store; not replacing it"
-            )
+        """Refuse to replace anything but a result store, and that only with ``overwrite``.
+
+        An empty folder holds nothing to lose and is always taken.
+        """
         if not path.is_dir():
-            raise StoreError(f"{path} exists and is not a folder; not replacing it")
+            raise StoreError(
+                f"{path} exists and is not a folder; choose another output (it is not replaced)"
+            )
+        if not any(path.iterdir()):
+            return
+        if not ((path / layout.PRIVATE).is_dir() or ResultStore.is_incomplete(path)):
+            raise StoreError(
+                f"{path} exists and is not a napari-sam2v result store; choose another "
+                "output (it is not replaced)"
+            )
+        if not overwrite:
+            raise StoreExistsError(
+                f"{path} already holds a result store: resume it (resume=True), replace it "
+                "(overwrite=True) or choose another output",
+                path=path,
+            )
         StoreLock(path / layout.PRIVATE / "lock.json").check_free()
 
     @staticmethod
