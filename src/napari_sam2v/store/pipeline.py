@@ -354,7 +354,7 @@ def _check_resumable(
     if store.prompts != prompts:
         raise StoreError(
             f"{store.path}: cannot resume, the prompts differ from the interrupted run; "
-            "use overwrite=True to start again"
+            "replace it to start again (--overwrite; overwrite=True in Python)"
         )
     stored = (store.meta.get("engine") or {}).get("engine")
     if stored and stored != engine.info.engine:
