@@ -434,7 +434,7 @@ def test_store_errors_are_clear(session: TrackingSession, tmp_path, disk_video) 
 
     path = tmp_path / "busy.zarr"
     session.create_store(path)
-    with pytest.raises(StoreError, match="already exists"):
+    with pytest.raises(StoreError, match="already holds a result store"):
         TrackingSession(disk_video[0], engine_factory=DiskEngine).create_store(path)
     with pytest.raises(StoreLockedError):
         TrackingSession.from_store(path, frames=disk_video[0])

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from napari_sam2v.types import Calibration, ObjectInfo, default_color
+from napari_sam2v.errors import InputError
+from napari_sam2v.types import Calibration, ObjectInfo, convert_unit, default_color, udunits_name
 
 
 def test_object_info_defaults_and_validation() -> None:
@@ -97,3 +98,29 @@ def test_given_calibration_reads_flags_and_manifest_rows_alike() -> None:
     )
     assert nothing == dict.fromkeys(given) and not any_given(nothing)
     assert any_given({"pixel_size": None, "unit": "um"})  # a lone unit counts as given
+
+
+def test_a_unit_alone_is_not_a_silent_relabel() -> None:
+    """--unit mm over 0.87 um would be a thousandfold error: refused, with the value in mm."""
+    cal = Calibration(pixel_size=0.87, unit="um", frame_interval=600.0, time_unit="s")
+    with pytest.raises(
+        InputError, match=r"relabel 0\.87 um as 0\.87 mm; .*\(0\.87 um is 0\.00087 mm\)"
+    ):
+        cal.overridden(unit="mm")
+    with pytest.raises(InputError, match=r"give frame_interval in min as well \(600 s is 10 min\)"):
+        cal.overridden(time_unit="min")
+    with pytest.raises(InputError, match=r"give pixel_size in furlong as well$"):
+        cal.overridden(unit="furlong")  # no known size: no converted value offered
+    assert cal.overridden(unit="µm") == Calibration(0.87, "µm", 600.0, "s")  # a synonym
+    assert cal.overridden(unit="um", time_unit="s") == cal  # the stored units
+    assert cal.overridden(pixel_size=0.87, unit="mm").unit == "mm"  # a relabel, as asked
+    assert cal.overridden(frame_interval=10, time_unit="min").time_scale == 10.0
+
+
+def test_unit_tables() -> None:
+    assert udunits_name("um") == "micrometer" and udunits_name("min") == "minute"
+    assert udunits_name("furlong") is None
+    assert convert_unit(2.5, "cm", "mm") == pytest.approx(25.0)
+    assert convert_unit(1.0, "d", "h") == pytest.approx(24.0)
+    assert convert_unit(1.0, "mm", "s") is None
+    assert convert_unit(1.0, "px", "um") is None

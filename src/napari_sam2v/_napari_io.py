@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.errors import Sam2vError
+from napari_sam2v.types import udunits_name
 
 __all__ = ["STORE_KEY", "get_result_reader", "layer_axes", "read_result"]
 
@@ -114,17 +115,7 @@ def read_result(path: str | list[str]) -> list[LayerData]:
 
 
 def _udunit(unit: str) -> str:
-    return {
-        "um": "micrometer",
-        "nm": "nanometer",
-        "mm": "millimeter",
-        "cm": "centimeter",
-        "m": "meter",
-        "s": "second",
-        "ms": "millisecond",
-        "min": "minute",
-        "h": "hour",
-    }.get(unit, "pixel")
+    return udunits_name(unit) or "pixel"
 
 
 def _prompt_layers(

@@ -11,12 +11,16 @@ from napari_sam2v.errors import InputError
 
 __all__ = [
     "DEFAULT_TIME_UNIT",
+    "LENGTH_UNITS",
+    "TIME_UNITS",
     "Calibration",
     "ObjectInfo",
     "any_given",
+    "convert_unit",
     "default_color",
     "given_calibration",
     "interval_unit",
+    "udunits_name",
 ]
 
 # A qualitative palette (Okabe-Ito, colour-blind safe) cycled for new objects.
@@ -34,6 +38,73 @@ _PALETTE = (
 
 #: Unit of a frame interval that the user gave without one (CLI flags, batch manifests).
 DEFAULT_TIME_UNIT = "s"
+
+#: Length units with a known size: abbreviation -> (UDUNITS-2 name, metres). Other
+#: unit names are kept as given, but cannot be converted or named in OME-Zarr axes.
+LENGTH_UNITS: Mapping[str, tuple[str, float]] = {
+    "nm": ("nanometer", 1e-9),
+    "um": ("micrometer", 1e-6),
+    "µm": ("micrometer", 1e-6),
+    "mm": ("millimeter", 1e-3),
+    "cm": ("centimeter", 1e-2),
+    "m": ("meter", 1.0),
+    "km": ("kilometer", 1e3),
+}
+#: Time units with a known length: abbreviation -> (UDUNITS-2 name, seconds).
+TIME_UNITS: Mapping[str, tuple[str, float]] = {
+    "ms": ("millisecond", 1e-3),
+    "s": ("second", 1.0),
+    "sec": ("second", 1.0),
+    "min": ("minute", 60.0),
+    "h": ("hour", 3600.0),
+    "hr": ("hour", 3600.0),
+    "d": ("day", 86400.0),
+}
+
+
+def udunits_name(unit: str) -> str | None:
+    """The UDUNITS-2 name of a length or time unit (``"um"`` -> ``"micrometer"``), if known."""
+    known = LENGTH_UNITS.get(unit) or TIME_UNITS.get(unit)
+    return known[0] if known else None
+
+
+def convert_unit(value: float, unit: str, to: str) -> float | None:
+    """``value`` in ``unit`` expressed in ``to`` (both lengths or both times), if known.
+
+    Examples
+    --------
+    >>> convert_unit(870.0, "um", "mm")
+    0.87
+    >>> convert_unit(1.5, "h", "min")
+    90.0
+    >>> convert_unit(2.0, "um", "s") is None
+    True
+    """
+    for table in (LENGTH_UNITS, TIME_UNITS):
+        if unit in table and to in table:
+            return float(value) * table[unit][1] / table[to][1]
+    return None
+
+
+def _refuse_relabel(
+    unit: str | None, value: float | None, stored: float | None, stored_unit: str, *, names: str
+) -> None:
+    """Refuse a unit given without its value over a calibrated value in another unit.
+
+    Laying ``unit="mm"`` alone over ``0.87 um`` would make it 0.87 mm, a thousandfold
+    error; the message gives the value in the new unit where both units are known.
+    """
+    if unit is None or value is not None or stored is None or unit == stored_unit:
+        return
+    converted = convert_unit(stored, stored_unit, unit)
+    if converted is not None and math.isclose(converted, stored):
+        return  # a synonym ("µm" for "um") changes nothing
+    unit_name, value_name = names.split("/")
+    hint = f" ({stored:g} {stored_unit} is {converted:g} {unit})" if converted else ""
+    raise InputError(
+        f"{unit_name}={unit!r} without {value_name} would relabel {stored:g} {stored_unit} as "
+        f"{stored:g} {unit}; give {value_name} in {unit} as well{hint}"
+    )
 
 
 def interval_unit(frame_interval: float | None, time_unit: str | None) -> str | None:
@@ -237,8 +308,9 @@ class Calibration:
         """This calibration with user-given values laid over it.
 
         A ``pixel_size`` needs a ``unit`` (and a ``frame_interval`` a ``time_unit``)
-        unless this calibration already names one; a unit alone relabels nothing and
-        is refused.
+        unless this calibration already names one. A unit alone is refused unless it
+        is the one already stored (or a synonym of it): it would relabel the stored
+        value, not convert it.
 
         Parameters
         ----------
@@ -256,6 +328,14 @@ class Calibration:
         InputError
             For a size without unit, a unit without size, or a non-positive value.
         """
+        _refuse_relabel(unit, pixel_size, self.pixel_size, self.unit, names="unit/pixel_size")
+        _refuse_relabel(
+            time_unit,
+            frame_interval,
+            self.frame_interval,
+            self.time_unit,
+            names="time_unit/frame_interval",
+        )
         if unit is not None and pixel_size is None and not self.is_spatially_calibrated:
             raise InputError(f"unit={unit!r} was given without pixel_size")
         if time_unit is not None and frame_interval is None and self.frame_interval is None:

@@ -388,3 +388,19 @@ def test_track_interval_without_unit_notes_the_metadata_unit(tmp_path: Path) -> 
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert open_result(tmp_path / "m.zarr").calibration.frame_interval == 10.0
+
+
+def test_track_unit_without_size_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """The cells sample is 0.87 um/pixel: --unit mm alone would make it 0.87 mm."""
+    cells = load_cells()
+    out = tmp_path / "mm.zarr"
+    proc = cli(
+        "track", cells.video_path, "--prompts", cells.prompts_path, "--out", out,
+        "--engine", "classic", "--unit", "mm",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "error: unit='mm' without pixel_size would relabel 0.87 um as 0.87 mm; give "
+        "pixel_size in mm as well (0.87 um is 0.00087 mm)"
+    )
+    assert not out.exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_sam2v._files import atomic_write_json
-from napari_sam2v.types import Calibration
+from napari_sam2v.types import Calibration, udunits_name
 
 __all__ = [
     "FORMAT_VERSION",
@@ -50,25 +50,6 @@ NGFF_VERSIONS = ("0.4", "0.5")
 TILE_THRESHOLD = 2048
 TILE = 1024
 
-_LENGTH_UNITS = {
-    "nm": "nanometer",
-    "um": "micrometer",
-    "µm": "micrometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-    "km": "kilometer",
-}
-_TIME_UNITS = {
-    "ms": "millisecond",
-    "s": "second",
-    "sec": "second",
-    "min": "minute",
-    "h": "hour",
-    "hr": "hour",
-    "d": "day",
-}
-
 
 def ngff_format(version: str) -> Any:
     """The ome-zarr-py ``Format`` object of an NGFF version string."""
@@ -85,7 +66,7 @@ def zarr_format(version: str) -> int:
 def ngff_axes(calibration: Calibration, *, channel: bool = False) -> list[dict[str, str]]:
     """NGFF axes ``t, [c,] y, x`` with UDUNITS names where the calibration has units."""
     time: dict[str, str] = {"name": "t", "type": "time"}
-    unit = _TIME_UNITS.get(calibration.time_unit)
+    unit = udunits_name(calibration.time_unit)
     if calibration.frame_interval is not None and unit:
         time["unit"] = unit
     axes = [time]
@@ -93,7 +74,7 @@ def ngff_axes(calibration: Calibration, *, channel: bool = False) -> list[dict[s
         axes.append({"name": "c", "type": "channel"})
     for name in ("y", "x"):
         axis = {"name": name, "type": "space"}
-        length = _LENGTH_UNITS.get(calibration.unit)
+        length = udunits_name(calibration.unit)
         if calibration.pixel_size is not None and length:
             axis["unit"] = length
         axes.append(axis)

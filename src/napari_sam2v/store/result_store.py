@@ -242,10 +242,7 @@ class ResultStore:
 
     @staticmethod
     def _check_replaceable(path: Path, *, overwrite: bool) -> None:
-        """Refuse to replace anything but a result store, and that only with ``overwrite``.
-
-        An empty folder holds nothing to lose and is always taken.
-        """
+        """Replace only a result store, and only with ``overwrite`` (or an empty folder)."""
         if not path.is_dir():
             raise StoreError(
                 f"{path} exists and is not a folder; choose another output (it is not replaced)"
