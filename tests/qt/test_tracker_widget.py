@@ -157,6 +157,9 @@ def test_bad_click_is_a_notification_and_state_is_kept(
     tracker, disk_video, tmp_path, wait_jobs, monkeypatch
 ) -> None:
     from napari_sam2v._qt import tracker_widget
+    from napari_sam2v.io.prompt_files import Prompts
+    from napari_sam2v.prompts import Prompt
+    from napari_sam2v.store.pipeline import track
 
     viewer, widget = tracker
     _start(viewer, widget, disk_video[0], tmp_path / "bad.zarr")
@@ -177,11 +180,23 @@ def test_bad_click_is_a_notification_and_state_is_kept(
     store = widget.session.store.path
     errors = []
     monkeypatch.setattr(tracker_widget, "show_error", errors.append)
-    assert not widget.start_session(store)  # a new session on an existing store
-    assert errors == [
-        f"{store} already holds a result store: press Reopen store to continue it, or type "
-        "another store path to start afresh"
+    session = widget.session
+    assert not widget.start_session(store)  # its own store again
+    clicks = Prompts([], [Prompt(0, 1, points=[[30, 36]])])
+    track(disk_video[0], clicks, tmp_path / "other.zarr", engine="classic", end=1)
+    assert not widget.start_session(tmp_path / "other.zarr")  # another existing store
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("keep")
+    assert not widget.start_session(tmp_path / "notes")  # a folder that is no store
+    assert errors[:2] == [
+        f"This session already writes to {store}: type another store path",
+        f"{tmp_path / 'other.zarr'} already holds a result store: press Reopen store to "
+        "continue it, or type another store path to start afresh",
     ]
+    assert "is not a napari-sam2v result store" in errors[2]
+    # a mistyped path costs nothing: the session and its layers are still there
+    assert widget.session is session and widget.labels_layer in viewer.layers
+    assert (tmp_path / "notes" / "a.txt").read_text() == "keep"
     widget._detach()
     viewer.add_image(disk_video[0][:4], name="short")
     widget.form.layer_combo.setCurrentText("short")

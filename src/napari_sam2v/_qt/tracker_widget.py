@@ -186,7 +186,14 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         if layer is None:
             show_warning("Pick an image layer first (File > Open, or a sample).")
             return False
-        self._detach()
+        current = self.session.store.path if self.session and self.session.store else None
+        if current is not None and Path(current).resolve() == path.resolve():
+            if not overwrite:
+                show_error(f"This session already writes to {path}: type another store path")
+                return False
+            self._detach()  # replacing its own store: let go of it first
+        # Otherwise the current session stays open until the new one exists, so a
+        # mistyped path costs nothing.
         try:
             video = video_from_layer(layer)
             engine, options = engine_choice(self.form)
@@ -208,6 +215,7 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         except Sam2vError as exc:
             show_error(str(exc))
             return False
+        self._detach()
         self._attach(session, layer)
         show_info(f"Session started; results go to {path}")
         return True
