@@ -194,8 +194,11 @@ def test_bad_click_is_a_notification_and_state_is_kept(
         "continue it, or type another store path to start afresh",
     ]
     assert "is not a napari-sam2v result store" in errors[2]
+    assert not widget.open_store(tmp_path / "nothing.zarr")
     # a mistyped path costs nothing: the session and its layers are still there
     assert widget.session is session and widget.labels_layer in viewer.layers
+    assert widget.open_store(store)  # reloading its own store lets go of it first
+    assert widget.session is not session and widget.session.store.path == store
     assert (tmp_path / "notes" / "a.txt").read_text() == "keep"
     widget._detach()
     viewer.add_image(disk_video[0][:4], name="short")

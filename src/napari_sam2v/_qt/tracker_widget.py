@@ -186,8 +186,7 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         if layer is None:
             show_warning("Pick an image layer first (File > Open, or a sample).")
             return False
-        current = self.session.store.path if self.session and self.session.store else None
-        if current is not None and Path(current).resolve() == path.resolve():
+        if self._holds(path):
             if not overwrite:
                 show_error(f"This session already writes to {path}: type another store path")
                 return False
@@ -223,13 +222,15 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
     def open_store(self, path: str | Path) -> bool:
         """Reopen a result store: labels, prompts and objects; the picked layer is the video."""
         layer = self._picked_layer()
-        self._detach()
+        if self._holds(Path(path)):
+            self._detach()  # reloading its own store: let go of it first
         try:
             frames = video_from_layer(layer).frames if layer is not None else None
             session = TrackingSession.from_store(path, frames=frames)
         except Sam2vError as exc:
             show_error(str(exc))
             return False
+        self._detach()  # the current session is closed only once the other one opened
         if layer is None:
             frames = session.frames
             data = frames.to_dask() if hasattr(frames, "to_dask") else frames
@@ -240,6 +241,11 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
             f"Reopened {path}: {len(session.objects)} objects, {len(session.prompts)} prompts"
         )
         return True
+
+    def _holds(self, path: Path) -> bool:
+        """Whether the current session writes to the store at ``path``."""
+        store = self.session.store if self.session is not None else None
+        return store is not None and Path(store.path).resolve() == path.expanduser().resolve()
 
     def _detach(self) -> None:
         """Save and close the current session and remove the layers it owns."""
