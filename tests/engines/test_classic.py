@@ -277,3 +277,19 @@ def test_texture_feature_splits_touching_cells() -> None:
     unsplit_engine = ClassicEngine(split_clusters=0, max_reach=0)
     unsplit = track(unsplit_engine, frames, [Prompt(0, 1, points=[[40, 48]])])
     assert unsplit[0].masks[1][labels[0] == 2].mean() > 0.5  # glued without the cut
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_a_clean_flat_square_is_tracked_by_its_intensity(dtype) -> None:
+    """No noise, a flat interior: ``auto`` must not pick ``phase`` (it lost the square)."""
+    frames = np.zeros((6, 64, 80), dtype)
+    frames[:, 20:40, 30:50] = 200
+    engine = create_engine("classic")
+    engine.set_video(frames)
+    seed = engine.add_prompt(Prompt(0, 1, points=[[40, 30]]))
+    truth = frames[0] > 0
+    results = [seed, *engine.propagate()]
+    assert engine._seeds[1][0].appearance.feature == "bright"
+    for result in results:
+        mask = result.masks[1]
+        assert (mask & truth).sum() / (mask | truth).sum() > 0.8
