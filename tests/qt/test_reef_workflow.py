@@ -300,6 +300,10 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     with tifffile.TiffFile(tmp_path / "b_results" / "labels.tif") as tif:
         num, den = tif.pages[0].tags["XResolution"].value
         assert den / num == pytest.approx(0.5)
+    assert results.status.text() == f"Exported 1 file to {tmp_path / 'b_results'}"
+    results.out_edit.setText("  ")  # no folder: nothing lands in napari's working directory
+    assert results.export("csv") is None
+    assert results.status.text() == "Type or browse to an export folder first."
     # a folder the user typed is kept when the pick changes
     results.out_edit.setText(str(tmp_path / "mine"))
     results.result_combo.setCurrentText("a objects")

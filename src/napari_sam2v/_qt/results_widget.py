@@ -29,10 +29,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_sam2v._napari_io import STORE_KEY, layer_axes
+from napari_sam2v._napari_io import STORE_KEY
 from napari_sam2v._qt._calibration_form import CalibrationForm
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._plot_canvas import PlotCanvas
+from napari_sam2v._qt._store_layers import rescale_store_layers, store_of
 from napari_sam2v._qt._table_model import DataFrameModel, sortable
 from napari_sam2v.errors import Sam2vError
 
@@ -49,53 +50,6 @@ _EXPORTS = (
     ("PNG masks", "png"),
     ("COCO JSON", "coco"),
 )
-
-
-def store_of(layer: Any) -> str | None:
-    """The result store path behind a layer (its labels, frames or prompts), if any."""
-    meta = getattr(layer, "metadata", {}) or {}
-    path = meta.get(STORE_KEY)
-    return str(path) if path else None
-
-
-def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
-    """Show the layers of one result store in a new calibration.
-
-    Every layer tagged with the store (labels, frames, prompts, tracks) gets the
-    calibration's scale and units on its time and image axes; its data (pixels,
-    prompt coordinates) is not touched, so the layers stay aligned with each other.
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-        The viewer.
-    path : str
-        The result store.
-    calibration : Calibration
-        Its new calibration.
-
-    Returns
-    -------
-    list of str
-        Names of the layers changed.
-    """
-    scale, units = layer_axes(calibration)
-    target = Path(path).resolve()
-    changed = []
-    for layer in viewer.layers:
-        owner = store_of(layer)
-        if owner is None or Path(owner).resolve() != target:
-            continue
-        new_scale = [float(v) for v in layer.scale]
-        new_units = [str(u) for u in layer.units]
-        for axis, value, unit in zip((0, -2, -1), scale, units, strict=True):
-            new_scale[axis], new_units[axis] = value, unit
-        layer.units = new_units
-        layer.scale = new_scale
-        if isinstance(layer, Image) and "calibration" in layer.metadata:  # from gui flags
-            layer.metadata["calibration"] = calibration.to_dict()
-        changed.append(layer.name)
-    return changed
 
 
 class ResultsWidget(QWidget):
@@ -428,10 +382,13 @@ class ResultsWidget(QWidget):
     # -- exports -------------------------------------------------------------------------
     def export(self, kind: str) -> Any:
         """Export tables, plots, label TIFF, PNG masks or COCO in a worker."""
-        path = self.store_path()
-        out = Path(self.out_edit.text().strip() or ".").expanduser()
+        path, typed = self.store_path(), self.out_edit.text().strip()
         if path is None:
             return None
+        if not typed:  # not the working directory of whoever started napari
+            self.status.setText("Type or browse to an export folder first.")
+            return None
+        out = Path(typed).expanduser()
         return self.jobs.start(
             "export",
             _export,
@@ -445,8 +402,9 @@ class ResultsWidget(QWidget):
 
     def _exported(self, files: list[Path]) -> None:
         where = files[0].parent if files else self.out_edit.text()
-        self.status.setText(f"Exported {len(files)} files to {where}")
-        show_info(f"Exported {len(files)} files to {where}")
+        message = f"Exported {len(files)} file{'' if len(files) == 1 else 's'} to {where}"
+        self.status.setText(message)
+        show_info(message)
 
 
 def _results_folder(path: str) -> str:

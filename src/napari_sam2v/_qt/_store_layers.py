@@ -1,0 +1,64 @@
+"""The napari layers that show one result store, found by their tag and rescaled together.
+
+Every layer made from a store (its frames, labels, prompt points and boxes, tracks) carries
+the store's path under :data:`~napari_sam2v._napari_io.STORE_KEY` in its metadata: the
+plugin's reader, the tracker dock and the Results dock all set it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from napari.layers import Image
+
+from napari_sam2v._napari_io import STORE_KEY, layer_axes
+
+__all__ = ["rescale_store_layers", "store_of"]
+
+
+def store_of(layer: Any) -> str | None:
+    """The result store path behind a layer (its labels, frames or prompts), if any."""
+    meta = getattr(layer, "metadata", {}) or {}
+    path = meta.get(STORE_KEY)
+    return str(path) if path else None
+
+
+def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
+    """Show the layers of one result store in a new calibration.
+
+    Every layer tagged with the store (labels, frames, prompts, tracks) gets the
+    calibration's scale and units on its time and image axes; its data (pixels,
+    prompt coordinates) is not touched, so the layers stay aligned with each other.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer.
+    path : str
+        The result store.
+    calibration : Calibration
+        Its new calibration.
+
+    Returns
+    -------
+    list of str
+        Names of the layers changed.
+    """
+    scale, units = layer_axes(calibration)
+    target = Path(path).resolve()
+    changed = []
+    for layer in viewer.layers:
+        owner = store_of(layer)
+        if owner is None or Path(owner).resolve() != target:
+            continue
+        new_scale = [float(v) for v in layer.scale]
+        new_units = [str(u) for u in layer.units]
+        for axis, value, unit in zip((0, -2, -1), scale, units, strict=True):
+            new_scale[axis], new_units[axis] = value, unit
+        layer.units = new_units
+        layer.scale = new_scale
+        if isinstance(layer, Image) and "calibration" in layer.metadata:  # from gui flags
+            layer.metadata["calibration"] = calibration.to_dict()
+        changed.append(layer.name)
+    return changed
