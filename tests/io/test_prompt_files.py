@@ -143,9 +143,27 @@ def test_csv_clicks(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "frame;object;x;y;label;name\r\n0;1;10,5;12;1;fish\r\n0;1;30;4;0;fish\r\n",  # Excel, de/fr
+        "\ufeffframe\tobject\tx\ty\tlabel\tname\n0\t1\t10.5\t12\t1\tfish\n0\t1\t30\t4\t0\tfish\n",
+    ],
+)
+def test_csv_from_spreadsheets_in_other_locales(tmp_path, text):
+    """';' or tab between values, a decimal comma: what a spreadsheet in many locales writes."""
+    path = tmp_path / "clicks.csv"
+    path.write_bytes(text.encode("utf-8"))
+    (prompt,) = Prompts.load(path).prompts
+    np.testing.assert_array_equal(prompt.points, [[10.5, 12.0], [30.0, 4.0]])
+    np.testing.assert_array_equal(prompt.labels, [1, 0])
+    assert Prompts.load(path).object(1).name == "fish"
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("frame,object,x\n0,1,2\n", "missing"),
+        ('frame,object,x,y\n0,1,"2,5",3\n', "line 2: frame/object/label"),  # comma file
         ("frame,object,x,y,label\n0,1,2,3,5\n", "line 2: label must be 0 or 1"),
         ("frame,object,x,y\n0,1,2,3\n1,one,2,3\n", "line 3: frame/object/label"),
         ("frame,object,x,y\n0,1,-2,3\n", "line 2: x and y must be finite"),

@@ -250,7 +250,12 @@ class Prompts(PromptSet):
 
     @classmethod
     def _parse_csv(cls, text: str, source: str) -> Prompts:
-        reader = csv.DictReader(io.StringIO(text))
+        header = text.split("\n", 1)[0]
+        # Spreadsheets in many locales write ';' (or tabs) between values and a decimal
+        # comma; the header tells which separator the file uses.
+        delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
+        number = float if delimiter == "," else _decimal_comma_float
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
         missing = {"frame", "object", "x", "y"} - set(fields)
         if missing:
@@ -268,7 +273,7 @@ class Prompts(PromptSet):
                 raise PromptError(f"{where}: more values than header columns")
             try:
                 frame, oid = int(row["frame"]), int(row["object"])
-                x, y = float(row["x"]), float(row["y"])
+                x, y = number(row["x"]), number(row["y"])
                 label = int(row["label"]) if row.get("label") not in (None, "") else 1
             except (TypeError, ValueError):
                 raise PromptError(
@@ -373,6 +378,11 @@ class Prompts(PromptSet):
         return self.to_json_dict() == Prompts.from_prompt_set(other).to_json_dict()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _decimal_comma_float(text: str | None) -> float:
+    """A number written with a decimal point or a decimal comma (``"12,5"``)."""
+    return float(text.replace(",", ".")) if isinstance(text, str) else float(text)
 
 
 def _read_text(path: Path) -> str:
