@@ -3,7 +3,9 @@
 * :func:`atomic_write_text` / :func:`atomic_write_json`: write through a temporary
   file in the same folder and ``os.replace``, so a crash never leaves a half file;
 * :func:`neutralise_formula`: free text (object names) that a spreadsheet would run
-  as a formula gets a leading ``'`` (CSV/Excel formula injection).
+  as a formula gets a leading ``'`` (CSV/Excel formula injection);
+* :func:`csv_delimiter` / :func:`decimal_number`: read CSV files as spreadsheets in
+  locales with a decimal comma write them (``;`` between values, ``0,5``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMULA_PREFIXES", "atomic_write_json", "atomic_write_text", "neutralise_formula"]
+__all__ = [
+    "FORMULA_PREFIXES",
+    "atomic_write_json",
+    "atomic_write_text",
+    "csv_delimiter",
+    "decimal_number",
+    "neutralise_formula",
+]
 
 #: First characters that make spreadsheets treat a cell as a formula (or hide it).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -62,3 +71,18 @@ def neutralise_formula(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+def csv_delimiter(text: str) -> str:
+    """The value separator of a CSV text, read from its header line: ``,``, ``;`` or tab.
+
+    Spreadsheets in locales with a decimal comma write ``;`` (or tabs) between values;
+    in such files numbers may use a decimal comma (see :func:`decimal_number`).
+    """
+    header = text.split("\n", 1)[0]
+    return next((d for d in (",", ";", "\t") if d in header), ",")
+
+
+def decimal_number(text: str | None, delimiter: str) -> str | None:
+    """``text`` with a decimal comma made a point, unless commas separate the values."""
+    return text if text is None or delimiter == "," else text.replace(",", ".")

@@ -60,6 +60,21 @@ def test_optional_columns_are_parsed(folder: Path) -> None:
     assert second.channel is None and second.model is None and second.name == "b"
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_manifest_from_a_spreadsheet_with_decimal_commas(folder: Path, sep: str) -> None:
+    """';' or tabs between values and 0,65 for 0.65, as spreadsheets in many locales write."""
+    rows = [
+        ["video", "prompts", "pixel_size", "unit", "frame_interval", "time_unit", "name"],
+        ["a.tif", "a.json", "0,65", "um", "2,5", "min", "well A1, left"],
+        ["b.tif", "b.csv", "", "", "", "", ""],
+    ]
+    first, second = read_manifest(write(folder, "\r\n".join(sep.join(r) for r in rows))).rows
+    assert first.pixel_size == pytest.approx(0.65)
+    assert first.frame_interval == pytest.approx(2.5)
+    assert first.name == "well_A1_left"  # a comma in text is kept as text
+    assert second.pixel_size is None and second.video == (folder / "b.tif").resolve()
+
+
 def test_duplicate_stems_get_row_suffixes(folder: Path) -> None:
     manifest = read_manifest(write(folder, "video,prompts\na.tif,a.json\nsub/a.tif,a.json\n"))
     assert [r.name for r in manifest] == ["a-row2", "a-row3"]

@@ -11,6 +11,7 @@ header is row 1), all problems at once, so a user fixes the manifest in one go.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections import Counter
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from napari_sam2v._files import csv_delimiter, decimal_number
 from napari_sam2v.errors import InputError, InputFileNotFoundError
 
 __all__ = [
@@ -127,6 +129,10 @@ class Manifest:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+#: Columns that hold numbers (a decimal comma is read in ';'- or tab-separated files).
+_NUMBER_COLUMNS = ("pixel_size", "frame_interval")
 
 
 def _positive_float(value: str, column: str) -> float:
@@ -247,9 +253,10 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         raise InputFileNotFoundError(f"manifest {path} does not exist")
     base = path.resolve().parent
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, skipinitialspace=True)
-            lines = [(reader.line_num, cells) for cells in reader]
+        text = path.read_text(encoding="utf-8-sig")
+        delimiter = csv_delimiter(text)  # ';' and 0,5 from spreadsheets in many locales
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
+        lines = [(reader.line_num, cells) for cells in reader]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"manifest {path}: not a readable UTF-8 CSV file ({exc})") from None
     lines = [(n, cells) for n, cells in lines if any(c.strip() for c in cells)]
@@ -280,6 +287,9 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
             )
             continue
         record = {column: cell.strip() for column, cell in zip(header, cells, strict=False)}
+        for column in _NUMBER_COLUMNS:
+            if column in record:
+                record[column] = decimal_number(record[column], delimiter)
         fields, row_problems = _parse_row(number, record, base, check_files)
         problems += [f"row {number}: {p}" for p in row_problems]
         parsed.append(fields)

@@ -25,7 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from napari_sam2v._files import atomic_write_text, neutralise_formula
+from napari_sam2v._files import (
+    atomic_write_text,
+    csv_delimiter,
+    decimal_number,
+    neutralise_formula,
+)
 from napari_sam2v.errors import InputFileNotFoundError, PromptError
 from napari_sam2v.io.rle import rle_decode, rle_encode
 from napari_sam2v.prompts import Prompt, PromptSet
@@ -250,11 +255,7 @@ class Prompts(PromptSet):
 
     @classmethod
     def _parse_csv(cls, text: str, source: str) -> Prompts:
-        header = text.split("\n", 1)[0]
-        # Spreadsheets in many locales write ';' (or tabs) between values and a decimal
-        # comma; the header tells which separator the file uses.
-        delimiter = next((d for d in (",", ";", "\t") if d in header), ",")
-        number = float if delimiter == "," else _decimal_comma_float
+        delimiter = csv_delimiter(text)  # ';' and 0,5 from spreadsheets in many locales
         reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
         fields = [f.strip().lower() for f in (reader.fieldnames or [])]
         missing = {"frame", "object", "x", "y"} - set(fields)
@@ -273,7 +274,8 @@ class Prompts(PromptSet):
                 raise PromptError(f"{where}: more values than header columns")
             try:
                 frame, oid = int(row["frame"]), int(row["object"])
-                x, y = number(row["x"]), number(row["y"])
+                x = float(decimal_number(row["x"], delimiter))
+                y = float(decimal_number(row["y"], delimiter))
                 label = int(row["label"]) if row.get("label") not in (None, "") else 1
             except (TypeError, ValueError):
                 raise PromptError(
@@ -378,11 +380,6 @@ class Prompts(PromptSet):
         return self.to_json_dict() == Prompts.from_prompt_set(other).to_json_dict()
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _decimal_comma_float(text: str | None) -> float:
-    """A number written with a decimal point or a decimal comma (``"12,5"``)."""
-    return float(text.replace(",", ".")) if isinstance(text, str) else float(text)
 
 
 def _read_text(path: Path) -> str:
