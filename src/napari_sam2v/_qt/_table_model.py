@@ -22,7 +22,9 @@ class DataFrameModel(QAbstractTableModel):
         Column units shown in the header tooltips.
     """
 
-    def __init__(self, frame: pd.DataFrame | None = None, units: dict[str, str] | None = None):
+    def __init__(
+        self, frame: pd.DataFrame | None = None, units: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.frame = pd.DataFrame() if frame is None else frame.reset_index(drop=True)
         self.units = dict(units or {})

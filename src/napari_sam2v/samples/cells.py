@@ -1,4 +1,4 @@
-"""The real ``cells`` sample: a crop of the Usiigaci T98G phase-contrast time-lapse.
+r"""The real ``cells`` sample: a crop of the Usiigaci T98G phase-contrast time-lapse.
 
 The source (oist/Usiigaci, MIT licence) holds 37 frames of 1022 x 1024 uint16 phase
 contrast with instance masks made by the source project's own segmentation and
@@ -8,7 +8,7 @@ with one click per prompted cell on frame 0.
 
 Regenerate the shipped files with::
 
-    python -m napari_sam2v.samples.cells \\
+    python -m napari_sam2v.samples.cells \
         --source /path/to/usiigaci_t98g_phase --out sample_data/cells
 """
 

@@ -1,5 +1,7 @@
-"""The OME-Zarr result store: writing (:class:`ResultStore`, :func:`track`), reading
-(:func:`open_result`, :class:`Result`) and exports (:mod:`.exports`). Qt-free.
+"""The OME-Zarr result store: writing, reading and exports (Qt-free).
+
+Writing is :class:`ResultStore` and :func:`track`, reading :func:`open_result` and
+:class:`Result`, exports :mod:`.exports`.
 
 :func:`track` (in :mod:`.pipeline`) runs source -> engine -> store; it imports only the
 engine API, never torch, so reading a result stays light.

@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from napari_sam2v.errors import CheckpointError
+
+if TYPE_CHECKING:  # transformers is imported when a configuration is built
+    from transformers import Sam2VideoConfig
 
 __all__ = [
     "RANDOM_TINY_IMAGE_SIZE",
@@ -55,7 +59,7 @@ def sam2_video_config(
     *,
     sam21: bool = True,
     image_size: int = 1024,
-):
+) -> Sam2VideoConfig:
     """Build a ``Sam2VideoConfig`` for one Hiera size.
 
     Parameters
@@ -100,7 +104,7 @@ def sam2_video_config(
     )
 
 
-def random_tiny_config():
+def random_tiny_config() -> Sam2VideoConfig:
     """Configuration of the ``random-tiny`` test model.
 
     Same architecture as SAM 2.1 (Hiera encoder, memory attention, memory encoder,
@@ -164,7 +168,9 @@ def _blocks_per_stage(shapes: Mapping[str, Sequence[int]]) -> tuple[int, ...]:
     return tuple(end - start for start, end in zip(starts, ends, strict=True))
 
 
-def config_from_meta_shapes(shapes: Mapping[str, Sequence[int]], *, source: str = "checkpoint"):
+def config_from_meta_shapes(
+    shapes: Mapping[str, Sequence[int]], *, source: str = "checkpoint"
+) -> Sam2VideoConfig:
     """Infer the transformers configuration of a Meta SAM 2 / 2.1 checkpoint.
 
     Parameters
