@@ -327,12 +327,18 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     assert results.model.rowCount() == len(results.measurements.frames)
 
 
-def test_a_click_that_finds_nothing_says_so(tracker, tmp_path, wait_jobs) -> None:
+def test_a_click_that_finds_nothing_says_so(tracker, tmp_path, wait_jobs, monkeypatch) -> None:
     """A click on open water: the status names the empty mask; no tracks to draw."""
+    from napari_sam2v._qt import _prompt_actions
+
     viewer, widget = tracker
     _reef_session(viewer, widget, tmp_path / "water.zarr", "classic")
+    warned = []
+    monkeypatch.setattr(_prompt_actions, "show_warning", warned.append)
     widget.click(0, 100.0, 150.0)
     wait_jobs(widget)
+    assert warned == ["Frame 0: no mask for object 1 (click inside the object, add a box, "
+                      "or Shift-click the background)"]  # fmt: skip
     assert widget.form.status.text() == (
         "classic on cpu. Frame 0: no mask for object 1 (click inside the object, add a box, "
         "or Shift-click the background)"

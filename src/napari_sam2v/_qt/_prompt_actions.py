@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QFileDialog
 
 from napari_sam2v._qt._models import engine_choice
@@ -59,8 +59,10 @@ class PromptActions:
             if t0 is not None:
                 self.click_latencies.append(time.perf_counter() - t0)
             if self.last_result is not None:  # say what came out, an empty mask above all
-                hint = job == "preview"
-                self.form.status.setText(_preview_text(self.last_result, self.session, hint=hint))
+                text = _preview_text(self.last_result, self.session, hint=job == "preview")
+                self.form.status.setText(text)
+                if job == "preview" and "no mask for" in text:
+                    show_warning(text)  # the status line may be scrolled out of view
             self.jobs.start("autosave", _autosave, self.session)  # prompts survive a crash
 
         def finished() -> None:
