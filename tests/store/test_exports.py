@@ -99,6 +99,29 @@ def test_coco_rle(tmp_path, result, disk_video):
     assert again["info"]["calibration"] == corrected.to_dict()
 
 
+def test_coco_has_ids_painted_by_hand(tmp_path, disk_video):
+    """An id painted in napari that is no object is exported, named as the tables name it."""
+    from napari_sam2v.analysis import measure
+    from napari_sam2v.store import open_result
+
+    frames, _ = disk_video
+    prompts = Prompts([ObjectInfo(1, "cell")], [Prompt(0, 1, points=[[30, 30]])])
+    result = track(frames, prompts, tmp_path / "p.zarr", engine=FakeEngine())
+    result.labels_array(writable=True)[3, 2:6, 2:9] = 9
+    data = json.loads(export_coco(result, tmp_path / "coco.json").read_text())
+    assert data["categories"] == [
+        {"id": 1, "name": "cell", "supercategory": "object"},
+        {"id": 9, "name": "object 9", "supercategory": "object"},
+    ]
+    (painted,) = [a for a in data["annotations"] if a["category_id"] == 9]
+    assert (
+        painted["image_id"] == 4
+        and painted["area"] == 28 == rle_decode(painted["segmentation"]).sum()
+    )
+    names = measure(open_result(tmp_path / "p.zarr")).frames.set_index("object_id")["name"]
+    assert names.loc[9] == "object 9"
+
+
 def test_safe_name():
     assert safe_name("..") == "object"
     assert safe_name("a/b\\c") == "a_b_c"

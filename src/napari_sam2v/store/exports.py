@@ -20,7 +20,7 @@ from napari_sam2v.errors import StoreError
 from napari_sam2v.io.rle import rle_encode
 from napari_sam2v.store.layout import atomic_write_json
 from napari_sam2v.store.result import Result, open_result
-from napari_sam2v.types import Calibration
+from napari_sam2v.types import Calibration, ObjectInfo
 
 __all__ = ["export_coco", "export_png", "export_tiff", "safe_name"]
 
@@ -211,7 +211,8 @@ def export_coco(
 
     ``images`` has one entry per frame (``file_name`` ``frame_000000.png`` matches
     :func:`export_png`), ``categories`` one per object (``id`` = object id, the free-text
-    name as ``name``), and ``annotations`` one per visible object on each finished
+    name as ``name``; an id painted by hand that is no object gets ``object <id>``, as in
+    the measurement tables), and ``annotations`` one per visible object on each finished
     frame, with ``segmentation`` ``{"size": [h, w], "counts": [...]}`` (column-major
     runs starting with background), ``area``, ``bbox`` ``[x, y, w, h]`` and the model's
     ``score`` (object score logit) when known. ``info.calibration`` is the store's
@@ -234,6 +235,7 @@ def export_coco(
         for row in scores.itertuples(index=False):
             score_of[(int(row.frame), int(row.object_id))] = float(row.object_score_logit)
     images, annotations = [], []
+    categories = {o.id: o for o in res.objects}
     for t in idx:
         images.append(
             {
@@ -249,15 +251,21 @@ def export_coco(
             continue
         labels = np.asarray(array[t])
         stack = np.asarray(masks[t]) if masks is not None else None
-        for i, obj in enumerate(res.objects):
-            mask = stack[i] if stack is not None else labels == obj.id
+        if stack is None:  # every id on the frame, also one painted in napari by hand
+            ids = [int(v) for v in np.unique(labels) if v]
+            for oid in ids:
+                categories.setdefault(oid, ObjectInfo(oid))
+            frame_masks = ((oid, labels == oid) for oid in ids)
+        else:
+            frame_masks = ((obj.id, stack[i]) for i, obj in enumerate(res.objects))
+        for oid, mask in frame_masks:
             if not mask.any():
                 continue
             rows, cols = np.nonzero(mask)
             ann = {
                 "id": len(annotations) + 1,
                 "image_id": t + 1,
-                "category_id": obj.id,
+                "category_id": oid,
                 "segmentation": rle_encode(mask),
                 "area": int(mask.sum()),
                 "bbox": [
@@ -268,7 +276,7 @@ def export_coco(
                 ],
                 "iscrowd": 0,
             }
-            score = score_of.get((t, obj.id))
+            score = score_of.get((t, oid))
             if score is not None and np.isfinite(score):
                 ann["score"] = score
             annotations.append(ann)
@@ -282,7 +290,8 @@ def export_coco(
         "images": images,
         "annotations": annotations,
         "categories": [
-            {"id": o.id, "name": o.name, "supercategory": "object"} for o in res.objects
+            {"id": o.id, "name": o.name, "supercategory": "object"}
+            for _, o in sorted(categories.items())
         ],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
