@@ -17,7 +17,14 @@ import numpy as np
 from napari_sam2v.errors import Sam2vError
 from napari_sam2v.types import udunits_name
 
-__all__ = ["STORE_KEY", "get_result_reader", "layer_axes", "read_result"]
+__all__ = [
+    "STORE_KEY",
+    "UNPROMPTED_LABEL_COLOR",
+    "get_result_reader",
+    "label_colors",
+    "layer_axes",
+    "read_result",
+]
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -46,6 +53,20 @@ def layer_axes(calibration: Any) -> tuple[tuple[float, ...], tuple[str, ...]]:
         *(2 * [_udunit(cal.unit) if cal.pixel_size is not None else "pixel"]),
     )
     return scale, units
+
+
+#: Colour of label values that are no object (painted by hand with a new label in
+#: napari): visible, and unlike any object colour of the default palette.
+UNPROMPTED_LABEL_COLOR = "#e0e0e0"
+
+
+def label_colors(objects: dict[int, str]) -> dict[int | None, str]:
+    """A napari ``DirectLabelColormap`` colour dict: the objects' colours on transparent.
+
+    Label values that are no object (a new label painted by hand) are drawn in
+    :data:`UNPROMPTED_LABEL_COLOR`, so a user's paint never becomes invisible.
+    """
+    return {None: UNPROMPTED_LABEL_COLOR, 0: "transparent", **objects}
 
 
 def _is_result_store(path: Path) -> bool:
@@ -92,8 +113,7 @@ def read_result(path: str | list[str]) -> list[LayerData]:
                 "image",
             )
         )
-    colors = {0: "transparent", None: "transparent"}
-    colors.update({o.id: o.color for o in result.objects})
+    colors = label_colors({o.id: o.color for o in result.objects})
     layers.append(
         (
             result.labels_array(writable=True),

@@ -384,3 +384,21 @@ def test_model_download_shows_its_bytes(
     assert shown[1:] == [(40, 149, "%v / %m MiB"), (149, 149, "%v / %m MiB")]
     assert f.progress.format() == "%v / %m frames"  # back to propagation
     assert "sam2 sam2.1-tiny on cpu" in f.status.text()
+
+
+def test_the_brush_paints_the_current_object_and_new_labels_show(
+    tracker, disk_video, tmp_path
+) -> None:
+    """napari's paint brush follows the dock's object; a label painted by hand is visible."""
+    viewer, widget = tracker
+    _start(viewer, widget, disk_video[0], tmp_path / "paint.zarr")
+    labels = widget.labels_layer
+    assert labels.selected_label == 1
+    widget.add_object()
+    assert widget.session.current_object == 2 and labels.selected_label == 2
+    widget._set_current_object(1)  # what picking it in the objects list does
+    assert labels.selected_label == 1
+    colors = labels.colormap.map(np.array([0, 1, 2, 7]))
+    assert colors[0][3] == 0  # background stays transparent
+    np.testing.assert_allclose(colors[1][:3], [0xE6 / 255, 0x9F / 255, 0])  # object 1's colour
+    assert colors[3][3] == 1 and colors[3][:3].min() > 0.8  # an id no object has: light grey

@@ -66,6 +66,8 @@ def test_napari_opens_store_and_paint_writes_to_disk(store, make_napari_viewer):
     assert labels.data.shape == (12, 96, 128)
     labels.paint((3, 50, 50), 2, refresh=True)
     assert int(open_result(store).labels[3, 50, 50].compute()) == 2
+    # a new label painted by hand (no object has it) is drawn, not transparent
+    assert labels.colormap.map(np.array([0, 99]))[:, 3].tolist() == [0.0, 1.0]
 
 
 @pytest.mark.gui

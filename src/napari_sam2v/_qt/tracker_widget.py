@@ -16,6 +16,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
+from napari_sam2v._napari_io import STORE_KEY, label_colors
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._layer_video import default_store, video_from_layer
 from napari_sam2v._qt._models import (
@@ -30,7 +31,6 @@ from napari_sam2v._qt._prompt_actions import PromptActions
 from napari_sam2v._qt._prompt_layers import PromptLayers
 from napari_sam2v._qt._propagation import PropagationControls
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
-from napari_sam2v._qt.results_widget import STORE_KEY
 from napari_sam2v.errors import Sam2vError, StoreExistsError
 from napari_sam2v.session import TrackingSession
 
@@ -301,9 +301,7 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         colors = {o.id: o.color for o in self.session.objects}
         if (self.labels_layer, colors) == self._label_colors:
             return
-        self.labels_layer.colormap = DirectLabelColormap(
-            color_dict={None: "transparent", 0: "transparent", **colors}
-        )
+        self.labels_layer.colormap = DirectLabelColormap(color_dict=label_colors(colors))
         self._label_colors = (self.labels_layer, colors)
 
     def _show_session(self) -> None:
@@ -311,6 +309,7 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         self.form.objects.set_objects(session.objects, session.current_object)
         self.prompt_layers.show(session)
         self._color_labels()
+        self._paint_current_object()
         self.form.warnings.clear()
         for warning in session.warnings():
             item = QListWidgetItem(f"frame {warning.frame}: {warning.message}")
@@ -389,6 +388,13 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
     def _set_current_object(self, object_id: int) -> None:
         if self.session is not None:
             self.session.current_object = object_id
+            self._paint_current_object()
+
+    def _paint_current_object(self) -> None:
+        """napari's paint brush paints the object that clicks go to."""
+        oid = self.session.current_object if self.session is not None else None
+        if self.labels_layer is not None and oid is not None:
+            self.labels_layer.selected_label = oid
 
     def _background_toggled(self, checked: bool) -> None:
         if self.prompt_layers is not None:
@@ -399,6 +405,7 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         self.viewer.dims.set_current_step(0, frame)
         self.session.current_object = oid
         self.form.objects.set_objects(self.session.objects, oid)
+        self._paint_current_object()
 
     def save_session(self) -> None:
         """Write prompts, objects and settings into the result store."""
