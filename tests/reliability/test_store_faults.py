@@ -32,6 +32,11 @@ def _copy(store: Path, tmp_path: Path, name: str = "copy.zarr") -> Path:
     return out
 
 
+def _track(workdir: Path, out: Path, **kwargs):
+    """The workdir's video and prompts tracked into ``out`` by the classic engine."""
+    return track(workdir / "video.npy", workdir / "prompts.json", out, engine="classic", **kwargs)
+
+
 def test_second_writer_in_this_process_is_refused(finished_store, tmp_path, workdir):
     store = _copy(finished_store, tmp_path)
     first = ResultStore.open(store)
@@ -39,21 +44,9 @@ def test_second_writer_in_this_process_is_refused(finished_store, tmp_path, work
         with pytest.raises(StoreLockedError, match=rf"is being written by process {os.getpid()}"):
             ResultStore.open(store)
         with pytest.raises(StoreLockedError, match="is being written"):
-            track(
-                workdir / "video.npy",
-                workdir / "prompts.json",
-                store,
-                engine="classic",
-                overwrite=True,
-            )
+            _track(workdir, store, overwrite=True)
         with pytest.raises(StoreLockedError, match="is being written"):
-            track(
-                workdir / "video.npy",
-                workdir / "prompts.json",
-                store,
-                engine="classic",
-                resume=True,
-            )
+            _track(workdir, store, resume=True)
     finally:
         first.close()
     assert open_result(store).complete  # the refused writers changed nothing
@@ -95,9 +88,7 @@ def test_read_only_output_directory(tmp_path, workdir, monkeypatch):
             monkeypatch.setattr(Path, "mkdir", mkdir)
         expected = r"r\.zarr: cannot create the result store .*ermission"
         with pytest.raises(StoreError, match=expected):
-            track(
-                workdir / "video.npy", workdir / "prompts.json", folder / "r.zarr", engine="classic"
-            )
+            _track(workdir, folder / "r.zarr")
     finally:
         folder.chmod(0o755)
     assert not any(folder.iterdir()), "a half-created store was left behind"
@@ -116,14 +107,12 @@ def test_disk_full_with_a_failing_writer_keeps_finished_frames_and_resumes(
 
     monkeypatch.setattr(ResultStore, "_write_chunks", disk_full_at_frame_7)
     with pytest.raises(StoreError, match="No space left on device"):
-        track(workdir / "video.npy", workdir / "prompts.json", out, engine="classic")
+        _track(workdir, out)
     partial = open_result(out)
     assert partial.status == "failed" and "No space left" in partial.metadata["state"]["error"]
     assert partial.frames_done[:7].all() and not partial.frames_done[7:].any()
     monkeypatch.setattr(ResultStore, "_write_chunks", original)
-    done = track(
-        workdir / "video.npy", workdir / "prompts.json", out, engine="classic", resume=True
-    )
+    done = _track(workdir, out, resume=True)
     assert done.complete
     np.testing.assert_array_equal(
         np.asarray(done.labels), np.asarray(open_result(finished_store).labels)
@@ -190,7 +179,7 @@ def test_store_from_a_newer_format_version(finished_store, tmp_path, workdir):
     with pytest.raises(StoreVersionError, match=r"format version 99, newer than this"):
         open_result(store)
     with pytest.raises(StoreVersionError, match="update napari-sam2v"):
-        track(workdir / "video.npy", workdir / "prompts.json", store, engine="classic", resume=True)
+        _track(workdir, store, resume=True)
     assert tree_digest(store) == before
 
 
@@ -198,7 +187,7 @@ def test_existing_output_needs_resume_or_overwrite(finished_store, tmp_path, wor
     store = _copy(finished_store, tmp_path)
     before = tree_digest(store)
     with pytest.raises(StoreExistsError, match=r"already holds a result store: resume it") as err:
-        track(workdir / "video.npy", workdir / "prompts.json", store, engine="classic")
+        _track(workdir, store)
     assert err.value.path == store
     assert isinstance(err.value, FileExistsError)  # for callers catching the built-in
     assert tree_digest(store) == before
@@ -207,7 +196,7 @@ def test_existing_output_needs_resume_or_overwrite(finished_store, tmp_path, wor
 def test_an_empty_output_folder_is_used_without_overwrite(tmp_path, workdir):
     folder = tmp_path / "made_beforehand"
     folder.mkdir()
-    result = track(workdir / "video.npy", workdir / "prompts.json", folder, engine="classic")
+    result = _track(workdir, folder)
     assert result.complete and open_result(folder).frames_done.all()
 
 
@@ -217,13 +206,7 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_store(tmp_path, workdir)
     (folder / "chapter1.tex").write_text("months of work")
     for overwrite in (True, False):  # never "resume it": it is not a store
         with pytest.raises(StoreError, match="is not a napari-sam2v result store; choose another"):
-            track(
-                workdir / "video.npy",
-                workdir / "prompts.json",
-                folder,
-                engine="classic",
-                overwrite=overwrite,
-            )
+            _track(workdir, folder, overwrite=overwrite)
     assert (folder / "chapter1.tex").read_text() == "months of work"
 
 
