@@ -111,6 +111,31 @@ def test_offline_fetch_failure_is_one_actionable_message(empty_cache) -> None:
         create_engine("sam2", model="edgetam", device="cpu")
 
 
+def test_a_failed_download_says_why_without_blaming_offline_mode(empty_cache, monkeypatch) -> None:
+    """Online but unreachable: the reason is the network, and HF_HUB_OFFLINE is not named."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def unreachable(*_args, **_kwargs):
+        raise LocalEntryNotFoundError("Connection error, and we cannot find the file")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    with pytest.raises(WeightsNotFoundError) as err:
+        download_model("sam2.1-tiny", progress=False)
+    message = str(err.value)
+    assert "could not be downloaded: huggingface.co could not be reached" in message
+    assert "HF_HUB_OFFLINE" not in message
+
+    def refused(*_args, **_kwargs):
+        raise PermissionError("401 Client Error\nmore detail")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refused)
+    with pytest.raises(
+        WeightsNotFoundError, match="downloaded: PermissionError: 401 Client Error."
+    ):
+        download_model("sam2.1-tiny", progress=False)
+
+
 def test_devices() -> None:
     assert select_device("cpu").type == "cpu"
     assert select_device("auto").type in ("cpu", "cuda", "mps")

@@ -361,6 +361,15 @@ def _reporting_bar(on_progress: Callable[[int, int], None]) -> type:
     return _ReportingBar
 
 
+def _why_not_downloaded(exc: Exception) -> str:
+    """A short reason for a failed hub download (no network, or what the hub said)."""
+    name = type(exc).__name__
+    if name == "LocalEntryNotFoundError" or isinstance(exc, (ConnectionError, TimeoutError)):
+        return f"huggingface.co could not be reached ({name})"
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{name}: {detail}" if detail else name
+
+
 def _fetch_failed_message(spec: ModelSpec, reason: str) -> str:
     cache = os.environ.get("HF_HOME", str(Path("~/.cache/huggingface").expanduser()))
     url = f"https://huggingface.co/{spec.hub_id}"
@@ -370,7 +379,8 @@ def _fetch_failed_message(spec: ModelSpec, reason: str) -> str:
         f"Fix: on a machine with internet run 'napari-sam2v models download {spec.name}' "
         "(then copy the cache folder here, or set HF_HOME to it), or download that folder "
         "yourself and pass its path as the model, or pass the path of Meta's original "
-        "checkpoint (e.g. sam2.1_hiera_tiny.pt). Unset HF_HUB_OFFLINE to allow downloads."
+        "checkpoint (e.g. sam2.1_hiera_tiny.pt)."
+        + (" Unset HF_HUB_OFFLINE to allow downloads." if _offline() else "")
     )
 
 
@@ -429,7 +439,7 @@ def download_model(
                 )
             )
         except Exception as exc:
-            reason = "HF_HUB_OFFLINE is set" if _offline() else type(exc).__name__
+            reason = "HF_HUB_OFFLINE is set" if _offline() else _why_not_downloaded(exc)
             raise WeightsNotFoundError(_fetch_failed_message(spec, reason)) from None
     if not ((folder / "config.json").is_file() and any(folder.glob("*.safetensors"))):
         raise WeightsNotFoundError(_fetch_failed_message(spec, "the download is incomplete"))
