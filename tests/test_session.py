@@ -501,3 +501,15 @@ def test_cancel_anywhere_then_resume_equals_uninterrupted(
 
     reference = run(tmp_path / "full.zarr", None)
     np.testing.assert_array_equal(run(tmp_path / "cut.zarr", stop_after), reference)
+
+
+def test_frames_are_copied_into_the_store_only_without_a_source_file(
+    disk_video, tmp_path, monkeypatch
+) -> None:
+    from napari_sam2v.session import persistence
+
+    frames = disk_video[0]
+    assert TrackingSession(frames).bytes_copied_into_store == frames.nbytes
+    assert TrackingSession(frames, video_path="/data/dive.mp4").bytes_copied_into_store == 0
+    monkeypatch.setattr(persistence, "COPY_IMAGE_LIMIT", frames.nbytes - 1)  # too large
+    assert TrackingSession(frames).bytes_copied_into_store == 0

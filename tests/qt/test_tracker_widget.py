@@ -402,3 +402,34 @@ def test_the_brush_paints_the_current_object_and_new_labels_show(
     assert colors[0][3] == 0  # background stays transparent
     np.testing.assert_allclose(colors[1][:3], [0xE6 / 255, 0x9F / 255, 0])  # object 1's colour
     assert colors[3][3] == 1 and colors[3][:3].min() > 0.8  # an id no object has: light grey
+
+
+def test_a_large_frame_copy_runs_in_a_worker(
+    tracker, disk_video, tmp_path, monkeypatch, wait_jobs
+) -> None:
+    """Frames with no source file are copied into the store without blocking the viewer."""
+    from napari_sam2v._qt import tracker_widget
+
+    viewer, widget = tracker
+    monkeypatch.setattr(tracker_widget, "COPY_IN_WORKER", 1024)  # the test video is "large"
+    _start(viewer, widget, disk_video[0], tmp_path / "first.zarr")  # _start asserts True
+    first = widget.session
+    assert widget.jobs.busy and "Copying 0 MiB of frames" in widget.form.status.text()
+    wait_jobs(widget)
+    assert widget.session is not None and widget.session is not first
+    assert widget.labels_layer.data is widget.session.store.labels
+    stored = open_result(tmp_path / "first.zarr")
+    assert stored.image_copied  # reopenable without the layer
+    np.testing.assert_array_equal(np.asarray(stored.open_image()), disk_video[0])
+    errors = []
+    monkeypatch.setattr(tracker_widget, "show_error", errors.append)
+    session = widget.session
+    assert widget.start_session(tmp_path / "first.zarr", overwrite=False) is False  # its own
+    widget.jobs.failed.connect(errors.append)
+    widget.start_session(tmp_path / "other.zarr")
+    wait_jobs(widget)
+    assert widget.session is not session and widget.session.store.path.name == "other.zarr"
+    widget.start_session(tmp_path / "first.zarr")  # taken: the worker's error, GUI wording
+    wait_jobs(widget)
+    assert "press Reopen store to continue it" in errors[-1]
+    assert widget.session.store.path.name == "other.zarr"  # still open

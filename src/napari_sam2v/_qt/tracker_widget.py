@@ -34,10 +34,12 @@ from napari_sam2v._qt._tracker_form import HELP, TrackerForm
 from napari_sam2v.errors import Sam2vError, StoreExistsError
 from napari_sam2v.session import TrackingSession
 
-__all__ = ["LABELS_NAME", "TrackerWidget"]
+__all__ = ["COPY_IN_WORKER", "LABELS_NAME", "TrackerWidget"]
 
 #: Name of the Labels layer backed by the result store.
 LABELS_NAME = "SAM2 result"
+#: Frames to copy into a new store above this many bytes are copied in a worker.
+COPY_IN_WORKER = 32 * 2**20
 
 
 class TrackerWidget(PromptActions, PropagationControls, QWidget):
@@ -179,7 +181,12 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
     def start_session(self, store: str | Path | None = None, *, overwrite: bool = False) -> bool:
         """Start a session on the picked layer with a new result store.
 
-        Returns ``False`` (after a notification) when the layer or store is unusable.
+        Frames without a source file are copied into the store; a copy larger than
+        :data:`COPY_IN_WORKER` runs in a worker (the session starts when it is done),
+        so the viewer never freezes on it.
+
+        Returns ``False`` (after a notification) when the layer or store is unusable,
+        ``True`` when the session started or its store is being created.
         """
         layer = self._picked_layer()
         path = Path(store or self.form.store_edit.text()).expanduser()
@@ -204,20 +211,34 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
                 calibration=video.calibration,
                 video_path=video.video_path,
             )
-            session.create_store(path, overwrite=overwrite)
-        except StoreExistsError:
-            show_error(
-                f"{path} already holds a result store: press Reopen store to continue it, "
-                "or type another store path to start afresh"
-            )
-            return False
         except Sam2vError as exc:
             show_error(str(exc))
             return False
+        copied = session.bytes_copied_into_store
+        if copied > COPY_IN_WORKER:
+            self.form.status.setText(f"Copying {copied / 2**20:.0f} MiB of frames into {path}…")
+            job = self.jobs.start(
+                "session start",
+                _create_store,
+                session,
+                path,
+                overwrite,
+                exclusive=True,
+                on_done=lambda _store: self._started(session, layer, path),
+            )
+            return job is not None
+        try:
+            _create_store(session, path, overwrite)
+        except Sam2vError as exc:
+            show_error(str(exc))
+            return False
+        self._started(session, layer, path)
+        return True
+
+    def _started(self, session: TrackingSession, layer: Image, path: Path) -> None:
         self._detach()
         self._attach(session, layer)
         show_info(f"Session started; results go to {path}")
-        return True
 
     def open_store(self, path: str | Path) -> bool:
         """Reopen a result store: labels, prompts and objects; the picked layer is the video."""
@@ -439,3 +460,15 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
                 self.session.close()
             except Sam2vError as exc:
                 show_error(str(exc))
+
+
+def _create_store(session: TrackingSession, path: Path, overwrite: bool) -> Any:
+    """Create the session's store; a path that holds a store is explained for the dock."""
+    try:
+        return session.create_store(path, overwrite=overwrite)
+    except StoreExistsError:
+        raise StoreExistsError(
+            f"{path} already holds a result store: press Reopen store to continue it, "
+            "or type another store path to start afresh",
+            path=path,
+        ) from None

@@ -83,6 +83,13 @@ class StoreBindingMixin:
             self.calibration = calibration
             return previous
 
+    @property
+    def bytes_copied_into_store(self) -> int:
+        """How many bytes of frames :meth:`create_store` copies (0 when it references a file)."""
+        from napari_sam2v.session.persistence import frames_copied
+
+        return frames_copied(self)
+
     def create_store(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Any:
         """Create an OME-Zarr result store for this session and bind it.
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari_sam2v.session.tracking import TrackingSession
     from napari_sam2v.store import ResultStore
 
-__all__ = ["COPY_IMAGE_LIMIT", "create_store", "open_session", "save_session"]
+__all__ = ["COPY_IMAGE_LIMIT", "create_store", "frames_copied", "open_session", "save_session"]
 
 #: Frames without a source file are copied into the store up to this size (bytes),
 #: so that the session can be reopened without the original napari layer.
@@ -48,6 +48,13 @@ def _source(session: TrackingSession) -> dict[str, Any]:
     return source
 
 
+def frames_copied(session: TrackingSession) -> int:
+    """Bytes of frames :func:`create_store` copies into the store (0: referenced by path)."""
+    frames = session.frames
+    nbytes = int(np.prod(frames.shape)) * np.dtype(frames.dtype).itemsize
+    return nbytes if not session.video_path and nbytes <= COPY_IMAGE_LIMIT else 0
+
+
 def create_store(
     session: TrackingSession, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> ResultStore:
@@ -55,8 +62,7 @@ def create_store(
     from napari_sam2v.store import ResultStore
 
     frames = session.frames
-    nbytes = int(np.prod(frames.shape)) * np.dtype(frames.dtype).itemsize
-    copy = not session.video_path and nbytes <= COPY_IMAGE_LIMIT
+    copy = frames_copied(session) > 0
     store = ResultStore.create(
         path,
         n_frames=session.n_frames,
