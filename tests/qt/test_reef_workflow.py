@@ -115,9 +115,12 @@ def test_classic_reef_results_dock_matches_measure(tracker, tmp_path, wait_jobs)
 
     _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
     assert results.result_combo.currentText() == widget.labels_layer.name
+    # the tracked frames are offered for intensities: the store's own image layer
+    assert results.image_combo.currentText() == "reef"
     results.measure()
     wait_jobs(results)
-    expected = measure(open_result(store))
+    expected = measure(open_result(store), np.asarray(viewer.layers["reef"].data))
+    assert {"mean_intensity_c0", "mean_intensity_c2"} <= set(expected.frames.columns)
     pd.testing.assert_frame_equal(results.measurements.frames, expected.frames)
     pd.testing.assert_frame_equal(results.model.frame, expected.frames.reset_index(drop=True))
     # sorting by area, then clicking the first row jumps to that frame and object
@@ -295,6 +298,7 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     assert not results.tracks_button.isEnabled()
     assert results.out_edit.text() == str(tmp_path / "b_results")  # the offered folder follows
     assert results.calibration.calibration().pixel_size == 0.5
+    assert results.image_combo.currentText() == "b video"  # b's frames, not a's
     results.export("tiff")  # b's label TIFF with b's calibration, not a's
     wait_jobs(results)
     with tifffile.TiffFile(tmp_path / "b_results" / "labels.tif") as tif:

@@ -225,7 +225,19 @@ class ResultsWidget(QWidget):
                 self.calibration.set_calibration(open_result(path).calibration)
             except Sam2vError as exc:
                 self.status.setText(str(exc))
+            own = self._frames_of(path)
+            if own is not None:  # intensities from the tracked frames, unless changed
+                self.image_combo.setCurrentText(own)
         self._update_controls()
+
+    def _frames_of(self, path: str) -> str | None:
+        """The Image layer that shows the frames of the store at ``path``, if one is open."""
+        target = Path(path).resolve()
+        for layer in self.viewer.layers:
+            owner = store_of(layer)
+            if isinstance(layer, Image) and owner and Path(owner).resolve() == target:
+                return layer.name
+        return None
 
     def _forget_measurements(self) -> None:
         if self.measurements is None:
