@@ -226,17 +226,21 @@ class ResultsWidget(QWidget):
             except Sam2vError as exc:
                 self.status.setText(str(exc))
             own = self._frames_of(path)
-            if own is not None:  # intensities from the tracked frames, unless changed
+            if own is not None:  # microscopy: intensities from the tracked frames
                 self.image_combo.setCurrentText(own)
         self._update_controls()
 
     def _frames_of(self, path: str) -> str | None:
-        """The Image layer that shows the frames of the store at ``path``, if one is open."""
+        """The grey (microscopy) Image layer of the store at ``path``'s frames, if open.
+
+        RGB video is left out: colour intensities of fish mean little, and reading every
+        frame of a long camera video would make Measure slow.
+        """
         target = Path(path).resolve()
         for layer in self.viewer.layers:
             owner = store_of(layer)
             if isinstance(layer, Image) and owner and Path(owner).resolve() == target:
-                return layer.name
+                return None if layer.rgb else layer.name
         return None
 
     def _forget_measurements(self) -> None:
