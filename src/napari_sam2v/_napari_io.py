@@ -8,6 +8,7 @@ erase tools write straight to disk), and the prompts as Points (clicks) and Shap
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,14 @@ def read_result(path: str | list[str]) -> list[LayerData]:
         source = result.open_image()
     except Sam2vError:
         source = None
+    if source is None and result.video_path:
+        warnings.warn(
+            f"{result.path.name}: its video {result.video_path} is missing or has changed, "
+            "so only the labels and prompts are opened; open the video too (same size) to "
+            "see them over it",
+            UserWarning,
+            stacklevel=2,
+        )
     if source is not None:
         rgb = source.ndim == 4 and source.shape[-1] in (3, 4)
         layers.append(

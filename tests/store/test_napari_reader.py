@@ -57,6 +57,22 @@ def test_reader_returns_image_writable_labels_and_prompts(store, tmp_path, disk_
     assert owners == {str(open_result(store).path)}
 
 
+def test_a_store_whose_video_moved_opens_its_labels_and_says_so(tmp_path):
+    """A camera video is referenced, not copied: once it moves, the reader says why."""
+    import shutil
+
+    from napari_sam2v.samples import load_reef
+
+    video = tmp_path / "dive.mp4"
+    shutil.copy(load_reef().video_path, video)
+    prompts = Prompts([], [Prompt(0, 1, points=[[30, 30]])])
+    track(video, prompts, tmp_path / "m.zarr", engine="classic", end=1)
+    video.rename(tmp_path / "elsewhere.mp4")
+    with pytest.warns(UserWarning, match=r"m\.zarr: its video .*dive\.mp4 is missing or has"):
+        layers = get_result_reader(str(tmp_path / "m.zarr"))(str(tmp_path / "m.zarr"))
+    assert [kind for _, _, kind in layers] == ["labels", "points"]
+
+
 @pytest.mark.gui
 @needs_display
 def test_napari_opens_store_and_paint_writes_to_disk(store, make_napari_viewer):
