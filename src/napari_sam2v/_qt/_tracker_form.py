@@ -195,8 +195,8 @@ class TrackerForm(QWidget):
         form.addRow("Direction", _row(self.direction_combo, self.from_current_check))
         form.addRow(_row(self.range_check, self.range_lo, QLabel("to"), self.range_hi))
         form.addRow(_row(self.propagate_button, self.resume_button, self.cancel_button))
-        form.addRow(self.progress)
-        form.addRow(self.status)
+        # ``progress`` and ``status`` are placed by the dock below its scroll area, so
+        # they stay in view wherever the controls are scrolled to.
         # -- warnings and saving
         self.warnings = QListWidget()
         self.warnings.setMaximumHeight(90)

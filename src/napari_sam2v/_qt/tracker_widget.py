@@ -73,6 +73,11 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(scroll)
+        footer = QVBoxLayout()  # progress and status: always in view, never scrolled away
+        footer.setContentsMargins(8, 2, 8, 6)
+        footer.addWidget(self.form.progress)
+        footer.addWidget(self.form.status)
+        layout.addLayout(footer)
         self.setToolTip(HELP)
         self._prefetch_timer = QTimer(self)
         self._prefetch_timer.setSingleShot(True)
