@@ -167,7 +167,7 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
         10.2,
         "min",
     )
-    results.calibration.pixel_size.setValue(0.5)  # the user corrects it
+    results.calibration.pixel_size.value = 0.5  # the user corrects it
     results.image_combo.setCurrentText("T98G phase")
     results.measure()
     wait_jobs(results)
@@ -217,14 +217,14 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
     assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.5
     widget.session.close()
     # with nobody holding the store, the dock takes its writer lock itself
-    results.calibration.pixel_size.setValue(0.25)
+    results.calibration.pixel_size.value = 0.25
     results.save_calibration()
     wait_jobs(results)
     reopened = open_result(tmp_path / "cells.zarr")
     assert reopened.calibration.pixel_size == 0.25
     assert viewer.layers["T98G phase"].scale[-1] == pytest.approx(0.25)
     assert reopened.metadata["calibration_history"][-1]["calibration"]["pixel_size"] == 0.5
-    results.calibration.unit.setText("")  # a size without a unit is refused, nothing written
+    results.calibration.unit.value = "px"  # a size without a unit is refused, nothing written
     assert results.save_calibration() is None
     assert open_result(tmp_path / "cells.zarr").calibration.pixel_size == 0.25
     assert viewer.layers["T98G phase"].scale[-1] == pytest.approx(0.25)
@@ -247,8 +247,8 @@ def test_a_store_opened_in_napari_is_rescaled_by_a_saved_calibration(
     assert [layer._type_string for layer in layers] == ["image", "labels", "points", "shapes"]
     other = viewer.add_image(np.zeros((6, 64, 80)), name="unrelated")
     _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
-    results.calibration.pixel_size.setValue(2.5)
-    results.calibration.unit.setText("mm")
+    results.calibration.pixel_size.value = 2.5
+    results.calibration.unit.value = "mm"
     results.save_calibration()
     wait_jobs(results)
     assert "4 open layers rescaled" in results.status.text()
@@ -317,7 +317,7 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     tracks = results.show_tracks()
     old_speed = np.asarray(tracks.features["speed"], dtype=float)
     area_px = results.measurements.frames["area_px"].to_numpy()
-    results.calibration.pixel_size.setValue(4.0)
+    results.calibration.pixel_size.value = 4.0
     results.save_calibration()
     wait_jobs(results)
     assert results.measurements.calibration.pixel_size == 4.0

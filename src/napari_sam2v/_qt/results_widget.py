@@ -140,7 +140,7 @@ class ResultsWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._refresh_results)
         self.result_combo.currentIndexChanged.connect(self._result_picked)
         self.measure_button.clicked.connect(lambda: self.measure())
-        self.calibration.save_button.clicked.connect(lambda: self.save_calibration())
+        self.calibration.save_button.changed.connect(lambda: self.save_calibration())
         self.table_combo.currentTextChanged.connect(lambda _: self._show_table())
         self.plot_combo.currentTextChanged.connect(lambda _: self._show_plot())
         self.table.clicked.connect(self._row_clicked)
@@ -152,7 +152,7 @@ class ResultsWidget(QWidget):
     def _update_controls(self) -> None:
         busy, ready = self.jobs.busy, self.measurements is not None
         self.measure_button.setEnabled(not busy and self.store_path() is not None)
-        self.calibration.save_button.setEnabled(not busy and self.store_path() is not None)
+        self.calibration.save_button.enabled = not busy and self.store_path() is not None
         self.result_combo.setEnabled(not busy)
         self.image_combo.setEnabled(not busy)
         self.tracks_button.setEnabled(ready and not busy and not self.measurements.frames.empty)
