@@ -15,8 +15,11 @@ def test_units_come_from_the_known_tables_and_round_trip(qtbot) -> None:
 
     form = CalibrationForm()
     qtbot.addWidget(form)
-    assert list(form.unit.choices) == ["px", *LENGTH_UNITS]
-    assert list(form.time_unit.choices) == ["frame", *TIME_UNITS]
+    # one abbreviation per unit: no µm beside um, no sec or hr beside s and h
+    assert list(form.unit.choices) == ["px", "nm", "um", "mm", "cm", "m", "km"]
+    assert list(form.time_unit.choices) == ["frame", "ms", "s", "min", "h", "d"]
+    assert set(form.unit.choices[1:]) <= set(LENGTH_UNITS)
+    assert set(form.time_unit.choices[1:]) <= set(TIME_UNITS)
     assert form.calibration() == Calibration()  # uncalibrated until told otherwise
     cal = Calibration(pixel_size=0.087, unit="um", frame_interval=0.083333, time_unit="s")
     form.set_calibration(cal)
@@ -24,6 +27,8 @@ def test_units_come_from_the_known_tables_and_round_trip(qtbot) -> None:
     assert form.pixel_size.native.text() == "0.087000"  # six decimals, not two
     form.pixel_size.value = 0
     assert form.pixel_size.native.text() == "uncalibrated"
+    form.set_calibration(Calibration(pixel_size=1.0, unit="µm"))  # a synonym, as stored
+    assert form.calibration().unit == "µm"
 
 
 def test_a_stored_unit_outside_the_tables_is_kept(qtbot) -> None:

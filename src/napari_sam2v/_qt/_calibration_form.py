@@ -8,6 +8,8 @@ store recorded in another unit keeps it as one more choice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, PushButton
 from qtpy.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 
@@ -27,8 +29,11 @@ def _spin(label: str, tooltip: str) -> FloatSpinBox:
     return spin
 
 
-def _units(label: str, none: str, known: list[str], tooltip: str) -> ComboBox:
-    return ComboBox(label=label, choices=[none, *known], value=none, tooltip=tooltip)
+def _units(label: str, none: str, known: Mapping[str, tuple[str, float]], tooltip: str) -> ComboBox:
+    """A unit picker: ``none``, then one abbreviation per unit (``um``, not also ``µm``)."""
+    first = {name: abbreviation for abbreviation, (name, _) in reversed(known.items())}
+    choices = [none, *(a for a in known if first[known[a][0]] == a)]
+    return ComboBox(label=label, choices=choices, value=none, tooltip=tooltip)
 
 
 class CalibrationForm(QGroupBox):
@@ -42,10 +47,10 @@ class CalibrationForm(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Calibration", parent)
         self.pixel_size = _spin("Pixel size", "Edge length of one pixel (0 = lengths in pixels)")
-        self.unit = _units("Unit", _NO_LENGTH, list(LENGTH_UNITS), "Length unit of the pixel size")
+        self.unit = _units("Unit", _NO_LENGTH, LENGTH_UNITS, "Length unit of the pixel size")
         self.frame_interval = _spin("Frame interval", "Time between frames (0 = times in frames)")
         self.time_unit = _units(
-            "Time unit", _NO_TIME, list(TIME_UNITS), "Time unit of the frame interval"
+            "Time unit", _NO_TIME, TIME_UNITS, "Time unit of the frame interval"
         )
         self.save_button = PushButton(
             text="Save to result store",
