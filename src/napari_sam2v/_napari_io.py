@@ -21,11 +21,19 @@ from napari_sam2v.types import udunits_name
 __all__ = [
     "STORE_KEY",
     "UNPROMPTED_LABEL_COLOR",
+    "VIDEO_SUFFIXES",
     "get_result_reader",
+    "get_video_reader",
     "label_colors",
     "layer_axes",
     "read_result",
+    "read_video",
+    "video_layer",
 ]
+
+#: Camera video containers that napari cannot read by itself; the plugin reads them
+#: lazily (PyAV). Microscopy formats are left to napari's own readers.
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v")
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -68,6 +76,51 @@ def label_colors(objects: dict[int, str]) -> dict[int | None, str]:
     :data:`UNPROMPTED_LABEL_COLOR`, so a user's paint never becomes invisible.
     """
     return {None: UNPROMPTED_LABEL_COLOR, 0: "transparent", **objects}
+
+
+def video_layer(path: str | Path, source: Any, calibration: Any) -> LayerData:
+    """The Image layer data of a video file opened with :func:`~napari_sam2v.io.open_video`.
+
+    The frames stay lazy (dask). The layer is scaled by ``calibration`` and carries it
+    in its metadata, with the file's path for a camera video, so the tracker records
+    both in the result store (it references such a video instead of copying it).
+    """
+    scale, units = layer_axes(calibration)
+    rgb = source.ndim == 4 and source.shape[-1] in (3, 4)
+    if source.ndim == 4 and not rgb:  # (t, y, x, c): channels last, unscaled
+        scale, units = (*scale, 1.0), (*units, "pixel")
+    metadata: dict[str, Any] = {"calibration": calibration.to_dict()}
+    if source.metadata.kind == "video":  # referenced by the store, never copied
+        metadata["video_path"] = str(path)
+    kwargs = {
+        "name": Path(path).stem,
+        "rgb": rgb,
+        "scale": list(scale),
+        "units": list(units),
+        "metadata": metadata,
+    }
+    return source.to_dask(), kwargs, "image"
+
+
+def get_video_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
+    """napari reader hook: a reader for camera video files (:data:`VIDEO_SUFFIXES`)."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES or not Path(path).is_file():
+        return None
+    return read_video
+
+
+def read_video(path: str | list[str]) -> list[LayerData]:
+    """Layer data for a camera video: its frames, read lazily, with its frame rate."""
+    from napari_sam2v.io import open_video
+
+    if isinstance(path, (list, tuple)):
+        path = path[0]
+    source = open_video(path)
+    return [video_layer(path, source, source.metadata.calibration)]
 
 
 def _is_result_store(path: Path) -> bool:

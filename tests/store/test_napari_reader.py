@@ -99,3 +99,46 @@ def test_napari_ome_zarr_plugin_finds_the_labels(store, make_napari_viewer):
         96,
         128,
     )
+
+
+def test_video_reader_opens_camera_video_lazily_with_its_frame_rate(tmp_path):
+    import shutil
+
+    import dask.array as da
+
+    from napari_sam2v._napari_io import get_video_reader
+    from napari_sam2v.samples import load_reef
+
+    video = tmp_path / "DIVE.MP4"  # cameras write upper-case names
+    shutil.copy(load_reef().video_path, video)
+    reader = get_video_reader(str(video))
+    assert reader is not None
+    ((data, meta, kind),) = reader(str(video))
+    assert kind == "image" and isinstance(data, da.Array) and data.shape == (48, 288, 384, 3)
+    assert meta["rgb"] and meta["name"] == "DIVE"
+    assert meta["metadata"]["video_path"] == str(video)  # the store will reference it
+    assert meta["scale"][0] == pytest.approx(1 / 12) and meta["units"][0] == "second"
+    for other in (tmp_path / "missing.mp4", tmp_path / "cells.tif", tmp_path):
+        assert get_video_reader(str(other)) is None
+
+
+@pytest.mark.gui
+@needs_display
+def test_napari_opens_a_video_and_the_tracker_references_it(tmp_path, make_napari_viewer):
+    import shutil
+
+    from napari_sam2v.samples import load_reef
+
+    video = tmp_path / "dive.mp4"
+    shutil.copy(load_reef().video_path, video)
+    viewer = make_napari_viewer()
+    # File > Open asks which reader (napari's builtin one loads every frame into memory)
+    (layer,) = viewer.open(str(video), plugin="napari-sam2v")
+    _, tracker = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
+    tracker.form.layer_combo.setCurrentText(layer.name)
+    tracker.form.engine_combo.setCurrentIndex(tracker.form.engine_combo.findData("classic"))
+    assert tracker.start_session(tmp_path / "dive.zarr")
+    tracker.session.close()
+    stored = open_result(tmp_path / "dive.zarr")
+    assert not stored.image_copied and stored.video_path == str(video)
+    assert stored.calibration.frame_interval == pytest.approx(1 / 12)

@@ -129,17 +129,10 @@ def launch(
     if video is not None and source is None:
         viewer.open(str(video), plugin=PLUGIN)
     elif source is not None:
-        scale = [calibration.time_scale, calibration.spatial_scale, calibration.spatial_scale]
-        rgb = source.ndim == 4 and source.shape[-1] in (3, 4)
-        if source.ndim == 4 and not rgb:
-            scale.append(1.0)
-        metadata: dict[str, Any] = {"calibration": calibration.to_dict()}
-        if source.metadata.kind == "video":
-            # referenced by the store, never copied into it (as `track` does)
-            metadata["video_path"] = str(video)
-        viewer.add_image(
-            source.to_dask(), name=Path(video).stem, rgb=rgb, scale=scale, metadata=metadata
-        )
+        from napari_sam2v._napari_io import video_layer
+
+        data, kwargs, _ = video_layer(video, source, calibration)
+        viewer.add_image(data, **kwargs)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
     if run_event_loop:
         napari.run()
