@@ -102,13 +102,17 @@ def video_layer(path: str | Path, source: Any, calibration: Any) -> LayerData:
     return source.to_dask(), kwargs, "image"
 
 
+def _one_path(path: str | list[str]) -> str | None:
+    """The single path napari hands a reader (``None`` for several at once)."""
+    if isinstance(path, (list, tuple)):
+        return str(path[0]) if len(path) == 1 else None
+    return str(path)
+
+
 def get_video_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
     """napari reader hook: a reader for camera video files (:data:`VIDEO_SUFFIXES`)."""
-    if isinstance(path, (list, tuple)):
-        if len(path) != 1:
-            return None
-        path = path[0]
-    if Path(path).suffix.lower() not in VIDEO_SUFFIXES or not Path(path).is_file():
+    one = _one_path(path)
+    if one is None or Path(one).suffix.lower() not in VIDEO_SUFFIXES or not Path(one).is_file():
         return None
     return read_video
 
@@ -117,10 +121,9 @@ def read_video(path: str | list[str]) -> list[LayerData]:
     """Layer data for a camera video: its frames, read lazily, with its frame rate."""
     from napari_sam2v.io import open_video
 
-    if isinstance(path, (list, tuple)):
-        path = path[0]
-    source = open_video(path)
-    return [video_layer(path, source, source.metadata.calibration)]
+    one = _one_path(path) or str(path[0])
+    source = open_video(one)
+    return [video_layer(one, source, source.metadata.calibration)]
 
 
 def _is_result_store(path: Path) -> bool:
@@ -129,11 +132,8 @@ def _is_result_store(path: Path) -> bool:
 
 def get_result_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
     """napari reader hook: a reader function for result stores, else ``None``."""
-    if isinstance(path, (list, tuple)):
-        if len(path) != 1:
-            return None
-        path = path[0]
-    if not _is_result_store(Path(path)):
+    one = _one_path(path)
+    if one is None or not _is_result_store(Path(one)):
         return None
     return read_result
 
@@ -142,9 +142,7 @@ def read_result(path: str | list[str]) -> list[LayerData]:
     """Layer data for a result store: image (if reopenable), labels, prompts."""
     from napari_sam2v.store import open_result
 
-    if isinstance(path, (list, tuple)):
-        path = path[0]
-    result = open_result(path)
+    result = open_result(_one_path(path) or str(path[0]))
     scale, units = layer_axes(result.calibration)
     owner = {STORE_KEY: str(result.path)}
     layers: list[LayerData] = []
