@@ -117,9 +117,14 @@ def test_classic_reef_results_dock_matches_measure(tracker, tmp_path, wait_jobs)
     assert results.result_combo.currentText() == widget.labels_layer.name
     # RGB camera video is not preselected for intensities (grey microscopy frames are)
     assert results.image_combo.currentText() == "none"
+    assert results.progress.isHidden()
     results.measure()
     wait_jobs(results)
     expected = measure(open_result(store))
+    # the measurement's progress, frame by frame, ends at every frame of the clip
+    assert not results.progress.isHidden()
+    assert results.progress.value() == results.progress.maximum() == 48
+    assert results.progress.text() == "48 / 48 frames measured"
     pd.testing.assert_frame_equal(results.measurements.frames, expected.frames)
     pd.testing.assert_frame_equal(results.model.frame, expected.frames.reset_index(drop=True))
     # sorting by area, then clicking the first row jumps to that frame and object

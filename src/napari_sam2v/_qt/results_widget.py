@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
-from qtpy.QtCore import QModelIndex, Qt
+from qtpy.QtCore import QModelIndex, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -78,6 +79,9 @@ class ResultsWidget(QWidget):
         )
         self.calibration = CalibrationForm()
         self.measure_button = QPushButton("Measure")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m frames measured")
+        self.progress.hide()  # shown from the first Measure on
         self.status = QLabel("Pick a result and press Measure.")
         self.status.setWordWrap(True)
         self.table_combo = QComboBox()
@@ -110,6 +114,7 @@ class ResultsWidget(QWidget):
         form.addRow("Labels", self.result_combo)
         form.addRow("Intensities", self.image_combo)
         form.addRow(self.measure_button)
+        form.addRow(self.progress)
         form.addRow(self.status)
         tables = QGroupBox("Measurements")
         layout = QVBoxLayout(tables)
@@ -266,15 +271,35 @@ class ResultsWidget(QWidget):
         if path is None or cal is None:
             return None
         self.status.setText("Measuring…")
+        done = [0, 0]  # frames measured and in all: written by the worker, shown by a timer
+        self.progress.setRange(0, 0)  # busy until the first frame is measured
+        self.progress.show()
+        timer = QTimer(self)
+        timer.setInterval(200)
+        timer.timeout.connect(lambda: self._show_progress(done))
+        timer.start()
+
+        def finished() -> None:
+            timer.stop()
+            self._show_progress(done)
+
         return self.jobs.start(
             "measurement",
             _measure,
             path,
             cal,
             self._image(),
+            done,
             exclusive=True,
             on_done=lambda measurements: self._measured(measurements, note=note),
+            on_finished=finished,
         )
+
+    def _show_progress(self, done: list[int]) -> None:
+        frames, total = done
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(frames)
 
     def _form_calibration(self) -> Any:
         """The calibration as edited, or ``None`` after showing why it is invalid."""
@@ -428,11 +453,14 @@ def _results_folder(path: str) -> str:
     return str(Path(path).with_name(Path(path).stem + "_results"))
 
 
-def _measure(path: str, calibration: Any, image: Any) -> Any:
+def _measure(path: str, calibration: Any, image: Any, done: list[int]) -> Any:
     from napari_sam2v.analysis import measure
     from napari_sam2v.store import open_result
 
-    return measure(open_result(path), image, **calibration.overrides())
+    def progress(frames: int, total: int) -> None:
+        done[:] = [frames, total]
+
+    return measure(open_result(path), image, progress=progress, **calibration.overrides())
 
 
 def _save_calibration(path: str, calibration: Any) -> Any:
