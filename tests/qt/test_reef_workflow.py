@@ -333,6 +333,13 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     assert moving.any()
     np.testing.assert_allclose(new_speed[moving], old_speed[moving] * 2.0)
     assert results.model.rowCount() == len(results.measurements.frames)
+    # intensities of a layer of another size: refused before the first frame
+    viewer.add_image(np.zeros((3, 10, 10)), name="small")
+    results.image_combo.setCurrentText("small")
+    results.measure()
+    wait_jobs(results)
+    assert results.status.text().startswith("Stopped: image: shape (3, 10, 10) does not match")
+    assert results.progress.isHidden()  # no busy bar left spinning
 
 
 def test_a_click_that_finds_nothing_says_so(tracker, tmp_path, wait_jobs, monkeypatch) -> None:

@@ -282,6 +282,8 @@ class ResultsWidget(QWidget):
         def finished() -> None:
             timer.stop()
             self._show_progress(done)
+            if not done[1]:  # failed before its first frame: no busy bar left behind
+                self.progress.hide()
 
         return self.jobs.start(
             "measurement",
