@@ -87,7 +87,13 @@ def convert_unit(value: float, unit: str, to: str) -> float | None:
 
 
 def _refuse_relabel(
-    unit: str | None, value: float | None, stored: float | None, stored_unit: str, *, names: str
+    unit: str | None,
+    value: float | None,
+    stored: float | None,
+    stored_unit: str,
+    *,
+    unit_name: str,
+    value_name: str,
 ) -> None:
     """Refuse a unit given without its value over a calibrated value in another unit.
 
@@ -99,7 +105,6 @@ def _refuse_relabel(
     converted = convert_unit(stored, stored_unit, unit)
     if converted is not None and math.isclose(converted, stored):
         return  # a synonym ("µm" for "um") changes nothing
-    unit_name, value_name = names.split("/")
     hint = f" ({stored:g} {stored_unit} is {converted:g} {unit})" if converted else ""
     raise InputError(
         f"{unit_name}={unit!r} without {value_name} would relabel {stored:g} {stored_unit} as "
@@ -328,13 +333,16 @@ class Calibration:
         InputError
             For a size without unit, a unit without size, or a non-positive value.
         """
-        _refuse_relabel(unit, pixel_size, self.pixel_size, self.unit, names="unit/pixel_size")
+        _refuse_relabel(
+            unit, pixel_size, self.pixel_size, self.unit, unit_name="unit", value_name="pixel_size"
+        )
         _refuse_relabel(
             time_unit,
             frame_interval,
             self.frame_interval,
             self.time_unit,
-            names="time_unit/frame_interval",
+            unit_name="time_unit",
+            value_name="frame_interval",
         )
         if unit is not None and pixel_size is None and not self.is_spatially_calibrated:
             raise InputError(f"unit={unit!r} was given without pixel_size")

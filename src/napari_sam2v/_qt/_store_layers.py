@@ -14,7 +14,7 @@ from napari.layers import Image
 
 from napari_sam2v._napari_io import STORE_KEY, layer_axes
 
-__all__ = ["rescale_store_layers", "store_of"]
+__all__ = ["rescale_store_layers", "store_layers", "store_of"]
 
 
 def store_of(layer: Any) -> str | None:
@@ -22,6 +22,16 @@ def store_of(layer: Any) -> str | None:
     meta = getattr(layer, "metadata", {}) or {}
     path = meta.get(STORE_KEY)
     return str(path) if path else None
+
+
+def store_layers(viewer: Any, path: str) -> list[Any]:
+    """The viewer's layers tagged with the result store at ``path``, in layer order."""
+    target = Path(path).resolve()
+    return [
+        layer
+        for layer in viewer.layers
+        if (owner := store_of(layer)) is not None and Path(owner).resolve() == target
+    ]
 
 
 def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
@@ -46,12 +56,8 @@ def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
         Names of the layers changed.
     """
     scale, units = layer_axes(calibration)
-    target = Path(path).resolve()
     changed = []
-    for layer in viewer.layers:
-        owner = store_of(layer)
-        if owner is None or Path(owner).resolve() != target:
-            continue
+    for layer in store_layers(viewer, path):
         new_scale = [float(v) for v in layer.scale]
         new_units = [str(u) for u in layer.units]
         for axis, value, unit in zip((0, -2, -1), scale, units, strict=True):

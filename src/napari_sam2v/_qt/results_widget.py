@@ -34,7 +34,7 @@ from napari_sam2v._napari_io import STORE_KEY
 from napari_sam2v._qt._calibration_form import CalibrationForm
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._plot_canvas import PlotCanvas
-from napari_sam2v._qt._store_layers import rescale_store_layers, store_of
+from napari_sam2v._qt._store_layers import rescale_store_layers, store_layers, store_of
 from napari_sam2v._qt._table_model import DataFrameModel, sortable
 from napari_sam2v.errors import Sam2vError
 
@@ -241,12 +241,8 @@ class ResultsWidget(QWidget):
         RGB video is left out: colour intensities of fish mean little, and reading every
         frame of a long camera video would make Measure slow.
         """
-        target = Path(path).resolve()
-        for layer in self.viewer.layers:
-            owner = store_of(layer)
-            if isinstance(layer, Image) and owner and Path(owner).resolve() == target:
-                return None if layer.rgb else layer.name
-        return None
+        frames = [layer for layer in store_layers(self.viewer, path) if isinstance(layer, Image)]
+        return frames[0].name if frames and not frames[0].rgb else None
 
     def _forget_measurements(self) -> None:
         if self.measurements is None:

@@ -57,7 +57,7 @@ def write_calibration(store: ResultStore, calibration: Calibration) -> Calibrati
     """
     if not isinstance(calibration, Calibration):
         raise TypeError(f"calibration must be a Calibration, got {type(calibration).__name__}")
-    previous = Calibration.from_dict(store.meta.get("calibration") or {})
+    previous = store.calibration
     zarr_fmt = layout.zarr_format(store.meta.get("ngff_version", "0.4"))
     labels_dir = store.path / "labels" / str(store.meta["labels_name"])
     meta = dict(store.meta)
