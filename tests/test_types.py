@@ -111,7 +111,8 @@ def test_a_unit_alone_is_not_a_silent_relabel() -> None:
         cal.overridden(time_unit="min")
     with pytest.raises(InputError, match=r"give pixel_size in furlong as well$"):
         cal.overridden(unit="furlong")  # no known size: no converted value offered
-    assert cal.overridden(unit="µm") == Calibration(0.87, "µm", 600.0, "s")  # a synonym
+    assert cal.overridden(unit="µm") == cal  # another spelling of the stored unit
+    assert cal.overridden(unit="micron", time_unit="seconds") == cal
     assert cal.overridden(unit="um", time_unit="s") == cal  # the stored units
     assert cal.overridden(pixel_size=0.87, unit="mm").unit == "mm"  # a relabel, as asked
     assert cal.overridden(frame_interval=10, time_unit="min").time_scale == 10.0
@@ -124,3 +125,26 @@ def test_unit_tables() -> None:
     assert convert_unit(1.0, "d", "h") == pytest.approx(24.0)
     assert convert_unit(1.0, "mm", "s") is None
     assert convert_unit(1.0, "px", "um") is None
+    assert convert_unit(1500.0, "microns", "Millimetres") == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(
+    ("given", "unit", "time_given", "time_unit"),
+    [
+        ("micron", "um", "sec", "s"),
+        ("µm", "um", "Minutes", "min"),  # the micro sign (OME-XML)
+        ("μm", "um", "hrs", "h"),  # the Greek mu (many keyboards)
+        ("\\u00B5m", "um", "days", "d"),  # ImageJ's escaped micro sign, as text
+        (" Micrometre ", "um", "millisecond", "ms"),
+        ("furlong", "furlong", "fortnight", "fortnight"),  # unknown: kept as given
+    ],
+)
+def test_calibration_keeps_one_spelling_per_unit(given, unit, time_given, time_unit) -> None:
+    """Every spelling of a unit becomes its abbreviation, so it converts and reaches OME-Zarr."""
+    cal = Calibration(pixel_size=0.5, unit=given, frame_interval=2.0, time_unit=time_given)
+    assert (cal.unit, cal.time_unit) == (unit, time_unit)
+    assert cal == Calibration(pixel_size=0.5, unit=unit, frame_interval=2.0, time_unit=time_unit)
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    if unit == "um":
+        assert udunits_name(given) == "micrometer"
+        assert convert_unit(1.0, given, "nm") == pytest.approx(1000.0)

@@ -16,6 +16,7 @@ __all__ = [
     "Calibration",
     "ObjectInfo",
     "any_given",
+    "canonical_unit",
     "convert_unit",
     "default_color",
     "given_calibration",
@@ -44,7 +45,6 @@ DEFAULT_TIME_UNIT = "s"
 LENGTH_UNITS: Mapping[str, tuple[str, float]] = {
     "nm": ("nanometer", 1e-9),
     "um": ("micrometer", 1e-6),
-    "µm": ("micrometer", 1e-6),
     "mm": ("millimeter", 1e-3),
     "cm": ("centimeter", 1e-2),
     "m": ("meter", 1.0),
@@ -54,16 +54,58 @@ LENGTH_UNITS: Mapping[str, tuple[str, float]] = {
 TIME_UNITS: Mapping[str, tuple[str, float]] = {
     "ms": ("millisecond", 1e-3),
     "s": ("second", 1.0),
-    "sec": ("second", 1.0),
     "min": ("minute", 60.0),
     "h": ("hour", 3600.0),
-    "hr": ("hour", 3600.0),
     "d": ("day", 86400.0),
 }
 
 
+def _spellings() -> dict[str, str]:
+    """Other spellings (lower case) of the units above and of "no unit" -> abbreviation."""
+    spellings = {"pixel": "px", "pixels": "px", "frames": "frame"}
+    for table in (LENGTH_UNITS, TIME_UNITS):
+        for abbreviation, (name, _) in table.items():
+            spellings[abbreviation] = abbreviation
+            spellings[name] = spellings[name + "s"] = abbreviation  # "micrometers"
+            if name.endswith("meter"):  # "micrometre"
+                spellings[name[:-2] + "re"] = spellings[name[:-2] + "res"] = abbreviation
+    # the micro sign, the Greek mu, and ImageJ's escaped micro sign (the text "\\u00B5m")
+    micro = {"\u00b5m", "\u03bcm", "\\u00b5m", "micron", "microns"}
+    spellings.update(dict.fromkeys(micro, "um"))
+    spellings.update({"sec": "s", "secs": "s", "msec": "ms", "mins": "min"})
+    spellings.update({"hr": "h", "hrs": "h", "day": "d"})
+    return spellings
+
+
+_SPELLINGS = _spellings()
+
+
+def canonical_unit(unit: str) -> str:
+    """The abbreviation of a length or time unit in any common spelling.
+
+    Microscopes, ImageJ, OME-XML and users write the same unit many ways; every
+    :class:`Calibration` keeps the abbreviation, so that units compare, convert and
+    reach the OME-Zarr axes as UDUNITS-2 names. A name that is not known is returned
+    as given (without surrounding spaces).
+
+    Examples
+    --------
+    >>> [canonical_unit(u) for u in ("um", "micron", "Micrometres", "\N{MICRO SIGN}m")]
+    ['um', 'um', 'um', 'um']
+    >>> canonical_unit("\N{GREEK SMALL LETTER MU}m")  # what many keyboards type
+    'um'
+    >>> [canonical_unit(u) for u in ("sec", "Minutes", "hrs", "pixels")]
+    ['s', 'min', 'h', 'px']
+    >>> canonical_unit("furlong")
+    'furlong'
+    """
+    unit = str(unit).strip()
+    return _SPELLINGS.get(unit.lower(), unit)
+
+
 def udunits_name(unit: str) -> str | None:
     """The UDUNITS-2 name of a length or time unit (``"um"`` -> ``"micrometer"``), if known."""
+    unit = canonical_unit(unit)
     known = LENGTH_UNITS.get(unit) or TIME_UNITS.get(unit)
     return known[0] if known else None
 
@@ -80,6 +122,7 @@ def convert_unit(value: float, unit: str, to: str) -> float | None:
     >>> convert_unit(2.0, "um", "s") is None
     True
     """
+    unit, to = canonical_unit(unit), canonical_unit(to)
     for table in (LENGTH_UNITS, TIME_UNITS):
         if unit in table and to in table:
             return float(value) * table[unit][1] / table[to][1]
@@ -100,11 +143,11 @@ def _refuse_relabel(
     Laying ``unit="mm"`` alone over ``0.87 um`` would make it 0.87 mm, a thousandfold
     error; the message gives the value in the new unit where both units are known.
     """
-    if unit is None or value is not None or stored is None or unit == stored_unit:
+    if unit is None or value is not None or stored is None:
         return
+    if canonical_unit(unit) == canonical_unit(stored_unit):
+        return  # the same unit, or another spelling of it ("micron" for "um")
     converted = convert_unit(stored, stored_unit, unit)
-    if converted is not None and math.isclose(converted, stored):
-        return  # a synonym ("µm" for "um") changes nothing
     hint = f" ({stored:g} {stored_unit} is {converted:g} {unit})" if converted else ""
     raise InputError(
         f"{unit_name}={unit!r} without {value_name} would relabel {stored:g} {stored_unit} as "
@@ -241,6 +284,8 @@ class Calibration:
             value = getattr(self, name)
             if value is not None and (not math.isfinite(float(value)) or float(value) <= 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        object.__setattr__(self, "unit", canonical_unit(self.unit))
+        object.__setattr__(self, "time_unit", canonical_unit(self.time_unit))
         if self.pixel_size is None and self.unit != "px":
             object.__setattr__(self, "unit", "px")
         if self.frame_interval is None and self.time_unit != "frame":

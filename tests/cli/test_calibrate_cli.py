@@ -32,10 +32,10 @@ def test_calibrate_after_the_run_reaches_measure_export_and_the_ngff_scale(
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == f"{store}: lengths in pixels, times in frames"
 
-    proc = cli("calibrate", store, "--pixel-size", "0.65", "--unit", "um")
+    proc = cli("calibrate", store, "--pixel-size", "0.65", "--unit", "μm")  # Greek mu
     assert proc.returncode == 0, proc.stderr
     assert "0.65 um/pixel, times in frames (was: lengths in pixels" in proc.stdout
-    proc = cli("calibrate", store, "--frame-interval", "10", "--time-unit", "min")
+    proc = cli("calibrate", store, "--frame-interval", "10", "--time-unit", "minutes")
     assert proc.returncode == 0, proc.stderr
     assert open_result(store).calibration == Calibration(
         pixel_size=0.65, unit="um", frame_interval=10.0, time_unit="min"

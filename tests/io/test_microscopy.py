@@ -40,6 +40,24 @@ def test_imagej_tcyx_is_reordered_with_calibration(tmp_path, stack):
         open_video(path, channel=5)
 
 
+@pytest.mark.parametrize(
+    ("unit", "tunit", "expected"),
+    [
+        ("\\u00B5m", "min", ("um", "min")),  # how ImageJ writes the micro sign
+        ("micron", "sec", ("um", "s")),
+        ("nanometer", "hours", ("nm", "h")),
+    ],
+)
+def test_imagej_unit_spellings_become_abbreviations(tmp_path, stack, unit, tunit, expected):
+    """ImageJ's spellings of units are read as the abbreviations every other reader gives."""
+    path = tmp_path / "cells.tif"
+    metadata = {"axes": "TCYX", "finterval": 2.0, "unit": unit, "tunit": tunit}
+    tifffile.imwrite(path, stack, imagej=True, resolution=(2.0, 2.0), metadata=metadata)
+    cal = open_video(path, channel=0).metadata.calibration
+    assert (cal.unit, cal.time_unit) == expected
+    assert cal.pixel_size == pytest.approx(0.5) and cal.frame_interval == pytest.approx(2.0)
+
+
 def test_plain_tyx_tiff_and_rgb_tiff(tmp_path, stack):
     gray = tmp_path / "gray.tif"
     tifffile.imwrite(gray, stack[:, 0])

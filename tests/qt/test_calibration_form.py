@@ -27,8 +27,9 @@ def test_units_come_from_the_known_tables_and_round_trip(qtbot) -> None:
     assert form.pixel_size.native.text() == "0.087000"  # six decimals, not two
     form.pixel_size.value = 0
     assert form.pixel_size.native.text() == "uncalibrated"
-    form.set_calibration(Calibration(pixel_size=1.0, unit="µm"))  # a synonym, as stored
-    assert form.calibration().unit == "µm"
+    form.set_calibration(Calibration(pixel_size=1.0, unit="µm"))  # another spelling
+    assert form.calibration().unit == "um"
+    assert list(form.unit.choices) == ["px", "nm", "um", "mm", "cm", "m", "km"]  # no new choice
 
 
 def test_a_stored_unit_outside_the_tables_is_kept(qtbot) -> None:

@@ -30,10 +30,8 @@ def _spin(label: str, tooltip: str) -> FloatSpinBox:
 
 
 def _units(label: str, none: str, known: Mapping[str, tuple[str, float]], tooltip: str) -> ComboBox:
-    """A unit picker: ``none``, then one abbreviation per unit (``um``, not also ``µm``)."""
-    first = {name: abbreviation for abbreviation, (name, _) in reversed(known.items())}
-    choices = [none, *(a for a in known if first[known[a][0]] == a)]
-    return ComboBox(label=label, choices=choices, value=none, tooltip=tooltip)
+    """A unit picker: ``none``, then the abbreviation of each known unit."""
+    return ComboBox(label=label, choices=[none, *known], value=none, tooltip=tooltip)
 
 
 class CalibrationForm(QGroupBox):

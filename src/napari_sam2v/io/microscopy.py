@@ -17,6 +17,7 @@ import numpy as np
 
 from napari_sam2v.errors import InputError, VideoReadError
 from napari_sam2v.io.source import VideoMetadata, VideoSource
+from napari_sam2v.types import canonical_unit
 
 __all__ = [
     "AxesSource",
@@ -33,29 +34,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 _TIME_ALIASES = "TZIQ"
 _CHANNEL_ALIASES = "CS"
-
-# Length units written by microscopes/ImageJ -> short names used in Calibration.
-_UNIT_ALIASES = {
-    "micron": "um",
-    "microns": "um",
-    "µm": "um",
-    "\\u00b5m": "um",
-    "micrometer": "um",
-    "nanometer": "nm",
-    "millimeter": "mm",
-    "centimeter": "cm",
-    "meter": "m",
-    "pixel": "px",
-    "pixels": "px",
-}
-
-
-def normalize_unit(unit: str | None) -> str | None:
-    """Map spelled-out length units (``micron``, ``µm``) to short names (``um``)."""
-    if not unit:
-        return None
-    unit = str(unit).strip()
-    return _UNIT_ALIASES.get(unit.lower(), _UNIT_ALIASES.get(unit, unit))
 
 
 def natural_key(name: str) -> list[Any]:
@@ -178,8 +156,9 @@ def _tiff_metadata(tif: Any, series: Any, path: Path) -> VideoMetadata:
     ij = tif.imagej_metadata or {}
     if ij:
         if ij.get("finterval"):
-            frame_interval, time_unit = float(ij["finterval"]), str(ij.get("tunit") or "s")
-        unit = normalize_unit(ij.get("unit")) or "px"
+            frame_interval = float(ij["finterval"])
+            time_unit = canonical_unit(ij.get("tunit") or "s")
+        unit = canonical_unit(ij.get("unit") or "px")
     page = series.pages[0] if series.pages else tif.pages[0]
     tags = getattr(page, "tags", {})
     if "XResolution" in tags:
@@ -197,12 +176,12 @@ def _tiff_metadata(tif: Any, series: Any, path: Path) -> VideoMetadata:
         if match:
             pixel_size = float(match.group(1))
             unit_match = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
-            unit = normalize_unit(unit_match.group(1) if unit_match else "um") or "um"
+            unit = canonical_unit(unit_match.group(1) if unit_match else "um")
         match = re.search(r'TimeIncrement="([0-9.eE+-]+)"', tif.ome_metadata)
         if match:
             frame_interval = float(match.group(1))
             unit_match = re.search(r'TimeIncrementUnit="([^"]+)"', tif.ome_metadata)
-            time_unit = unit_match.group(1) if unit_match else "s"
+            time_unit = canonical_unit(unit_match.group(1) if unit_match else "s")
     return VideoMetadata(
         source=str(path),
         kind="tiff",
@@ -409,11 +388,7 @@ def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
         for ax, value, info in zip(axes, scale, axes_meta, strict=False):
             unit = info.get("unit") if isinstance(info, dict) else None
             if ax == "X" and unit:
-                meta_kwargs.update(pixel_size=float(value), unit=normalize_unit(unit))
+                meta_kwargs.update(pixel_size=float(value), unit=canonical_unit(unit))
             if ax == "T" and unit:
-                meta_kwargs.update(frame_interval=float(value), time_unit=_short_time(unit))
+                meta_kwargs.update(frame_interval=float(value), time_unit=canonical_unit(unit))
     return AxesSource(array, axes, VideoMetadata(**meta_kwargs), channel=channel, name=str(path))
-
-
-def _short_time(unit: str) -> str:
-    return {"second": "s", "millisecond": "ms", "minute": "min", "hour": "h"}.get(unit, unit)
