@@ -21,6 +21,7 @@ __all__ = [
     "default_color",
     "given_calibration",
     "interval_unit",
+    "known_unit",
     "udunits_name",
 ]
 
@@ -101,6 +102,41 @@ def canonical_unit(unit: str) -> str:
     """
     unit = str(unit).strip()
     return _SPELLINGS.get(unit.lower(), unit)
+
+
+def known_unit(unit: str, *, time: bool = False) -> str:
+    """The abbreviation of a length (or, with ``time=True``, time) unit a user typed.
+
+    For units typed into a command line or a batch manifest, where a typo (``umm``) or a
+    unit of the wrong kind (``--unit min``) would otherwise be recorded as given: such a
+    unit could not be converted, and OME-Zarr readers would not see it.
+
+    Parameters
+    ----------
+    unit : str
+        Any spelling :func:`canonical_unit` knows.
+    time : bool, optional
+        Check against the time units instead of the length units.
+
+    Returns
+    -------
+    str
+        The abbreviation, such as ``"um"``.
+
+    Raises
+    ------
+    InputError
+        If the unit is not a known unit of that kind; the message lists the known ones.
+    """
+    abbreviation = canonical_unit(unit)
+    table = TIME_UNITS if time else LENGTH_UNITS
+    if abbreviation not in table:
+        kind = "time" if time else "length"
+        raise InputError(
+            f"{unit!r} is not a {kind} unit napari-sam2v knows; use one of {', '.join(table)}"
+            + ("" if time else " (or micron, µm, millimetre, ...)")
+        )
+    return abbreviation
 
 
 def udunits_name(unit: str) -> str | None:

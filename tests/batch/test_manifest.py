@@ -46,13 +46,13 @@ def test_relative_to_manifest_not_cwd(folder: Path, tmp_path_factory, monkeypatc
 def test_optional_columns_are_parsed(folder: Path) -> None:
     text = (
         "video,prompts,channel,pixel_size,unit,frame_interval,time_unit,model,name\n"
-        "a.tif,a.json,1,0.65,um,300,s,sam2.1-small,well A1\n"
+        "a.tif,a.json,1,0.65,microns,300,sec,sam2.1-small,well A1\n"
         "b.tif,b.csv,,,,,,,\n"
     )
     first, second = read_manifest(write(folder, text)).rows
     assert first.channel == 1
     assert first.pixel_size == pytest.approx(0.65)
-    assert first.unit == "um"
+    assert first.unit == "um"  # every spelling of a unit becomes its abbreviation
     assert first.frame_interval == pytest.approx(300.0)
     assert first.time_unit == "s"
     assert first.model == "sam2.1-small"
@@ -107,6 +107,14 @@ def test_absolute_paths_and_bom(folder: Path) -> None:
         ("video,prompts,channel\na.tif,a.json,1.5\n", "row 2: column 'channel' must be"),
         ("video,prompts,channel\na.tif,a.json,-1\n", "column 'channel' must be an integer >= 0"),
         ("video,prompts,unit\na.tif,a.json,um\n", "'unit' is set but 'pixel_size' is empty"),
+        (
+            "video,prompts,pixel_size,unit\na.tif,a.json,0.5,umm\n",
+            "row 2: column 'unit': 'umm' is not a length unit napari-sam2v knows; use one of nm",
+        ),
+        (
+            "video,prompts,frame_interval,time_unit\na.tif,a.json,2,mm\n",
+            "column 'time_unit': 'mm' is not a time unit napari-sam2v knows; use one of ms, s, min",
+        ),
         ("video,prompts\na.tif,a.json,extra\n", "row 2: 3 cells but the header has 2"),
     ],
 )

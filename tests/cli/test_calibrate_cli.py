@@ -73,6 +73,8 @@ def test_calibrate_after_the_run_reaches_measure_export_and_the_ngff_scale(
         (["--unit", "um"], "without pixel_size"),
         (["--pixel-size", "0.5"], "needs a unit"),
         (["--pixel-size", "-1", "--unit", "um"], "expected a positive number"),
+        (["--pixel-size", "0.5", "--unit", "umm"], "'umm' is not a length unit"),  # a typo
+        (["--frame-interval", "2", "--time-unit", "m"], "use one of ms, s, min, h, d"),
     ],
 )
 def test_bad_calibration_is_one_line_and_changes_nothing(

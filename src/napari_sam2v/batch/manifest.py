@@ -21,6 +21,7 @@ from pathlib import Path
 
 from napari_sam2v._files import csv_delimiter, decimal_number
 from napari_sam2v.errors import InputError, InputFileNotFoundError
+from napari_sam2v.types import known_unit
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -189,7 +190,14 @@ def _parse_row(
                 fields[column] = parse(value)
             except ValueError as exc:
                 problems.append(str(exc))
-    for column in ("unit", "time_unit", "model", "name"):
+    for column in ("unit", "time_unit"):
+        value = record.get(column, "")
+        if value:
+            try:
+                fields[column] = known_unit(value, time=column == "time_unit")
+            except InputError as exc:
+                problems.append(f"column '{column}': {exc}")
+    for column in ("model", "name"):
         value = record.get(column, "")
         if value:
             fields[column] = value

@@ -9,7 +9,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from napari_sam2v.types import DEFAULT_TIME_UNIT, Calibration, given_calibration
+from napari_sam2v.errors import InputError
+from napari_sam2v.types import DEFAULT_TIME_UNIT, Calibration, given_calibration, known_unit
 
 __all__ = [
     "EXIT_ERROR",
@@ -20,10 +21,12 @@ __all__ = [
     "add_command",
     "calibration_options",
     "format_table",
+    "length_unit_type",
     "non_negative_int",
     "positive_float",
     "positive_int",
     "print_error",
+    "time_unit_type",
 ]
 
 _WIDTH = 88
@@ -100,6 +103,23 @@ def positive_float(text: str) -> float:
     return value
 
 
+def length_unit_type(text: str) -> str:
+    """argparse type for ``--unit``: a known length unit, as its abbreviation."""
+    return _unit(text, time=False)
+
+
+def time_unit_type(text: str) -> str:
+    """argparse type for ``--time-unit``: a known time unit, as its abbreviation."""
+    return _unit(text, time=True)
+
+
+def _unit(text: str, *, time: bool) -> str:
+    try:
+        return known_unit(text, time=time)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_calibration_options(parser: argparse.ArgumentParser, *, default: str) -> None:
     """Add ``--pixel-size``, ``--unit``, ``--frame-interval`` and ``--time-unit``.
 
@@ -114,7 +134,12 @@ def add_calibration_options(parser: argparse.ArgumentParser, *, default: str) ->
         metavar="S",
         help=f"pixel edge length in --unit (default: {default})",
     )
-    parser.add_argument("--unit", default=None, help="length unit of --pixel-size, e.g. um, mm")
+    parser.add_argument(
+        "--unit",
+        type=length_unit_type,
+        default=None,
+        help="length unit of --pixel-size: nm, um, mm, cm, m or km (micron, µm, ... also work)",
+    )
     parser.add_argument(
         "--frame-interval",
         type=positive_float,
@@ -124,9 +149,10 @@ def add_calibration_options(parser: argparse.ArgumentParser, *, default: str) ->
     )
     parser.add_argument(
         "--time-unit",
+        type=time_unit_type,
         default=None,
         metavar="UNIT",
-        help="unit of --frame-interval (default: s)",
+        help="unit of --frame-interval: ms, s, min, h or d (default: s)",
     )
 
 
