@@ -321,6 +321,7 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     wait_jobs(results)
     tracks = results.show_tracks()
     old_speed = np.asarray(tracks.features["speed"], dtype=float)
+    tracks.tail_length, tracks.colormap, tracks.opacity = 5, "viridis", 0.4  # the user's look
     area_px = results.measurements.frames["area_px"].to_numpy()
     results.calibration.pixel_size.value = 4.0
     results.save_calibration()
@@ -328,7 +329,11 @@ def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewe
     assert results.measurements.calibration.pixel_size == 4.0
     np.testing.assert_allclose(results.measurements.frames["area"], area_px * 16.0)
     assert "Measured again" in results.status.text()
-    new_speed = np.asarray(viewer.layers["a objects tracks"].features["speed"], dtype=float)
+    assert viewer.layers["a objects tracks"].tail_length == 5  # refilled, not re-made
+    new_speed = np.asarray(tracks.features["speed"], dtype=float)
+    assert (tracks.tail_length, tracks.colormap, tracks.opacity) == (5, "viridis", 0.4)
+    assert tracks.color_by == "speed"
+    assert tracks.scale[-1] == pytest.approx(4.0)  # and the new scale
     moving = old_speed > 0
     assert moving.any()
     np.testing.assert_allclose(new_speed[moving], old_speed[moving] * 2.0)

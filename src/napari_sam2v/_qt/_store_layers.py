@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from napari.layers import Image
+from napari.layers import Image, Tracks
 
 from napari_sam2v._napari_io import STORE_KEY, layer_axes
 
-__all__ = ["rescale_store_layers", "store_layers", "store_of"]
+__all__ = ["refill_tracks", "rescale_store_layers", "store_layers", "store_of"]
 
 
 def store_of(layer: Any) -> str | None:
@@ -68,3 +68,33 @@ def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
             layer.metadata["calibration"] = calibration.to_dict()
         changed.append(layer.name)
     return changed
+
+
+def refill_tracks(layer: Tracks, data: Any, kwargs: dict[str, Any]) -> None:
+    """Give a shown Tracks layer new points, features and scale, keeping its display.
+
+    napari's ``Tracks.data`` setter drops the features, so the layer colours by
+    ``track_id`` while they are replaced, then goes back to the user's ``color_by``
+    when the new features still have it. Tail length, colormap, opacity and
+    visibility are the user's and stay as they are.
+
+    Parameters
+    ----------
+    layer : napari.layers.Tracks
+        The shown layer.
+    data : array
+        ``(N, 4)`` ``track_id, t, y, x`` points.
+    kwargs : dict
+        ``features``, ``metadata``, ``scale``, ``translate`` and ``units`` as for
+        ``viewer.add_tracks``; the ones given replace the layer's.
+    """
+    color_by = layer.color_by
+    layer.color_by = "track_id"
+    layer.data = data
+    layer.features = kwargs.get("features", {})
+    for key in ("scale", "translate", "units"):
+        if key in kwargs:
+            setattr(layer, key, kwargs[key])
+    layer.metadata = {**layer.metadata, **kwargs.get("metadata", {})}
+    if color_by in layer.features.columns:
+        layer.color_by = color_by

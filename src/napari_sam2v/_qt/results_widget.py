@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Tracks
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QModelIndex, Qt, QTimer
 from qtpy.QtWidgets import (
@@ -34,7 +34,13 @@ from napari_sam2v._napari_io import STORE_KEY
 from napari_sam2v._qt._calibration_form import CalibrationForm
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._plot_canvas import PlotCanvas
-from napari_sam2v._qt._store_layers import rescale_store_layers, store_layers, store_of
+from napari_sam2v._qt._results_jobs import export_results, measure_store, record_calibration
+from napari_sam2v._qt._store_layers import (
+    refill_tracks,
+    rescale_store_layers,
+    store_layers,
+    store_of,
+)
 from napari_sam2v._qt._table_model import DataFrameModel, sortable
 from napari_sam2v.errors import Sam2vError
 
@@ -283,7 +289,7 @@ class ResultsWidget(QWidget):
 
         return self.jobs.start(
             "measurement",
-            _measure,
+            measure_store,
             path,
             cal,
             self._image(),
@@ -323,7 +329,7 @@ class ResultsWidget(QWidget):
         self.status.setText("Saving the calibration…")
         return self.jobs.start(
             "calibration",
-            _save_calibration,
+            record_calibration,
             path,
             cal,
             exclusive=True,
@@ -409,12 +415,16 @@ class ResultsWidget(QWidget):
         data, kwargs, _ = self.measurements.tracks_layer_data()
         layer = self._layer()
         name = self._tracks_name()
-        if name in self.viewer.layers:
-            self.viewer.layers.remove(name)
         kwargs = {**kwargs, "name": name}
         if layer is not None:
             kwargs.update(scale=layer.scale, translate=layer.translate, units=layer.units)
             kwargs["metadata"] = {**kwargs.get("metadata", {}), STORE_KEY: store_of(layer)}
+        shown = self.viewer.layers[name] if name in self.viewer.layers else None
+        if isinstance(shown, Tracks):  # keep the user's tail length, colormap, opacity...
+            refill_tracks(shown, data, kwargs)
+            return shown
+        if shown is not None:
+            self.viewer.layers.remove(shown)
         color_by = "speed" if "speed" in kwargs.get("features", {}) else "track_id"
         return self.viewer.add_tracks(data, color_by=color_by, tail_length=30, **kwargs)
 
@@ -430,7 +440,7 @@ class ResultsWidget(QWidget):
         out = Path(typed).expanduser()
         return self.jobs.start(
             "export",
-            _export,
+            export_results,
             kind,
             path,
             out,
@@ -449,43 +459,3 @@ class ResultsWidget(QWidget):
 def _results_folder(path: str) -> str:
     """The export folder offered for a store: ``<store>_results`` beside it."""
     return str(Path(path).with_name(Path(path).stem + "_results"))
-
-
-def _measure(path: str, calibration: Any, image: Any, done: list[int]) -> Any:
-    from napari_sam2v.analysis import measure
-    from napari_sam2v.store import open_result
-
-    def progress(frames: int, total: int) -> None:
-        done[:] = [frames, total]
-
-    return measure(open_result(path), image, progress=progress, **calibration.overrides())
-
-
-def _save_calibration(path: str, calibration: Any) -> Any:
-    from napari_sam2v.session import bound_session
-    from napari_sam2v.store import ResultStore
-
-    # The tracker dock's session holds its store's writer lock: write through it.
-    session = bound_session(path)
-    if session is not None:
-        session.set_calibration(calibration)
-    else:
-        with ResultStore.open(path) as store:
-            store.set_calibration(calibration)
-    return calibration
-
-
-def _export(kind: str, path: str, out: Path, measurements: Any) -> list[Path]:
-    from napari_sam2v.store import exports
-
-    if kind in ("csv", "parquet", "xlsx"):
-        return list(measurements.save(out, format=kind))
-    if kind == "plots":
-        return list(measurements.save_plots(out / "plots"))
-    # The label files carry the calibration the tables were measured with, if any.
-    calibration = measurements.calibration if measurements is not None else None
-    if kind == "tiff":
-        return [exports.export_tiff(path, out / "labels.tif", calibration=calibration)]
-    if kind == "png":
-        return list(exports.export_png(path, out / "masks"))
-    return [exports.export_coco(path, out / "coco.json", calibration=calibration)]
