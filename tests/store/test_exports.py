@@ -122,6 +122,46 @@ def test_coco_has_ids_painted_by_hand(tmp_path, disk_video):
     assert names.loc[9] == "object 9"
 
 
+def test_kept_masks_keep_overlaps_and_take_later_edits(tmp_path):
+    """keep_masks: an overlap reaches both objects' exports, and so does paint done since."""
+    from napari_sam2v.engines.base import FrameResult, ObjectScore
+    from napari_sam2v.store import ResultStore, open_result
+
+    prompts = Prompts(
+        [ObjectInfo(1, "coral"), ObjectInfo(2, "fish")],
+        [Prompt(0, 1, points=[[1, 1]]), Prompt(0, 2, points=[[6, 6]])],
+    )
+    store = ResultStore.create(
+        tmp_path / "k.zarr", n_frames=1, frame_shape=(8, 8), prompts=prompts, keep_masks=True
+    )
+    coral, fish = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
+    coral[:5], fish[3:] = True, True  # rows 3-4 are both: the fish wins the labels
+    with store.writer(queue_size=1) as writer:
+        writer.put(FrameResult(0, {1: coral, 2: fish}, {1: ObjectScore(1.0), 2: ObjectScore(3.0)}))
+    store.close()
+    labels = open_result(tmp_path / "k.zarr").labels_array(writable=True)
+    edited = np.asarray(labels[0])
+    edited[0, :4] = 0  # erased from the coral
+    edited[7, :2] = 1  # painted onto the coral (was the fish's only)
+    edited[6, 6:] = 9  # an id painted by hand that is no object
+    labels[0] = edited
+    expected = {1: coral.copy(), 2: fish.copy(), 9: edited == 9}
+    expected[1][0, :4] = False
+    expected[1][7, :2] = True
+    expected[2][7, :2] = expected[2][6, 6:] = False
+
+    export_png(tmp_path / "k.zarr", tmp_path / "png", mode="objects")
+    for oid, folder in ((1, "001_coral"), (2, "002_fish")):
+        png = np.asarray(Image.open(tmp_path / "png" / folder / "frame_000000.png")) > 0
+        np.testing.assert_array_equal(png, expected[oid])
+    data = json.loads(export_coco(tmp_path / "k.zarr", tmp_path / "k.json").read_text())
+    found = {a["category_id"]: rle_decode(a["segmentation"]) for a in data["annotations"]}
+    assert sorted(found) == [1, 2, 9]
+    for oid, mask in found.items():
+        np.testing.assert_array_equal(mask, expected[oid])
+    assert (found[1] & found[2])[3:5].all()  # the overlap is in both
+
+
 def test_safe_name():
     assert safe_name("..") == "object"
     assert safe_name("a/b\\c") == "a_b_c"

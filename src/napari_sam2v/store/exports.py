@@ -184,12 +184,34 @@ def export_png(
             written.append(path)
             continue
         stack = np.asarray(masks[t]) if masks is not None else None
-        for i, obj in enumerate(res.objects):
-            mask = stack[i] if stack is not None else labels == obj.id
+        frame_masks = _frame_masks(labels, stack, res.objects)
+        for obj in res.objects:
+            mask = frame_masks.get(obj.id, np.zeros(labels.shape, dtype=bool))
             path = _inside(root, folders[obj.id] / f"frame_{t:06d}.png")
             _write_png(path, mask.astype(np.uint8) * 255)
             written.append(path)
     return written
+
+
+def _frame_masks(
+    labels: np.ndarray, stack: np.ndarray | None, objects: Sequence[ObjectInfo]
+) -> dict[int, np.ndarray]:
+    """Each id's mask on one frame, also an id painted by hand that is no object.
+
+    Without kept masks (``stack``), the labels. With them, the kept masks wherever the
+    labels still agree with them (background where no mask covers, and a covering
+    object's id), so overlaps survive; and the labels wherever they were painted or
+    erased since, so edits reach the per-object exports too.
+    """
+    ids = [int(v) for v in np.unique(labels) if v]
+    if stack is None:
+        return {oid: labels == oid for oid in ids}
+    kept = {obj.id: stack[i] for i, obj in enumerate(objects[: len(stack)])}
+    agree = (labels == 0) & ~stack.any(axis=0)
+    for oid, mask in kept.items():
+        agree |= (labels == oid) & mask
+    found = {oid: np.where(agree, mask, labels == oid) for oid, mask in kept.items()}
+    return found | {oid: labels == oid for oid in ids if oid not in kept}
 
 
 def _mask_array(result: Result) -> Any:
@@ -251,16 +273,10 @@ def export_coco(
             continue
         labels = np.asarray(array[t])
         stack = np.asarray(masks[t]) if masks is not None else None
-        if stack is None:  # every id on the frame, also one painted in napari by hand
-            ids = [int(v) for v in np.unique(labels) if v]
-            for oid in ids:
-                categories.setdefault(oid, ObjectInfo(oid))
-            frame_masks = ((oid, labels == oid) for oid in ids)
-        else:
-            frame_masks = ((obj.id, stack[i]) for i, obj in enumerate(res.objects))
-        for oid, mask in frame_masks:
+        for oid, mask in sorted(_frame_masks(labels, stack, res.objects).items()):
             if not mask.any():
                 continue
+            categories.setdefault(oid, ObjectInfo(oid))  # an id painted in napari by hand
             rows, cols = np.nonzero(mask)
             ann = {
                 "id": len(annotations) + 1,
