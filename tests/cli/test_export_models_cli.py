@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -58,6 +59,16 @@ def test_export_tiff_png_coco(store: Path, tmp_path: Path) -> None:
     assert len(data["images"]) == 6
     assert sorted(c["id"] for c in data["categories"]) == [1, 2]
     assert len(data["annotations"]) == 12
+
+    # a folder as --out: the file goes inside it, under the Results dock's name
+    for target, name in (("tiff", "labels.tif"), ("coco", "coco.json")):
+        proc = cli("export", store, "--to", target, "--out", pngs)  # an existing folder
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == f"wrote {pngs / name}"
+    np.testing.assert_array_equal(tifffile.imread(pngs / "labels.tif"), labels)
+    assert json.loads((pngs / "coco.json").read_text()) == {**data, "info": ANY}
+    proc = cli("export", store, "--to", "coco", "--out", f"{tmp_path / 'new'}/")
+    assert proc.returncode == 0 and (tmp_path / "new" / "coco.json").is_file(), proc.stderr
 
 
 def test_export_errors(store: Path, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def register(commands: Any) -> None:
         "--out",
         required=True,
         metavar="PATH",
-        help="output file (tiff, coco) or folder (png)",
+        help="output file (tiff, coco; a folder gets labels.tif or coco.json) or folder (png)",
     )
     parser.add_argument(
         "--per-object",

@@ -53,6 +53,14 @@ def _inside(out_dir: Path, path: Path) -> Path:
     return path
 
 
+def _file_in(path: str | os.PathLike[str], name: str) -> Path:
+    """``path``, or ``path / name`` when ``path`` is a folder (or ends with a separator)."""
+    out = Path(path)
+    if out.is_dir() or str(path).endswith(("/", os.sep)):
+        return out / name
+    return out
+
+
 def _frames(result: Result, frames: Sequence[int] | None) -> list[int]:
     if frames is None:
         return list(range(result.n_frames))
@@ -80,7 +88,7 @@ def export_tiff(
     result : Result or path
         The result (or its store path).
     path : path-like
-        Output ``.tif`` file.
+        Output ``.tif`` file, or a folder to write ``labels.tif`` into.
     frames : sequence of int, optional
         Frames to export (default: all).
     calibration : Calibration, optional
@@ -94,7 +102,7 @@ def export_tiff(
     import tifffile
 
     res = _as_result(result)
-    out = Path(path)
+    out = _file_in(path, "labels.tif")
     idx = _frames(res, frames)
     array = res.labels_array(writable=False)
     dtype = np.uint16 if array.dtype.itemsize <= 2 else np.float32
@@ -238,14 +246,15 @@ def export_coco(
     frame, with ``segmentation`` ``{"size": [h, w], "counts": [...]}`` (column-major
     runs starting with background), ``area``, ``bbox`` ``[x, y, w, h]`` and the model's
     ``score`` (object score logit) when known. ``info.calibration`` is the store's
-    calibration, or ``calibration`` when given.
+    calibration, or ``calibration`` when given. ``path`` is the ``.json`` file to
+    write, or a folder to write ``coco.json`` into.
 
     Returns
     -------
     Path
     """
     res = _as_result(result)
-    out = Path(path)
+    out = _file_in(path, "coco.json")
     idx = _frames(res, frames)
     height, width = res.shape[1:]
     array = res.labels_array(writable=False)
