@@ -5,7 +5,9 @@
 * :func:`neutralise_formula`: free text (object names) that a spreadsheet would run
   as a formula gets a leading ``'`` (CSV/Excel formula injection);
 * :func:`csv_delimiter` / :func:`decimal_number`: read CSV files as spreadsheets in
-  locales with a decimal comma write them (``;`` between values, ``0,5``).
+  locales with a decimal comma write them (``;`` between values, ``0,5``);
+* :func:`read_spreadsheet_text`: the text of a CSV file in UTF-8 or, as Excel on
+  Windows saves "CSV (comma delimited)", Windows-1252.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "csv_delimiter",
     "decimal_number",
     "neutralise_formula",
+    "read_spreadsheet_text",
 ]
 
 #: First characters that make spreadsheets treat a cell as a formula (or hide it).
@@ -86,3 +89,24 @@ def csv_delimiter(text: str) -> str:
 def decimal_number(text: str | None, delimiter: str) -> str | None:
     """``text`` with a decimal comma made a point, unless commas separate the values."""
     return text if text is None or delimiter == "," else text.replace(",", ".")
+
+
+def read_spreadsheet_text(path: Path) -> str:
+    """The text of a CSV file written by hand or by a spreadsheet.
+
+    UTF-8 (with or without a byte-order mark) first; a file that is not UTF-8 is read
+    as Windows-1252, the encoding Excel on Windows uses for "CSV (comma delimited)",
+    so ``µm`` or an accented name in such a file reads as written.
+
+    Raises
+    ------
+    UnicodeDecodeError
+        If the file is neither UTF-8 nor Windows-1252 text.
+    OSError
+        If it cannot be read.
+    """
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")

@@ -147,11 +147,20 @@ def test_missing_manifest(tmp_path: Path) -> None:
         read_manifest(tmp_path / "nope.csv")
 
 
-def test_not_utf8(tmp_path: Path) -> None:
+def test_not_text(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
-    path.write_bytes(b"video,prompts\n\xff\xfe\xfa,\x80\n")
-    with pytest.raises(InputError, match="not a readable UTF-8 CSV"):
+    path.write_bytes(b"video,prompts\n\x81\x8d\x8f,\x90\n")  # neither UTF-8 nor cp1252
+    with pytest.raises(InputError, match=r"not a readable CSV file \(UTF-8 or Windows-1252"):
         read_manifest(path)
+
+
+def test_excel_csv_in_windows_1252(folder: Path) -> None:
+    """Excel on Windows saves 'CSV (comma delimited)' in Windows-1252: µ is one byte, 0xB5."""
+    text = "video;prompts;pixel_size;unit\r\na.tif;a.json;0,87;µm\r\n"
+    path = folder / "m.csv"
+    path.write_bytes(text.encode("cp1252"))
+    (row,) = read_manifest(path).rows
+    assert (row.pixel_size, row.unit) == (pytest.approx(0.87), "um")
 
 
 def test_check_files_can_be_disabled(folder: Path) -> None:

@@ -159,6 +159,18 @@ def test_csv_from_spreadsheets_in_other_locales(tmp_path, text):
     assert Prompts.load(path).object(1).name == "fish"
 
 
+def test_csv_saved_by_excel_on_windows(tmp_path):
+    """Windows-1252, as Excel saves 'CSV (comma delimited)': names read as written."""
+    path = tmp_path / "clicks.csv"
+    path.write_bytes(
+        "frame;object;x;y;label;name\r\n0;1;10,5;12;1;poisson-clown é\r\n".encode("cp1252")
+    )
+    assert Prompts.load(path).object(1).name == "poisson-clown é"
+    path.write_bytes(b"frame,object,x,y\n0,1,2,3,\x81\n")  # neither UTF-8 nor Windows-1252
+    with pytest.raises(PromptError, match="not a UTF-8 or Windows-1252 text file"):
+        Prompts.load(path)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

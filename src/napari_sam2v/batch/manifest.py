@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from napari_sam2v._files import csv_delimiter, decimal_number
+from napari_sam2v._files import csv_delimiter, decimal_number, read_spreadsheet_text
 from napari_sam2v.errors import InputError, InputFileNotFoundError
 from napari_sam2v.types import known_unit
 
@@ -261,12 +261,14 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         raise InputFileNotFoundError(f"manifest {path} does not exist")
     base = path.resolve().parent
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_spreadsheet_text(path)
         delimiter = csv_delimiter(text)  # ';' and 0,5 from spreadsheets in many locales
         reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
         lines = [(reader.line_num, cells) for cells in reader]
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"manifest {path}: not a readable UTF-8 CSV file ({exc})") from None
+        raise InputError(
+            f"manifest {path}: not a readable CSV file (UTF-8 or Windows-1252; {exc})"
+        ) from None
     lines = [(n, cells) for n, cells in lines if any(c.strip() for c in cells)]
     if not lines:
         raise InputError(f"manifest {path} is empty: it needs a header row 'video,prompts'")

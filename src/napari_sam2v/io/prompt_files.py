@@ -30,6 +30,7 @@ from napari_sam2v._files import (
     csv_delimiter,
     decimal_number,
     neutralise_formula,
+    read_spreadsheet_text,
 )
 from napari_sam2v.errors import InputFileNotFoundError, PromptError
 from napari_sam2v.io.rle import rle_decode, rle_encode
@@ -243,7 +244,7 @@ class Prompts(PromptSet):
             Naming the file and line of the first bad row.
         """
         path = Path(path)
-        text = _read_text(path)
+        text = _read_text(path, spreadsheet=True)
         return cls._from_csv_text(text, str(path))
 
     @classmethod
@@ -382,10 +383,17 @@ class Prompts(PromptSet):
     __hash__ = None  # type: ignore[assignment]
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, *, spreadsheet: bool = False) -> str:
+    """The prompt file's text: UTF-8, or Windows-1252 too for a CSV of clicks (Excel).
+
+    JSON has one encoding, UTF-8; a CSV may have been saved by Excel on Windows.
+    """
     if not path.is_file():
         raise InputFileNotFoundError(f"{path}: prompt file not found")
     try:
+        if spreadsheet:
+            return read_spreadsheet_text(path)
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise PromptError(f"{path}: not a UTF-8 text file") from None
+        encodings = "UTF-8 or Windows-1252" if spreadsheet else "UTF-8"
+        raise PromptError(f"{path}: not a {encodings} text file") from None
