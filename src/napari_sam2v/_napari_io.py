@@ -158,21 +158,10 @@ def read_result(path: str | list[str]) -> list[LayerData]:
             UserWarning,
             stacklevel=2,
         )
-    if source is not None:
-        rgb = source.ndim == 4 and source.shape[-1] in (3, 4)
-        layers.append(
-            (
-                source.to_dask(),
-                {
-                    "name": f"{result.path.stem} video",
-                    "scale": scale,
-                    "rgb": rgb,
-                    "units": units,
-                    "metadata": dict(owner),
-                },
-                "image",
-            )
-        )
+    if source is not None:  # scaled as any video, channels of microscopy included
+        data, kwargs, kind = video_layer(result.path, source, result.calibration)
+        kwargs.update(name=f"{result.path.stem} video", metadata=dict(owner))
+        layers.append((data, kwargs, kind))
     colors = label_colors({o.id: o.color for o in result.objects})
     layers.append(
         (

@@ -60,7 +60,8 @@ def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
     for layer in store_layers(viewer, path):
         new_scale = [float(v) for v in layer.scale]
         new_units = [str(u) for u in layer.units]
-        for axis, value, unit in zip((0, -2, -1), scale, units, strict=True):
+        # t, y, x lead every such layer; microscopy channels, if any, come last
+        for axis, value, unit in zip((0, 1, 2), scale, units, strict=True):
             new_scale[axis], new_units[axis] = value, unit
         layer.units = new_units
         layer.scale = new_scale
