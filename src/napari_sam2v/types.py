@@ -181,7 +181,7 @@ def _refuse_relabel(
     """
     if unit is None or value is not None or stored is None:
         return
-    if canonical_unit(unit) == canonical_unit(stored_unit):
+    if canonical_unit(unit) == stored_unit:  # stored units are already canonical
         return  # the same unit, or another spelling of it ("micron" for "um")
     converted = convert_unit(stored, stored_unit, unit)
     hint = f" ({stored:g} {stored_unit} is {converted:g} {unit})" if converted else ""

@@ -53,3 +53,4 @@ def test_frame_result_describe_names_sizes_and_empty_masks() -> None:
     assert FrameResult(0).describe() == "frame 0: no objects"
     big = FrameResult(1, {4: np.ones((40, 40), bool)})
     assert big.describe() == "frame 1: object 4 1,600 px"
+    assert result.empty_objects == [2] and big.empty_objects == []

@@ -61,7 +61,7 @@ class PromptActions:
             if self.last_result is not None:  # say what came out, an empty mask above all
                 text = _preview_text(self.last_result, self.session, hint=job == "preview")
                 self.form.status.setText(text)
-                if job == "preview" and "no mask for" in text:
+                if job == "preview" and self.last_result.empty_objects:
                     show_warning(text)  # the status line may be scrolled out of view
             self.jobs.start("autosave", _autosave, self.session)  # prompts survive a crash
 
@@ -149,7 +149,7 @@ def _preview_text(result: Any, session: TrackingSession, *, hint: bool) -> str:
     """The status line after a preview: mask sizes, and (``hint``) what to try if empty."""
     text = result.describe({o.id: o.name for o in session.objects})
     text = text[0].upper() + text[1:]
-    if hint and "no mask for" in text:
+    if hint and result.empty_objects:
         text += " (click inside the object, add a box, or Shift-click the background)"
     return text
 

@@ -44,7 +44,7 @@ from napari_sam2v._qt._store_layers import (
 from napari_sam2v._qt._table_model import DataFrameModel, sortable
 from napari_sam2v.errors import Sam2vError
 
-__all__ = ["STORE_KEY", "ResultsWidget", "rescale_store_layers", "store_of"]
+__all__ = ["ResultsWidget"]
 
 _TABLES = ("frames", "tracks", "msd")
 _PLOTS = ("area", "speed", "trajectories", "msd")
@@ -229,17 +229,21 @@ class ResultsWidget(QWidget):
             self._suggested_out = _results_folder(path) if path is not None else ""
             if self.out_edit.text() in ("", suggested):  # not one the user chose
                 self.out_edit.setText(self._suggested_out)
-        if path is not None and path != picked:
-            from napari_sam2v.store import open_result
-
-            try:
-                self.calibration.set_calibration(open_result(path).calibration)
-            except Sam2vError as exc:
-                self.status.setText(str(exc))
-            own = self._frames_of(path)
-            if own is not None:  # microscopy: intensities from the tracked frames
-                self.image_combo.setCurrentText(own)
+            if path is not None:
+                self._load_store_settings(path)
         self._update_controls()
+
+    def _load_store_settings(self, path: str) -> None:
+        """Show the picked store's calibration, and its grey frames for intensities."""
+        from napari_sam2v.store import open_result
+
+        try:
+            self.calibration.set_calibration(open_result(path).calibration)
+        except Sam2vError as exc:
+            self.status.setText(str(exc))
+        own = self._frames_of(path)
+        if own is not None:  # microscopy: intensities from the tracked frames
+            self.image_combo.setCurrentText(own)
 
     def _frames_of(self, path: str) -> str | None:
         """The grey (microscopy) Image layer of the store at ``path``'s frames, if open.

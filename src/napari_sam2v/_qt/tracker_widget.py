@@ -429,9 +429,8 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
     def _jump_to_warning(self, item: QListWidgetItem) -> None:
         frame, oid = item.data(Qt.ItemDataRole.UserRole)
         self.viewer.dims.set_current_step(0, frame)
-        self.session.current_object = oid
+        self._set_current_object(oid)
         self.form.objects.set_objects(self.session.objects, oid)
-        self._paint_current_object()
 
     def save_session(self) -> None:
         """Write prompts, objects and settings into the result store."""

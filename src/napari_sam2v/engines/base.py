@@ -100,6 +100,11 @@ class FrameResult:
         """Compose the masks into one label image (see :func:`compose_labels`)."""
         return compose_labels(self.masks, self.scores, shape=shape, dtype=dtype)
 
+    @property
+    def empty_objects(self) -> list[int]:
+        """Ids of the objects whose mask on this frame is empty, in id order."""
+        return [oid for oid in sorted(self.masks) if not np.any(self.masks[oid])]
+
     def describe(self, names: Mapping[int, str] | None = None) -> str:
         """One line saying how large each object's mask is, and which came out empty.
 
