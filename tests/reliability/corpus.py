@@ -327,7 +327,6 @@ CASES: list[Case] = [
         _video_case(_float_video(np.nan, None)),
         InputError,
         r"no finite pixel values \(all NaN/inf\)",
-        False,
     ),
     Case(
         "array-2d",
@@ -352,7 +351,6 @@ CASES: list[Case] = [
         _tiny_frames,
         InputError,
         r"frames of 6x6 pixels are too small \(min 8x8\)",
-        False,
     ),
     Case(
         "zarr-without-ngff",

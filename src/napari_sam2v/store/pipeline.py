@@ -236,6 +236,12 @@ def track(
     }
     eng, owned = _make_engine(engine, model, device, dict(engine_options))
     try:
+        # Everything that can reject the input runs before the store is created or
+        # replaced, so a bad input never costs an existing result (even with overwrite).
+        # open_video already applied `channel` unless a ready VideoSource was given.
+        eng.set_video(source, channel=channel if isinstance(video, VideoSource) else None)
+        _check_start(eng, prompts, direction, start, (lo, hi))
+        _check_prompted_frames(eng, prompts)
         store = _open_store(
             out,
             source,
@@ -263,8 +269,6 @@ def track(
                     "random_weights": info.random_weights,
                 },
             )
-            # open_video already applied `channel` unless a ready VideoSource was given
-            eng.set_video(source, channel=channel if isinstance(video, VideoSource) else None)
             eng.add_prompts(prompts.prompts)
             _run(
                 eng,
@@ -290,6 +294,44 @@ def track(
     return open_result(out)
 
 
+def _check_start(
+    engine: Engine,
+    prompts: Prompts,
+    direction: Direction,
+    start: int | None,
+    frame_range: tuple[int, int],
+) -> None:
+    """Refuse a start frame from which the propagation would find nothing to follow."""
+    frames = prompts.frames()
+    first = engine.resolve_start(start, direction, frames)
+    lo, hi = frame_range
+    if not lo <= first <= hi:
+        if start is None:
+            raise PromptError(
+                f"the prompts begin on frame {first}, outside the frames to track "
+                f"({lo}..{hi}): move the end frame, or prompt a frame in that range"
+            )
+        raise PromptError(f"start frame {start} is outside the frames to track ({lo}..{hi})")
+    if direction is Direction.FORWARD and min(frames) > first:
+        raise PromptError(
+            f"nothing to follow forward from frame {first}: the first prompt is on frame "
+            f"{min(frames)}; start there, or propagate backward or both ways"
+        )
+    if direction is Direction.BACKWARD and max(frames) < first:
+        raise PromptError(
+            f"nothing to follow backward from frame {first}: the last prompt is on frame "
+            f"{max(frames)}; start there, or propagate forward or both ways"
+        )
+
+
+def _check_prompted_frames(engine: Engine, prompts: Prompts) -> None:
+    """Read the prompted frames of float data, which may hold NaN (checked per frame)."""
+    if engine.frames.dtype.kind != "f":
+        return  # integer pixels are always finite
+    for frame in prompts.frames():
+        engine.frames.normalized(frame)
+
+
 def _open_store(
     out: Path,
     source: VideoSource,
@@ -313,7 +355,7 @@ def _open_store(
         else:
             store = ResultStore.open(out, fsync=fsync)
             try:
-                _check_resumable(store, source, prompts, engine, calibration)
+                _check_resumable(store, source, prompts, engine, calibration, channel)
             except BaseException:
                 store.close()
                 raise
@@ -344,6 +386,7 @@ def _check_resumable(
     prompts: Prompts,
     engine: Engine,
     calibration: Calibration | None,
+    channel: int | None,
 ) -> None:
     expected = [source.n_frames, *source.frame_shape]
     if list(store.meta["shape"]) != expected:
@@ -362,12 +405,31 @@ def _check_resumable(
             f"{store.path}: cannot resume with engine {engine.info.engine!r}; the interrupted "
             f"run used {stored!r}"
         )
+    _check_same_source(store, source, channel)
     recorded = store.calibration
     if calibration is not None and calibration != recorded:
         raise StoreError(
             f"{store.path}: cannot resume with calibration {calibration.to_dict()}; the store "
             f"records {recorded.to_dict()}: give the same calibration, or none, to resume "
             "(ResultStore.set_calibration, or napari-sam2v calibrate, changes it afterwards)"
+        )
+
+
+def _check_same_source(store: ResultStore, source: VideoSource, channel: int | None) -> None:
+    """Refuse to resume from another file or channel than the interrupted run's."""
+    recorded = store.meta.get("source") or {}
+    if "channel" in recorded and recorded["channel"] != channel:
+        raise StoreError(
+            f"{store.path}: cannot resume with channel {channel}; the interrupted run "
+            f"tracked channel {recorded['channel']}"
+        )
+    current = _source_reference(source, channel)
+    keys = ("size", "sha256_first_mb")
+    if all(k in recorded for k in keys) and any(recorded[k] != current.get(k) for k in keys):
+        raise StoreError(
+            f"{store.path}: cannot resume, the video is not the file the interrupted run "
+            f"tracked ({recorded.get('path')}); resume with that file, or replace the "
+            "store to start again"
         )
 
 
