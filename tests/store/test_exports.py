@@ -167,3 +167,49 @@ def test_safe_name():
     assert safe_name("a/b\\c") == "a_b_c"
     assert safe_name("x" * 200) == "x" * 48
     assert "/" not in safe_name(EVIL) and not safe_name(EVIL).startswith(".")
+
+
+def test_png_instance_maps_are_16_bit_and_replace_an_earlier_export(tmp_path, result, disk_video):
+    _, truth = disk_video
+    folder = tmp_path / "inst"
+    export_png(result, folder)
+    mine = folder / "notes.txt"
+    mine.write_text("kept")
+    files = export_png(result, folder, frames=[1, 2])
+    # Every frame has one bit depth, whatever its ids, and the folder holds this export.
+    assert sorted(p.name for p in folder.glob("frame_*.png")) == [f.name for f in files]
+    for t, path in zip([1, 2], files, strict=True):
+        with Image.open(path) as img:
+            assert img.mode == "I;16"
+            np.testing.assert_array_equal(np.asarray(img), truth[t])
+    assert mine.read_text() == "kept"
+
+
+def test_tiff_interval_of_a_frame_subset(tmp_path, result):
+    every_third = export_tiff(result, tmp_path / "third.tif", frames=[0, 3, 6, 9])
+    with tifffile.TiffFile(every_third) as tif:
+        assert tif.imagej_metadata["finterval"] == pytest.approx(9.0)
+    uneven = export_tiff(result, tmp_path / "uneven.tif", frames=[0, 1, 5])
+    with tifffile.TiffFile(uneven) as tif:
+        assert "finterval" not in tif.imagej_metadata
+        assert tif.imagej_metadata["Labels"] == ["frame 0", "frame 1", "frame 5"]
+
+
+def test_ids_a_format_cannot_hold_are_refused(tmp_path, disk_video):
+    frames, truth = disk_video
+    prompts = Prompts(
+        [ObjectInfo(70_000, "a"), ObjectInfo(2**24 + 1, "b")],
+        [Prompt(0, 70_000, points=[[30, 30]]), Prompt(0, 2**24 + 1, points=[[90, 70]])],
+    )
+    big = track(frames, prompts, tmp_path / "big.zarr", engine=FakeEngine())
+    with pytest.raises(StoreError, match="above 65535 do not fit a 16-bit PNG"):
+        export_png(big, tmp_path / "png")
+    assert not (tmp_path / "png").exists()
+    with pytest.raises(StoreError, match=r"\[16777217\] are above 2\*\*24"):
+        export_tiff(big, tmp_path / "big.tif")
+    assert not list(tmp_path.glob("*big.tif*"))
+    # COCO and per-object masks keep every id.
+    coco = json.loads(export_coco(big, tmp_path / "c.json").read_text())
+    assert {c["id"] for c in coco["categories"]} == {70_000, 2**24 + 1}
+    files = export_png(big, tmp_path / "objs", mode="objects", frames=[0])
+    assert len(files) == 2

@@ -70,6 +70,18 @@ def _frames(result: Result, frames: Sequence[int] | None) -> list[int]:
     return [int(f) for f in frames]
 
 
+#: Largest label id a float32 TIFF holds exactly.
+_FLOAT32_EXACT = 2**24
+
+
+def _frame_interval(interval: float, idx: list[int]) -> float | None:
+    """The time between the exported pages: a multiple for evenly spaced frames."""
+    steps = set(np.diff(idx).tolist())
+    if len(steps) > 1 or (steps and min(steps) <= 0):
+        return None  # uneven or unordered frames have no single interval
+    return interval * (steps.pop() if steps else 1)
+
+
 def export_tiff(
     result: Result | str | os.PathLike[str],
     path: str | os.PathLike[str],
@@ -81,7 +93,11 @@ def export_tiff(
 
     Pixel size, unit and frame interval are written as ImageJ metadata so that Fiji
     shows physical units. Label ids above 65535 are written as float32 (exact up to
-    2**24), since ImageJ has no 32-bit integer type.
+    2**24, larger ids are refused), since ImageJ has no 32-bit integer type. For a
+    subset of evenly spaced frames the frame interval is the spacing times the
+    store's interval; unevenly spaced frames get no interval (each page's label
+    names its frame). The file is written under a temporary name and renamed when
+    complete.
 
     Parameters
     ----------
@@ -106,10 +122,17 @@ def export_tiff(
     idx = _frames(res, frames)
     array = res.labels_array(writable=False)
     dtype = np.uint16 if array.dtype.itemsize <= 2 else np.float32
+    too_large = [o.id for o in res.objects if o.id > _FLOAT32_EXACT]
+    if dtype == np.float32 and too_large:
+        raise StoreError(
+            f"object ids {too_large} are above 2**24, which a float32 ImageJ TIFF cannot "
+            "hold exactly: export COCO JSON instead"
+        )
     cal = calibration or res.calibration
     metadata: dict[str, Any] = {"axes": "TYX", "Labels": [f"frame {i}" for i in idx]}
-    if cal.frame_interval is not None:
-        metadata.update(finterval=cal.frame_interval, tunit=cal.time_unit)
+    interval = None if cal.frame_interval is None else _frame_interval(cal.frame_interval, idx)
+    if interval is not None:
+        metadata.update(finterval=interval, tunit=cal.time_unit)
     kwargs: dict[str, Any] = {}
     if cal.pixel_size is not None:
         metadata["unit"] = _TIFF_UNITS.get(cal.unit, cal.unit)
@@ -117,12 +140,19 @@ def export_tiff(
 
     def pages() -> Iterator[np.ndarray]:
         for t in idx:
-            yield np.asarray(array[t]).astype(dtype, copy=False)
+            page = np.asarray(array[t])
+            if dtype == np.float32 and page.size and int(page.max()) > _FLOAT32_EXACT:
+                raise StoreError(
+                    f"frame {t} holds label {int(page.max())}, above 2**24, which a float32 "
+                    "ImageJ TIFF cannot hold exactly: export COCO JSON instead"
+                )
+            yield page.astype(dtype, copy=False)
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
         tifffile.imwrite(
-            out,
+            partial,
             data=pages(),
             shape=(len(idx), *res.shape[1:]),
             dtype=dtype,
@@ -131,8 +161,11 @@ def export_tiff(
             compression=None,
             **kwargs,
         )
+        os.replace(partial, out)
     except OSError as exc:
         raise StoreError(f"{out}: cannot write the TIFF ({exc})") from exc
+    finally:
+        partial.unlink(missing_ok=True)
     return out
 
 
@@ -158,7 +191,8 @@ def export_png(
     out_dir : path-like
         Output folder (created).
     mode : {"instance", "objects"}
-        ``"instance"``: ``frame_000000.png``, 16-bit, pixel value = object id.
+        ``"instance"``: ``frame_000000.png``, 16-bit for every frame, pixel value =
+        object id (ids above 65535 do not fit a PNG and are refused).
         ``"objects"``: a folder ``<id>_<name>/`` per object with 8-bit 0/255 masks
         (from the per-object masks when the store kept them, so overlaps survive).
     frames : sequence of int, optional
@@ -167,11 +201,18 @@ def export_png(
     Returns
     -------
     list of Path
-        The written files.
+        The written files. Files ``frame_NNNNNN.png`` of an earlier export that this
+        one did not write are removed from the folders written to, so a folder
+        always holds one export.
     """
     if mode not in ("instance", "objects"):
         raise StoreError(f"unknown PNG export mode {mode!r}: use 'instance' or 'objects'")
     res = _as_result(result)
+    if mode == "instance" and res.labels_array(writable=False).dtype.itemsize > 2:
+        raise StoreError(
+            "object ids above 65535 do not fit a 16-bit PNG instance map: export a "
+            "TIFF, COCO JSON or per-object PNG masks instead"
+        )
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     idx = _frames(res, frames)
@@ -188,7 +229,7 @@ def export_png(
         labels = np.asarray(array[t])
         if mode == "instance":
             path = _inside(root, root / f"frame_{t:06d}.png")
-            _write_png(path, labels.astype(np.uint16 if labels.max() > 255 else np.uint8))
+            _write_png(path, labels.astype(np.uint16, copy=False))
             written.append(path)
             continue
         stack = np.asarray(masks[t]) if masks is not None else None
@@ -198,7 +239,19 @@ def export_png(
             path = _inside(root, folders[obj.id] / f"frame_{t:06d}.png")
             _write_png(path, mask.astype(np.uint8) * 255)
             written.append(path)
+    _remove_stale_frames({root} if mode == "instance" else set(folders.values()), set(written))
     return written
+
+
+_FRAME_PNG = re.compile(r"frame_\d{6}\.png")
+
+
+def _remove_stale_frames(folders: set[Path], written: set[Path]) -> None:
+    """Remove frame PNGs an earlier, longer export left beside this one's."""
+    for folder in folders:
+        for path in folder.iterdir():
+            if _FRAME_PNG.fullmatch(path.name) and path not in written and path.is_file():
+                path.unlink()
 
 
 def _frame_masks(
