@@ -21,6 +21,7 @@ class FakeResult:
     objects: list[ObjectInfo] = field(default_factory=list)
     scores: pd.DataFrame | None = None
     path: Path = Path("/data/fake.zarr")
+    frames_done: np.ndarray | None = None
 
 
 def moving_labels(

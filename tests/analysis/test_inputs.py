@@ -170,3 +170,26 @@ def test_analysis_import_is_qt_free() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_frames_a_partial_store_never_tracked_are_not_called_absent() -> None:
+    labels = moving_labels()
+    labels[6:] = 0  # the run stopped after frame 5
+    done = np.zeros(10, dtype=bool)
+    done[:6] = True
+    cal = Calibration(frame_interval=10.2, time_unit="min")
+    m = measure(FakeResult(labels=labels, calibration=cal, frames_done=done))
+    assert m.untracked_frames == [[6, 9]]
+    assert m.sidecar()["untracked_frames"] == [[6, 9]]
+    pres = m.presence.set_index(["object_id", "frame"])
+    assert pres.loc[(1, 5), "tracked"] and pres.loc[(1, 5), "present"]
+    assert not pres.loc[(1, 7), "tracked"] and not pres.loc[(1, 7), "present"]
+    assert m.units["presence"]["tracked"] == "bool"
+    # A complete store (or a plain array) has every frame tracked.
+    whole = measure(FakeResult(labels=labels, frames_done=np.ones(10, dtype=bool)))
+    assert whole.untracked_frames == [] and whole.presence["tracked"].all()
+    assert measure(labels).presence["tracked"].all()
+    # Times read as written: 3 x 10.2 min is 30.6, not 30.599999999999998.
+    assert m.frames.set_index(["object_id", "frame"]).loc[(1, 3), "time"] == 30.6
+    assert pres.loc[(1, 3), "time"] == 30.6
+    assert m.msd.loc[m.msd["lag_frames"] == 3, "lag_time"].iloc[0] == 30.6

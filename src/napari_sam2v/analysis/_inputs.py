@@ -37,6 +37,8 @@ class Source:
     objects: dict[int, ObjectInfo]
     scores: pd.DataFrame | None
     description: str
+    #: Frames the tracker wrote (a partial store's others were never tracked); None: all.
+    tracked: np.ndarray | None = None
 
 
 def _describe(obj: Any) -> str:
@@ -93,7 +95,11 @@ def resolve_source(obj: Any) -> Source:
         scores = getattr(obj, "scores", None)
         if scores is not None and not isinstance(scores, pd.DataFrame):
             raise InputError(f"{what}: scores must be a DataFrame, got {type(scores).__name__}")
-        return Source(labels, calibration, objects, scores, _describe(obj))
+        done = getattr(obj, "frames_done", None)
+        tracked = None if done is None else np.asarray(done, dtype=bool)
+        if tracked is not None and (tracked.shape != (labels.shape[0],) or tracked.all()):
+            tracked = None
+        return Source(labels, calibration, objects, scores, _describe(obj), tracked)
     what = _describe(obj)
     _check_labels(obj, what)
     return Source(obj, Calibration(), {}, None, what)

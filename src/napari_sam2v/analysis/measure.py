@@ -21,7 +21,7 @@ from napari_sam2v.analysis._inputs import (
 )
 from napari_sam2v.analysis.features import frame_features, new_workspace
 from napari_sam2v.analysis.measurements import Measurements
-from napari_sam2v.analysis.trajectory import ensemble_msd, msd_table, track_table
+from napari_sam2v.analysis.trajectory import ensemble_msd, frame_times, msd_table, track_table
 from napari_sam2v.errors import InputError, MeasurementCancelledError
 from napari_sam2v.types import ObjectInfo
 
@@ -164,7 +164,7 @@ def measure(
     names = {oid: info.name for oid, info in infos.items()}
     frames.insert(1, "name", frames["object_id"].map(names).astype(object))
     frames = _score_columns(frames, source.scores)
-    presence = _presence(frames, object_ids, n_frames, calibration.time_scale)
+    presence = _presence(frames, object_ids, n_frames, calibration.time_scale, source.tracked)
     tracks = track_table(
         frames,
         object_ids,
@@ -189,6 +189,7 @@ def measure(
         growth_threshold=float(growth_threshold),
         n_channels=n_channels,
         first_image=first_image,
+        untracked_frames=[] if source.tracked is None else frame_ranges(~source.tracked),
     )
 
 
@@ -277,7 +278,7 @@ def _assemble(
     data: dict[str, np.ndarray] = {
         "object_id": oid,
         "frame": frame,
-        "time": frame * time_scale,
+        "time": frame_times(frame, time_scale),
         "area_px": area_px.astype(np.int64),
         "area": area_px * scale**2,
         "perimeter": perim_px * scale,
@@ -311,9 +312,13 @@ def _assemble(
 
 
 def _presence(
-    frames: pd.DataFrame, object_ids: list[int], n_frames: int, time_scale: float
+    frames: pd.DataFrame,
+    object_ids: list[int],
+    n_frames: int,
+    time_scale: float,
+    tracked: np.ndarray | None,
 ) -> pd.DataFrame:
-    """Long table ``object_id, frame, time, present`` for every object and frame."""
+    """Long table ``object_id, frame, time, present, tracked`` for every object and frame."""
     oid = np.repeat(np.asarray(object_ids, dtype=np.int64), n_frames)
     frame = np.tile(np.arange(n_frames, dtype=np.int64), len(object_ids))
     present = np.zeros(oid.size, dtype=bool)
@@ -321,6 +326,24 @@ def _presence(
         index = {o: i for i, o in enumerate(object_ids)}
         rows = frames["object_id"].map(index).to_numpy(dtype=np.int64)
         present[rows * n_frames + frames["frame"].to_numpy(dtype=np.int64)] = True
+    done = np.ones(n_frames, dtype=bool) if tracked is None else tracked
     return pd.DataFrame(
-        {"object_id": oid, "frame": frame, "time": frame * time_scale, "present": present}
+        {
+            "object_id": oid,
+            "frame": frame,
+            "time": frame_times(frame, time_scale),
+            "present": present,
+            "tracked": np.tile(done, len(object_ids)),
+        }
     )
+
+
+def frame_ranges(mask: np.ndarray) -> list[list[int]]:
+    """Inclusive ``[first, last]`` runs of the True entries of a 1-D bool array."""
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]])
+    return [[int(a), int(b)] for a, b in zip(starts, ends, strict=True)]

@@ -106,7 +106,13 @@ def column_units(calibration: Calibration, n_channels: int = 0) -> dict[str, dic
         "n_objects": "count",
         "msd_effective_n": f"{length}^2",
     }
-    presence = {"object_id": "id", "frame": "frame", "time": time, "present": "bool"}
+    presence = {
+        "object_id": "id",
+        "frame": "frame",
+        "time": time,
+        "present": "bool",
+        "tracked": "bool",
+    }
     return {"frames": frames, "tracks": tracks, "msd": msd, "emsd": emsd, "presence": presence}
 
 
@@ -125,14 +131,18 @@ class Measurements:
     emsd : DataFrame
         Ensemble MSD per lag (pair-weighted ``msd`` and trackpy's ``msd_effective_n``).
     presence : DataFrame
-        ``object_id, frame, time, present`` for every object and every frame: absent
-        frames are explicit here and never appear as zeros in ``frames``.
+        ``object_id, frame, time, present, tracked`` for every object and every
+        frame: absent frames are explicit here and never appear as zeros in
+        ``frames``. ``tracked`` is False on frames a partial store never tracked
+        (an interrupted or cancelled run), where ``present`` is False too.
     calibration : Calibration
         Calibration used for every physical column.
     objects : list of ObjectInfo
         Objects reported (names, colours).
     source : str
         What was measured (store path or array description).
+    untracked_frames : list of [int, int]
+        Inclusive frame ranges a partial store never tracked (empty when complete).
     """
 
     frames: pd.DataFrame
@@ -148,6 +158,7 @@ class Measurements:
     growth_threshold: float = 0.05
     n_channels: int = 0
     first_image: np.ndarray | None = field(default=None, repr=False)
+    untracked_frames: list[list[int]] = field(default_factory=list)
 
     @property
     def units(self) -> dict[str, dict[str, str]]:
@@ -216,6 +227,7 @@ class Measurements:
             "source": self.source,
             "calibration": self.calibration.to_dict(),
             "n_frames": self.n_frames,
+            "untracked_frames": self.untracked_frames,
             "frame_shape": list(self.frame_shape),
             "growth_threshold": self.growth_threshold,
             "objects": [{"id": o.id, "name": o.name, "color": o.color} for o in self.objects],

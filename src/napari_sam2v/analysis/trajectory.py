@@ -19,6 +19,7 @@ __all__ = [
     "TRACK_COLUMNS",
     "ensemble_msd",
     "fit_power_law",
+    "frame_times",
     "growth_class",
     "msd_table",
     "step_table",
@@ -50,6 +51,20 @@ TRACK_COLUMNS = (
     "area_change_pct",
     "growth",
 )
+
+
+def frame_times(frames: np.ndarray, time_scale: float) -> np.ndarray:
+    """Times of frame indices, to 12 significant digits.
+
+    ``frames * time_scale`` in binary floating point turns 3 x 10.2 into
+    30.599999999999998; rounding each distinct product to 12 significant digits
+    (far below any frame interval's precision) gives the 30.6 a reader expects.
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    if frames.size == 0:
+        return np.zeros(0, dtype=np.float64)
+    table = np.array([float(f"{k * time_scale:.12g}") for k in range(int(frames.max()) + 1)])
+    return table[frames]
 
 
 def growth_class(change: float, threshold: float) -> str:
@@ -267,7 +282,7 @@ def msd_table(frames: pd.DataFrame, *, time_scale: float, max_lag: int | None) -
                 {
                     "object_id": np.full(lags.size, oid, dtype=np.int64),
                     "lag_frames": lags.astype(np.int64),
-                    "lag_time": lags * time_scale,
+                    "lag_time": frame_times(lags, time_scale),
                     "msd": msd,
                     "n_pairs": pairs,
                     "n_effective": weight,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,16 @@ def run(args: argparse.Namespace) -> int:
     result = open_result(args.result)
     note_default_time_unit(args, result.calibration, where=args.result)
     measurements = measure(result, **calibration_options(args))
+    if measurements.untracked_frames:
+        spans = ", ".join(
+            f"{a}-{b}" if a != b else str(a) for a, b in measurements.untracked_frames
+        )
+        print(
+            f"note: {args.result} is not complete ({result.status}): frames {spans} were "
+            "never tracked; the presence table marks them tracked=False, which is not the "
+            "objects being absent. Run the same track command with --resume to finish it",
+            file=sys.stderr,
+        )
     out = Path(args.out)
     written = list(measurements.save(out, format=args.format) or [])
     if args.plots:
