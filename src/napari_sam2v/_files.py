@@ -4,6 +4,7 @@
   file in the same folder and ``os.replace``, so a crash never leaves a half file;
 * :func:`neutralise_formula`: free text (object names) that a spreadsheet would run
   as a formula gets a leading ``'`` (CSV/Excel formula injection);
+  :func:`restore_formula` takes it off again when such a file is read back;
 * :func:`csv_delimiter` / :func:`decimal_number`: read CSV files as spreadsheets in
   locales with a decimal comma write them (``;`` between values, ``0,5``);
 * :func:`read_spreadsheet_text`: the text of a CSV file in UTF-8 or, as Excel on
@@ -26,6 +27,7 @@ __all__ = [
     "decimal_number",
     "neutralise_formula",
     "read_spreadsheet_text",
+    "restore_formula",
 ]
 
 #: First characters that make spreadsheets treat a cell as a formula (or hide it).
@@ -73,6 +75,17 @@ def neutralise_formula(value: Any) -> Any:
     """
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
+    return value
+
+
+def restore_formula(value: Any) -> Any:
+    """Undo :func:`neutralise_formula`: drop the ``'`` it put before a formula prefix.
+
+    So a name saved to CSV as ``'=x`` reads back as ``=x``. A text that really began
+    with ``'=`` cannot be told apart and loses its apostrophe.
+    """
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
     return value
 
 

@@ -6,12 +6,14 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from napari_sam2v.batch import BatchReport, EngineCache, VideoOutcome, combine_tables
 from napari_sam2v.engines import create_engine
 from napari_sam2v.errors import VideoReadError
+from napari_sam2v.types import Calibration, ObjectInfo
 
 
 class CountingFactory:
@@ -144,11 +146,14 @@ def test_combine_tables_adds_video_column(tmp_path: Path) -> None:
         table = pd.DataFrame({"object_id": range(1, n + 1), "mean_speed": [1.5] * n})
         table.to_csv(Path(item.tables) / "tracks.csv", index=False)
     pd.DataFrame({"object_id": [1], "frame": [0]}).to_parquet(Path(done.tables) / "frames.parquet")
-    written = combine_tables([done, skipped, failed], tmp_path)
+    combined = combine_tables([done, skipped, failed], tmp_path)
+    written = combined.files
     tracks = pd.read_parquet(written["tracks.parquet"])
-    assert list(tracks.columns[:2]) == ["video", "object_id"]
+    assert list(tracks.columns[:4]) == ["video", "length_unit", "time_unit", "object_id"]
     assert tracks["video"].tolist() == ["v1", "v1", "v2"]
-    assert pd.read_csv(written["tracks.csv"]).shape == (3, 3)
+    assert pd.read_csv(written["tracks.csv"]).shape == (3, 5)
+    # Without the tables' sidecars the units are unknown, and the tables say so.
+    assert combined.units is None and tracks["length_unit"].eq("").all()
     frames = pd.read_csv(written["frames.csv"])
     assert frames["video"].tolist() == ["v1"]
     assert not list(tmp_path.glob("*.tmp"))
@@ -183,3 +188,46 @@ def test_report_counts_json_and_text(tmp_path: Path) -> None:
     assert "FAILED row 2 v3: v3.mp4: the file is truncated" in text
     assert "done 1, skipped (already finished) 1, failed 1" in text
     assert "random weights (a test model) was used; its masks are not a result" in text
+
+
+def _measured(tmp_path: Path, name: str, calibration: Calibration, names: list[str]):
+    """A finished video whose tables were measured with ``calibration``."""
+    from napari_sam2v.analysis import measure
+
+    labels = np.zeros((4, 40, 40), np.uint16)
+    for t in range(4):
+        labels[t, 10:20, 5 + 5 * t : 15 + 5 * t] = 1  # 100 px, 5 px per frame
+    item = outcome(tmp_path, name, "done")
+    given = calibration.to_dict() if calibration.pixel_size is not None else {}
+    m = measure(labels, objects=[ObjectInfo(1, names[0])], **given)
+    m.save(item.tables, format="csv")
+    return item
+
+
+def test_combined_tables_share_one_set_of_units(tmp_path: Path) -> None:
+    videos = [
+        _measured(tmp_path, "a", Calibration(0.87, "um", 10.2, "min"), ["=HYPERLINK(x)"]),
+        _measured(tmp_path, "b", Calibration(870.0, "nm", 612.0, "s"), ["+cmd"]),
+        _measured(tmp_path, "c", Calibration(0.00087, "mm", 10.2, "min"), ["plain"]),
+        _measured(tmp_path, "d", Calibration(), ["pixels"]),
+    ]
+    combined = combine_tables(videos, tmp_path)
+    assert combined.units == ("um", "min")
+    assert combined.unconverted == ["d"]
+    frames = pd.read_parquet(combined.files["frames.parquet"]).set_index("video")
+    tracks = pd.read_parquet(combined.files["tracks.parquet"]).set_index("video")
+    # The same 100-px object moving 5 px per frame, in um and um/min for a, b and c.
+    for video in "abc":
+        assert frames.loc[video, "area"].to_numpy() == pytest.approx(100 * 0.87**2)
+        assert frames.loc[video, "time"].tolist() == pytest.approx([0, 10.2, 20.4, 30.6])
+        assert tracks.loc[video, "mean_speed"] == pytest.approx(5 * 0.87 / 10.2)
+        assert tracks.loc[video, "duration"] == pytest.approx(30.6)
+        assert frames.loc[video, "area_px"].tolist() == [100] * 4
+        assert tuple(tracks.loc[video, ["length_unit", "time_unit"]]) == ("um", "min")
+    # The uncalibrated video keeps pixels and frames, and its rows say so.
+    assert tracks.loc["d", "mean_speed"] == pytest.approx(5.0)
+    assert tuple(tracks.loc["d", ["length_unit", "time_unit"]]) == ("px", "frame")
+    # Names: as written in Parquet, guarded against formulas in the CSV.
+    assert tracks.loc["a", "name"] == "=HYPERLINK(x)" and tracks.loc["b", "name"] == "+cmd"
+    text = Path(combined.files["tracks.csv"]).read_text()
+    assert "'=HYPERLINK(x)" in text and "'+cmd" in text and ",=HYPERLINK" not in text

@@ -196,6 +196,9 @@ def test_csv_cannot_hold_boxes_and_neutralises_formulas(tmp_path):
     prompts = Prompts([ObjectInfo(1, "=cmd|' /C calc'!A0")], [Prompt(0, 1, points=[[1, 1]])])
     text = prompts.to_csv_text()
     assert ",'=cmd" in text
+    # ... and the guard comes off again on reading, so names survive a round trip.
+    (tmp_path / "names.csv").write_text(text)
+    assert Prompts.load(tmp_path / "names.csv").objects[0].name == "=cmd|' /C calc'!A0"
 
 
 json_values = st.recursive(

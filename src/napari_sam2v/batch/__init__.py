@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from napari_sam2v.batch.combine import CombinedTables, combine_tables, read_video_table
 from napari_sam2v.batch.manifest import (
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
@@ -15,7 +16,7 @@ from napari_sam2v.batch.manifest import (
     read_manifest,
     safe_name,
 )
-from napari_sam2v.batch.report import BatchReport, combine_tables, read_video_table
+from napari_sam2v.batch.report import BatchReport
 from napari_sam2v.batch.runner import default_workers, run_batch
 from napari_sam2v.batch.tasks import TaskOptions, VideoOutcome, VideoTask
 from napari_sam2v.batch.worker import ENGINE_CACHE, EngineCache, is_finished, process_video
@@ -25,6 +26,7 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "BatchReport",
+    "CombinedTables",
     "EngineCache",
     "Manifest",
     "ManifestRow",

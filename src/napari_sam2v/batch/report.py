@@ -1,110 +1,16 @@
-"""The batch run report and the combined tables (one row per video and object)."""
+"""The batch run report: what happened to each video, and what was written."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from napari_sam2v.batch.tasks import VideoOutcome
-from napari_sam2v.errors import StoreError
 
-__all__ = ["BatchReport", "combine_tables", "read_video_table"]
-
-
-def read_video_table(tables_dir: str | Path, kind: str) -> pd.DataFrame | None:
-    """Read one per-video table written by ``Measurements.save`` (any format).
-
-    Parameters
-    ----------
-    tables_dir : str or pathlib.Path
-        A video's ``tables`` folder.
-    kind : str
-        ``"frames"``, ``"tracks"`` or ``"msd"``.
-
-    Returns
-    -------
-    pandas.DataFrame or None
-        ``None`` when the folder has no such table.
-    """
-    folder = Path(tables_dir)
-    parquet, csv = folder / f"{kind}.parquet", folder / f"{kind}.csv"
-    if parquet.is_file():
-        return pd.read_parquet(parquet)
-    if csv.is_file():
-        return pd.read_csv(csv)
-    workbook = folder / "measurements.xlsx"
-    if workbook.is_file():
-        sheets = pd.read_excel(workbook, sheet_name=None)
-        return sheets.get(kind)
-    return None
-
-
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if path.suffix == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def combine_tables(
-    outcomes: Iterable[VideoOutcome],
-    out: str | Path,
-    *,
-    kinds: tuple[str, ...] = ("tracks", "frames"),
-) -> dict[str, str]:
-    """Concatenate the per-video tables of finished videos, with a ``video`` column.
-
-    Parameters
-    ----------
-    outcomes : iterable of VideoOutcome
-        Outcomes of the batch; ``done`` and ``skipped`` videos are combined.
-    out : str or pathlib.Path
-        Batch output folder; ``batch_<kind>.parquet`` and ``batch_<kind>.csv``
-        are written there.
-    kinds : tuple of str, optional
-        Which tables to combine.
-
-    Returns
-    -------
-    dict of str to str
-        ``"<kind>.<format>" -> path`` of each file written.
-
-    Raises
-    ------
-    StoreError
-        If a finished video's table cannot be read.
-    """
-    out = Path(out)
-    written: dict[str, str] = {}
-    finished = [o for o in outcomes if o.status in ("done", "skipped")]
-    for kind in kinds:
-        parts: list[pd.DataFrame] = []
-        for outcome in finished:
-            try:
-                table = read_video_table(outcome.tables, kind)
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"{outcome.name}: cannot read its {kind} table ({exc})") from None
-            if table is None:
-                continue
-            table = table.copy()
-            table.insert(0, "video", outcome.name)
-            parts.append(table)
-        if not parts:
-            continue
-        combined = pd.concat(parts, ignore_index=True, sort=False)
-        for suffix in (".parquet", ".csv"):
-            path = out / f"batch_{kind}{suffix}"
-            _write_atomic(combined, path)
-            written[f"{kind}{suffix}"] = str(path)
-    return written
+__all__ = ["BatchReport"]
 
 
 @dataclass
@@ -124,7 +30,11 @@ class BatchReport:
     wall_seconds : float
         Wall-clock time of the whole batch.
     tables : dict of str to str
-        Combined tables written (see :func:`combine_tables`).
+        Combined tables written (see :func:`~napari_sam2v.batch.combine_tables`).
+    table_units : tuple of str or None
+        ``(length unit, time unit)`` of the combined tables' physical columns.
+    mixed_units : list of str
+        Videos left in their own units in the combined tables (not convertible).
     """
 
     out: Path
@@ -133,6 +43,8 @@ class BatchReport:
     outcomes: list[VideoOutcome] = field(default_factory=list)
     wall_seconds: float = 0.0
     tables: dict[str, str] = field(default_factory=dict)
+    table_units: tuple[str, str] | None = None
+    mixed_units: list[str] = field(default_factory=list)
 
     def _with(self, *statuses: str) -> list[VideoOutcome]:
         return [o for o in self.outcomes if o.status in statuses]
@@ -185,6 +97,8 @@ class BatchReport:
             },
             "model_loads": self.model_loads,
             "tables": dict(self.tables),
+            "table_units": None if self.table_units is None else list(self.table_units),
+            "mixed_units": list(self.mixed_units),
             "videos": [o.to_dict() for o in self.outcomes],
         }
 
@@ -222,6 +136,18 @@ class BatchReport:
             lines.append(
                 "  note: a model with random weights (a test model) was used; "
                 "its masks are not a result"
+            )
+        if self.table_units is not None and self.tables:
+            lines.append(
+                "  combined tables in {} and {}; each row's length_unit and time_unit "
+                "say so".format(*self.table_units)
+            )
+        if self.mixed_units:
+            lines.append(
+                f"  note: {', '.join(self.mixed_units)} could not be converted (no "
+                "calibration, or pixels beside a length); their rows keep their own units: "
+                "compare rows only within one length_unit and time_unit, or calibrate "
+                "those videos (manifest pixel_size/unit, then --remeasure)"
             )
         for path in self.tables.values():
             lines.append(f"  wrote {path}")

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from napari_sam2v.batch.combine import combine_tables
 from napari_sam2v.batch.manifest import Manifest, read_manifest
-from napari_sam2v.batch.report import BatchReport, combine_tables
+from napari_sam2v.batch.report import BatchReport
 from napari_sam2v.batch.tasks import TaskOptions, VideoOutcome, VideoTask
 from napari_sam2v.batch.worker import is_finished, process_video
 from napari_sam2v.engines import check_engine_options
@@ -291,6 +292,8 @@ def run_batch(
         outcomes=[outcomes[task.row.name] for task in tasks],
         wall_seconds=time.perf_counter() - begin,
     )
-    report.tables = combine_tables(report.outcomes, out)
+    combined = combine_tables(report.outcomes, out)
+    report.tables = combined.files
+    report.table_units, report.mixed_units = combined.units, combined.unconverted
     report.save()
     return report

@@ -31,6 +31,7 @@ from napari_sam2v._files import (
     decimal_number,
     neutralise_formula,
     read_spreadsheet_text,
+    restore_formula,
 )
 from napari_sam2v.errors import InputFileNotFoundError, PromptError
 from napari_sam2v.io.rle import rle_decode, rle_encode
@@ -288,7 +289,8 @@ class Prompts(PromptSet):
                 raise PromptError(f"{where}: x and y must be finite and >= 0")
             if label not in (0, 1):
                 raise PromptError(f"{where}: label must be 0 or 1, got {label}")
-            name = (row.get("name") or "").strip()
+            # a name saved with its formula guard ('=x) reads back as written (=x)
+            name = restore_formula((row.get("name") or "").strip()).strip()
             if name:
                 if names.setdefault(oid, name) != name:
                     raise PromptError(f"{where}: object {oid} has two names")

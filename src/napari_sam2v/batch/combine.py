@@ -1,0 +1,234 @@
+"""The combined tables of a batch: every finished video's rows, in one set of units.
+
+Each video is measured in its own calibration (one manifest row in mm and seconds,
+another in um and minutes, a third with no calibration at all). Stacking such tables
+would put 1.4e-3 and 1.4e+9 in one ``area`` column. So every physical column is
+converted to the units most of the videos use (``target_units``), and every row says
+its units in ``length_unit`` and ``time_unit``. A video whose units cannot be converted
+(pixels beside micrometres, frames beside seconds) keeps its own values, named by
+those columns, and the run's report lists it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from napari_sam2v._files import restore_formula
+from napari_sam2v.analysis.export import sanitise_table
+from napari_sam2v.analysis.measurements import SIDECAR_NAME, column_units
+from napari_sam2v.batch.tasks import VideoOutcome
+from napari_sam2v.errors import StoreError
+from napari_sam2v.types import Calibration, convert_unit
+
+__all__ = ["CombinedTables", "combine_tables", "read_video_table", "target_units"]
+
+#: Columns added after ``video``: the units of the row's physical columns.
+UNIT_COLUMNS = ("length_unit", "time_unit")
+
+
+@dataclass
+class CombinedTables:
+    """What :func:`combine_tables` wrote.
+
+    Parameters
+    ----------
+    files : dict of str to str
+        ``"<kind>.<format>" -> path`` of each file written.
+    units : tuple of str or None
+        ``(length unit, time unit)`` of the combined physical columns; None when no
+        video's calibration is known.
+    unconverted : list of str
+        Videos whose units could not be converted to ``units``; their rows keep
+        their own, named in ``length_unit`` and ``time_unit``.
+    """
+
+    files: dict[str, str] = field(default_factory=dict)
+    units: tuple[str, str] | None = None
+    unconverted: list[str] = field(default_factory=list)
+
+
+def read_video_table(tables_dir: str | Path, kind: str) -> pd.DataFrame | None:
+    """Read one per-video table written by ``Measurements.save`` (any format).
+
+    Text read from CSV or Excel gets its formula guard taken off again (``'=x`` is
+    ``=x``), so every format gives the names as the user wrote them.
+
+    Parameters
+    ----------
+    tables_dir : str or pathlib.Path
+        A video's ``tables`` folder.
+    kind : str
+        ``"frames"``, ``"tracks"`` or ``"msd"``.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``None`` when the folder has no such table.
+    """
+    folder = Path(tables_dir)
+    parquet, csv = folder / f"{kind}.parquet", folder / f"{kind}.csv"
+    if parquet.is_file():
+        return pd.read_parquet(parquet)
+    if csv.is_file():
+        table = pd.read_csv(csv)
+    elif (folder / "measurements.xlsx").is_file():
+        table = pd.read_excel(folder / "measurements.xlsx", sheet_name=None).get(kind)
+        if table is None:
+            return None
+    else:
+        return None
+    for col in table.columns:
+        if table[col].dtype == object or pd.api.types.is_string_dtype(table[col].dtype):
+            table[col] = table[col].map(restore_formula)
+    return table
+
+
+def _calibration(tables_dir: str | Path) -> Calibration | None:
+    """The calibration a video's tables were measured with (from their sidecar)."""
+    try:
+        sidecar = json.loads((Path(tables_dir) / SIDECAR_NAME).read_text(encoding="utf-8"))
+        return Calibration.from_dict(sidecar["calibration"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def target_units(calibrations: Iterable[Calibration | None]) -> tuple[str, str] | None:
+    """The length and time units most of the videos use (the first on a tie)."""
+    known = [c for c in calibrations if c is not None]
+    if not known:
+        return None
+    length = Counter(c.unit for c in known).most_common(1)[0][0]
+    time = Counter(c.time_unit for c in known).most_common(1)[0][0]
+    return length, time
+
+
+def _factors(kind: str, source: Calibration, target: Calibration) -> dict[str, float] | None:
+    """Factor per physical column from ``source`` to ``target`` units (None: impossible)."""
+    length = 1.0 if source.unit == target.unit else convert_unit(1.0, source.unit, target.unit)
+    time = (
+        1.0
+        if source.time_unit == target.time_unit
+        else convert_unit(1.0, source.time_unit, target.time_unit)
+    )
+    src = column_units(source).get(kind, {})
+    # Each unit below is how column_units writes a dimension for this calibration.
+    powers = {
+        source.unit: (1, 0),
+        f"{source.unit}^2": (2, 0),
+        f"{source.unit}/{source.time_unit}": (1, -1),
+        source.time_unit: (0, 1),
+        f"rad/{source.time_unit}": (0, -1),
+    }
+    factors: dict[str, float] = {}
+    for column, unit in src.items():
+        if column in ("frame", "lag_frames", "first_frame", "last_frame") or unit not in powers:
+            continue  # frame indices, pixels, counts and ratios need no conversion
+        p_length, p_time = powers[unit]
+        if (p_length and length is None) or (p_time and time is None):
+            return None
+        factors[column] = (length or 1.0) ** p_length * (time or 1.0) ** p_time
+    return factors
+
+
+def _in_units(
+    table: pd.DataFrame, kind: str, source: Calibration | None, target: tuple[str, str] | None
+) -> tuple[pd.DataFrame, tuple[str, str], bool]:
+    """The table in the target units when possible: (table, its units, converted)."""
+    if source is None:
+        return table, ("", ""), target is None
+    own = (source.unit, source.time_unit)
+    if target is None or own == target:
+        return table, own, True
+    goal = Calibration(pixel_size=1.0, unit=target[0], frame_interval=1.0, time_unit=target[1])
+    factors = _factors(kind, source, goal)
+    if factors is None:
+        return table, own, False
+    table = table.copy()
+    for column, factor in factors.items():
+        if column in table.columns and factor != 1.0:
+            table[column] = table[column] * factor
+    return table, target, True
+
+
+def combine_tables(
+    outcomes: Iterable[VideoOutcome],
+    out: str | Path,
+    *,
+    kinds: tuple[str, ...] = ("tracks", "frames"),
+) -> CombinedTables:
+    """Concatenate the per-video tables of finished videos, in one set of units.
+
+    Every row gets the video's name (``video``) and the units of its physical
+    columns (``length_unit``, ``time_unit``). The columns are converted to the units
+    most videos use (:func:`target_units`); a video whose units cannot be converted
+    to them (no calibration, or pixels beside a length) keeps its own, which its
+    ``length_unit`` and ``time_unit`` say. Text is guarded against spreadsheet
+    formulas in the CSV file and kept as written in the Parquet file.
+
+    Parameters
+    ----------
+    outcomes : iterable of VideoOutcome
+        Outcomes of the batch; ``done`` and ``skipped`` videos are combined.
+    out : str or pathlib.Path
+        Batch output folder; ``batch_<kind>.parquet`` and ``batch_<kind>.csv``
+        are written there.
+    kinds : tuple of str, optional
+        Which tables to combine.
+
+    Returns
+    -------
+    CombinedTables
+
+    Raises
+    ------
+    StoreError
+        If a finished video's table cannot be read.
+    """
+    out = Path(out)
+    written: dict[str, str] = {}
+    finished = [o for o in outcomes if o.status in ("done", "skipped")]
+    calibrations = {o.name: _calibration(o.tables) for o in finished}
+    target = target_units(calibrations.values())
+    unconverted: set[str] = set()
+    for kind in kinds:
+        parts: list[pd.DataFrame] = []
+        for outcome in finished:
+            try:
+                table = read_video_table(outcome.tables, kind)
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"{outcome.name}: cannot read its {kind} table ({exc})") from None
+            if table is None:
+                continue
+            source = calibrations[outcome.name]
+            table, units, converted = _in_units(table, kind, source, target)
+            if not converted:
+                unconverted.add(outcome.name)
+            table = table.copy()
+            table.insert(0, "video", outcome.name)
+            table.insert(1, UNIT_COLUMNS[0], units[0])
+            table.insert(2, UNIT_COLUMNS[1], units[1])
+            parts.append(table)
+        if not parts:
+            continue
+        combined = pd.concat(parts, ignore_index=True, sort=False)
+        for suffix in (".parquet", ".csv"):
+            path = out / f"batch_{kind}{suffix}"
+            _write_atomic(combined, path)
+            written[f"{kind}{suffix}"] = str(path)
+    return CombinedTables(written, target if written else None, sorted(unconverted))
+
+
+def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        sanitise_table(frame).to_csv(tmp, index=False)
+    os.replace(tmp, path)
