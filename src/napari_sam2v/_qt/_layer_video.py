@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.errors import InputError
+from napari_sam2v.io import VideoMetadata, layer_fields
 from napari_sam2v.types import Calibration
 
 __all__ = ["ChannelsLast", "LayerVideo", "default_store", "video_from_layer"]
@@ -70,10 +71,6 @@ class LayerVideo:
         return int(self.frames.shape[1]), int(self.frames.shape[2])
 
 
-#: napari's (pint's) names for "no physical unit".
-_PIXEL_UNITS = ("pixel", "css_pixel", "px")
-
-
 def _calibration(layer: Any) -> Calibration:
     meta = getattr(layer, "metadata", {}) or {}
     given = meta.get("calibration")
@@ -81,21 +78,7 @@ def _calibration(layer: Any) -> Calibration:
         return given
     if isinstance(given, dict):
         return Calibration.from_dict(given)
-    scale = [float(s) for s in layer.scale]
-    units = [str(u) for u in getattr(layer, "units", ())] or ["pixel"] * len(scale)
-    # A scale in pixels (napari's default unit) is not a calibration: reporting it
-    # as "px" would put numbers in a made-up unit.
-    pixel = scale[-1] if units[-1] not in _PIXEL_UNITS else None
-    interval = scale[0] if units[0] not in _PIXEL_UNITS else None
-    try:
-        return Calibration(
-            pixel_size=pixel,
-            unit=units[-1] if pixel is not None else "px",
-            frame_interval=interval,
-            time_unit=units[0] if interval is not None else "frame",
-        )
-    except ValueError:
-        return Calibration()
+    return VideoMetadata(**layer_fields(layer)).calibration
 
 
 def _video_path(layer: Any) -> str | None:

@@ -13,31 +13,58 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.errors import InputError, InputFileNotFoundError, VideoReadError
-from napari_sam2v.io.source import VideoMetadata, VideoSource
+from napari_sam2v.io.source import VideoMetadata, VideoSource, pixel_fields
+from napari_sam2v.types import LENGTH_UNITS, TIME_UNITS, canonical_unit
 
-__all__ = ["VideoMetadata", "VideoSource", "open_video"]
+__all__ = ["VideoMetadata", "VideoSource", "layer_fields", "open_video"]
+
+
+def layer_fields(layer: Any) -> dict[str, Any]:
+    """:class:`VideoMetadata` calibration fields from a napari layer's ``scale`` and ``units``.
+
+    Time is the first axis and y, x are the last two entries of ``scale`` (an RGB
+    layer's colour axis has no scale; a ``(t, c, y, x)`` layer's y and x are last). A
+    spatial unit that is not a length (napari's default ``pixel``) leaves the pixel
+    size out, and a time unit that is not a time leaves the frame interval out,
+    whatever the scale, so a genuine 1 um pixel or 1 min interval is kept. Non-square
+    pixels are handled as by every reader (:func:`~napari_sam2v.io.source.pixel_fields`).
+
+    Parameters
+    ----------
+    layer : napari.layers.Image or duck-typed
+        Anything with ``scale`` and ``units`` sequences (and optionally ``name``).
+
+    Returns
+    -------
+    dict
+        ``frame_interval``/``time_unit`` and ``pixel_size``/``unit`` (or ``extra``)
+        when known; empty for an uncalibrated layer.
+    """
+    scale = getattr(layer, "scale", None)
+    scale = [] if scale is None else [float(s) for s in np.ravel(scale)]
+    units = getattr(layer, "units", None)
+    units = [] if units is None else [canonical_unit(str(u)) for u in units]
+    fields: dict[str, Any] = {}
+    if len(scale) < 3 or len(units) != len(scale):
+        return fields
+    if units[0] in TIME_UNITS:
+        fields.update(frame_interval=scale[0], time_unit=units[0])
+    if units[-1] in LENGTH_UNITS and units[-2] in LENGTH_UNITS:
+        name = str(getattr(getattr(layer, "source", None), "path", None) or "") or (
+            f"layer {getattr(layer, 'name', '')!r}"
+        )
+        fields.update(pixel_fields(scale[-2], scale[-1], units[-1], name, unit_y=units[-2]))
+    return fields
 
 
 def _from_layer(layer: Any) -> tuple[Any, dict[str, Any]]:
+    """The data of a napari Image layer and what its metadata says (:func:`layer_fields`)."""
     data = layer.data
     if isinstance(data, (list, tuple)):  # multiscale layer: full resolution first
         data = data[0]
     meta: dict[str, Any] = {"kind": "array", "source": getattr(layer, "source", None)}
     meta["source"] = str(getattr(meta["source"], "path", None) or "") or None
-    scale = list(getattr(layer, "scale", []) or [])
-    units = [str(u) for u in (getattr(layer, "units", None) or [])]
-    if len(scale) >= 3:
-        if scale[-1] != 1.0:
-            meta["pixel_size"] = float(scale[-1])
-            unit = units[-1] if units else "px"
-            meta["unit"] = {"micrometer": "um", "millimeter": "mm", "nanometer": "nm"}.get(
-                unit, unit
-            )
-        if scale[0] != 1.0:
-            meta["frame_interval"] = float(scale[0])
-            meta["time_unit"] = {"second": "s", "minute": "min"}.get(
-                units[0] if units else "s", units[0] if units else "s"
-            )
+    meta.update(layer_fields(layer))
     return data, meta
 
 

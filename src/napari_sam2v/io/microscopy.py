@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.errors import InputError, VideoReadError
-from napari_sam2v.io.source import VideoMetadata, VideoSource
+from napari_sam2v.io.source import VideoMetadata, VideoSource, pixel_fields
 from napari_sam2v.types import canonical_unit
 
 __all__ = [
@@ -149,34 +149,50 @@ class AxesSource(VideoSource):
         return data
 
 
+def _resolution_size(tags: Any, name: str) -> float | None:
+    """Pixel size from a TIFF ``XResolution`` / ``YResolution`` tag (pixels per unit)."""
+    if name not in tags:
+        return None
+    num, den = tags[name].value
+    return den / num if num and den and num / den > 0 else None
+
+
+def _ome_size(xml: str, axis: str) -> tuple[float, str] | None:
+    """OME-XML ``PhysicalSize<axis>`` and its unit (micrometres when not given)."""
+    match = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', xml)
+    if not match:
+        return None
+    unit_match = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
+    return float(match.group(1)), canonical_unit(unit_match.group(1) if unit_match else "um")
+
+
 def _tiff_metadata(tif: Any, series: Any, path: Path) -> VideoMetadata:
-    pixel_size = frame_interval = None
-    unit = "px"
+    size_x = size_y = frame_interval = None
+    unit = unit_y = "px"
     time_unit = "frame"
     ij = tif.imagej_metadata or {}
     if ij:
         if ij.get("finterval"):
             frame_interval = float(ij["finterval"])
             time_unit = canonical_unit(ij.get("tunit") or "s")
-        unit = canonical_unit(ij.get("unit") or "px")
+        unit = unit_y = canonical_unit(ij.get("unit") or "px")
     page = series.pages[0] if series.pages else tif.pages[0]
     tags = getattr(page, "tags", {})
-    if "XResolution" in tags:
-        num, den = tags["XResolution"].value
-        if num and den and num / den > 0:
-            pixel_size = den / num
-            res_unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 1
-            if not ij and int(res_unit) == 3:  # centimetre
-                pixel_size, unit = pixel_size * 1e4, "um"
-            elif unit == "px":
-                # inch-based resolutions are print DPI (often a default 72), not optics
-                pixel_size = None
+    size_x = _resolution_size(tags, "XResolution")
+    if size_x is not None:
+        size_y = _resolution_size(tags, "YResolution")
+        res_unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 1
+        if not ij and int(res_unit) == 3:  # centimetre
+            size_x, unit = size_x * 1e4, "um"
+            size_y, unit_y = (size_y * 1e4 if size_y else None), "um"
+        elif unit == "px":
+            # inch-based resolutions are print DPI (often a default 72), not optics
+            size_x = size_y = None
     if tif.is_ome and tif.ome_metadata:
-        match = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
-        if match:
-            pixel_size = float(match.group(1))
-            unit_match = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
-            unit = canonical_unit(unit_match.group(1) if unit_match else "um")
+        ome_x = _ome_size(tif.ome_metadata, "X")
+        if ome_x:
+            size_x, unit = ome_x
+            size_y, unit_y = _ome_size(tif.ome_metadata, "Y") or (None, unit)
         match = re.search(r'TimeIncrement="([0-9.eE+-]+)"', tif.ome_metadata)
         if match:
             frame_interval = float(match.group(1))
@@ -188,8 +204,7 @@ def _tiff_metadata(tif: Any, series: Any, path: Path) -> VideoMetadata:
         fps=1.0 / frame_interval if frame_interval and time_unit == "s" else None,
         frame_interval=frame_interval,
         time_unit=time_unit if frame_interval else "frame",
-        pixel_size=pixel_size,
-        unit=unit if pixel_size else "px",
+        **pixel_fields(size_y, size_x, unit, str(path), unit_y=unit_y),
     )
 
 
@@ -255,7 +270,14 @@ def open_tiff(path: Path, *, channel: int | None = None) -> VideoSource:
 
 
 class FolderSource(VideoSource):
-    """A folder of same-sized PNG/JPEG/TIFF/BMP frames in natural sort order.
+    """A folder of PNG/JPEG/TIFF/BMP frames in natural sort order.
+
+    Every frame must have the size, pixel type (dtype) and number of channels of the
+    first; this is checked from the file headers when the folder is opened, and again
+    when a frame is read. Hidden files (names starting with ``.``, such as the macOS
+    ``._frame.png`` AppleDouble files) are skipped. When the first frame is a
+    calibrated ImageJ or OME-TIFF, its pixel size (and ImageJ ``finterval``, if any)
+    become the calibration.
 
     Parameters
     ----------
@@ -267,7 +289,11 @@ class FolderSource(VideoSource):
 
     def __init__(self, path: Path, *, channel: int | None = None) -> None:
         files = sorted(
-            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+            (
+                p
+                for p in path.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+            ),
             key=lambda p: natural_key(p.name),
         )
         if not files:
@@ -276,14 +302,23 @@ class FolderSource(VideoSource):
             )
         self.files = files
         first = self._read_file(files[0])
+        size0, kind0 = self._header(files[0])
         for file in files[1:]:
-            size = self._header_shape(file)
-            if size is not None and size != first.shape[:2]:
+            size, kind = self._header(file)
+            if size != size0:
                 raise VideoReadError(
                     f"{path}: frame {file.name} is {size[1]}x{size[0]} pixels but "
-                    f"{files[0].name} is {first.shape[1]}x{first.shape[0]}: all frames "
+                    f"{files[0].name} is {size0[1]}x{size0[0]}: all frames "
                     "in a folder must have the same size"
                 )
+            if None not in (kind, kind0) and kind != kind0:
+                raise VideoReadError(
+                    f"{path}: frame {file.name} is {_describe(kind)} but {files[0].name} is "
+                    f"{_describe(kind0)}: all frames in a folder must have the same bit depth "
+                    "and number of channels; save every frame with the same type (e.g. "
+                    "Fiji: Image > Type) or move the odd frames out"
+                )
+        self._frame_shape = tuple(first.shape)
         shape: tuple[int, ...] = (len(files), *first.shape)
         self._channel = None
         if first.ndim == 3 and channel is not None:
@@ -291,30 +326,58 @@ class FolderSource(VideoSource):
                 raise InputError(f"{path}: channel {channel} does not exist")
             self._channel = int(channel)
             shape = shape[:3]
+        fields, extra = self._calibration(files[0])
         meta = VideoMetadata(
             source=str(path),
             kind="folder",
             axes="tyxc" if len(shape) == 4 else "tyx",
-            extra={"files": [f.name for f in files]},
+            extra={"files": [f.name for f in files], **extra},
+            **fields,
         )
         super().__init__(shape, first.dtype, meta)
 
     @staticmethod
-    def _header_shape(file: Path) -> tuple[int, int] | None:
+    def _header(file: Path) -> tuple[tuple[int, int], tuple[str, int] | None]:
+        """``(height, width)`` and ``(dtype name, channels)`` read from the file's header."""
         try:
             if file.suffix.lower() in (".tif", ".tiff"):
                 import tifffile
 
                 with tifffile.TiffFile(file) as tif:
-                    shape = tif.series[0].shape
-                    yx = tif.series[0].axes.index("Y")
-                    return int(shape[yx]), int(shape[yx + 1])
-            from PIL import Image
+                    series = tif.series[0]
+                    shape, axes = series.shape, series.axes
+                    size = int(shape[axes.index("Y")]), int(shape[axes.index("X")])
+                    channels = int(np.prod(shape)) // max(size[0] * size[1], 1)
+                    return size, (np.dtype(series.dtype).name, channels)
+            from PIL import Image, ImageMode
 
             with Image.open(file) as img:
-                return int(img.size[1]), int(img.size[0])
+                mode = img.mode
+                if mode == "P":  # _read_file converts palette images
+                    mode = "RGBA" if "transparency" in img.info else "RGB"
+                size = int(img.size[1]), int(img.size[0])
         except Exception as exc:
             raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
+        try:
+            desc = ImageMode.getmode(mode)
+        except KeyError:  # a mode Pillow reads but does not describe: checked on reading
+            return size, None
+        return size, (np.dtype(desc.typestr).name, len(desc.bands))
+
+    @staticmethod
+    def _calibration(file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Calibration fields and extras of a TIFF first frame (none for other formats)."""
+        if file.suffix.lower() not in (".tif", ".tiff"):
+            return {}, {}
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(file) as tif:
+                meta = _tiff_metadata(tif, tif.series[0], file)
+        except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
+            raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
+        names = ("fps", "frame_interval", "time_unit", "pixel_size", "unit")
+        return {name: getattr(meta, name) for name in names}, dict(meta.extra)
 
     @staticmethod
     def _read_file(file: Path) -> np.ndarray:
@@ -333,15 +396,23 @@ class FolderSource(VideoSource):
             raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
 
     def _read(self, index: int) -> np.ndarray:
-        data = self._read_file(self.files[index])
+        file = self.files[index]
+        data = self._read_file(file)
+        if data.dtype.name != self.dtype.name or data.shape != self._frame_shape:
+            raise VideoReadError(
+                f"{file}: the frame is {data.dtype.name} with shape {data.shape} but the first "
+                f"frame {self.files[0].name} is {self.dtype.name} with shape "
+                f"{self._frame_shape}: all frames in a folder must have the same size, bit "
+                "depth and number of channels"
+            )
         if self._channel is not None and data.ndim == 3:
             data = data[..., self._channel]
-        if data.shape != self.shape[1:]:
-            raise VideoReadError(
-                f"{self.files[index]}: shape {data.shape} differs from the first frame "
-                f"{self.shape[1:]}"
-            )
         return data
+
+
+def _describe(kind: tuple[str, int] | None) -> str:
+    dtype, channels = kind or ("unknown", 1)
+    return dtype if channels == 1 else f"{dtype} with {channels} channels"
 
 
 def open_folder(path: Path, *, channel: int | None = None) -> VideoSource:
@@ -356,8 +427,28 @@ def _ngff_multiscales(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
     return value if isinstance(value, list) and value else None
 
 
+def _child_images(node: Any) -> list[str]:
+    """Names of the child groups of ``node`` that are OME-Zarr images, ``"0"`` first.
+
+    A bioformats2raw layout (root attribute ``bioformats2raw.layout``) keeps its images
+    in the groups ``0``, ``1``, ... next to an ``OME`` metadata group.
+    """
+    import zarr
+
+    names = sorted(node.group_keys(), key=natural_key)
+    return [
+        name
+        for name in names
+        if isinstance(child := node[name], zarr.Group) and _ngff_multiscales(dict(child.attrs))
+    ]
+
+
 def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
-    """Open a zarr array or an OME-Zarr image (level 0) lazily."""
+    """Open a zarr array or an OME-Zarr image (level 0) lazily.
+
+    A bioformats2raw layout (the images at ``x.zarr/0``, ``x.zarr/1``, ... below a
+    root without ``multiscales``) opens its first image, ``x.zarr/0``.
+    """
     import zarr
 
     try:
@@ -374,7 +465,17 @@ def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
         return AxesSource(node, axes, VideoMetadata(**meta_kwargs), channel=channel, name=str(path))
     multiscales = _ngff_multiscales(dict(node.attrs))
     if multiscales is None:
-        raise VideoReadError(f"{path}: zarr group without OME-Zarr 'multiscales' metadata")
+        images = _child_images(node)
+        if images[:1] != ["0"]:
+            where = f"; it holds the images {', '.join(images)}: open {path / images[0]}"
+            raise VideoReadError(
+                f"{path}: zarr group without OME-Zarr 'multiscales' metadata"
+                + (where if images else "; open the OME-Zarr image (the group with 'multiscales')")
+            )
+        image = images[0]  # bioformats2raw layout: the first image
+        node = node[image]
+        multiscales = _ngff_multiscales(dict(node.attrs))
+        meta_kwargs["extra"] = {"image_path": image}
     ms = multiscales[0]
     dataset = ms["datasets"][0]
     array = node[dataset["path"]]
@@ -384,11 +485,16 @@ def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
         (t["scale"] for t in dataset.get("coordinateTransformations", []) if t["type"] == "scale"),
         None,
     )
-    if scale is not None:
-        for ax, value, info in zip(axes, scale, axes_meta, strict=False):
-            unit = info.get("unit") if isinstance(info, dict) else None
-            if ax == "X" and unit:
-                meta_kwargs.update(pixel_size=float(value), unit=canonical_unit(unit))
-            if ax == "T" and unit:
-                meta_kwargs.update(frame_interval=float(value), time_unit=canonical_unit(unit))
+    sizes: dict[str, tuple[float, str | None]] = {}
+    for ax, value, info in zip(axes, scale or [], axes_meta, strict=False):
+        unit = info.get("unit") if isinstance(info, dict) else None
+        sizes[ax] = (float(value), canonical_unit(unit) if unit else None)
+    if sizes.get("T", (0, None))[1]:
+        meta_kwargs.update(frame_interval=sizes["T"][0], time_unit=sizes["T"][1])
+    size_x, unit = sizes.get("X", (None, None))
+    if unit:
+        size_y, unit_y = sizes.get("Y", (None, None))
+        fields = pixel_fields(size_y, size_x, unit, str(path), unit_y=unit_y or unit)
+        extra = {**meta_kwargs.get("extra", {}), **fields.pop("extra", {})}
+        meta_kwargs.update(fields, extra=extra)
     return AxesSource(array, axes, VideoMetadata(**meta_kwargs), channel=channel, name=str(path))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.errors import FrameIndexError, InputError
-from napari_sam2v.types import Calibration
+from napari_sam2v.types import Calibration, canonical_unit, convert_unit
 
-__all__ = ["VideoMetadata", "VideoSource"]
+__all__ = ["VideoMetadata", "VideoSource", "pixel_fields"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,68 @@ def _positive(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) and value > 0 else None
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the code that opened the data.
+
+    For a warning raised by the caller of this function: the first frame outside
+    :mod:`napari_sam2v.io`.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "napari_sam2v.io"
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def pixel_fields(
+    size_y: float | None, size_x: float | None, unit: str, name: str, *, unit_y: str | None = None
+) -> dict[str, Any]:
+    """:class:`VideoMetadata` fields for pixels of ``size_y`` x ``size_x`` ``unit``.
+
+    Square pixels (sizes within 1 %, or no y size) give ``pixel_size`` (the x size) and
+    ``unit``. Non-square pixels give no ``pixel_size`` -- measurements then stay in
+    pixels instead of being wrong along one axis -- but keep both sizes in
+    ``extra["pixel_size_yx"]`` and ``extra["pixel_unit"]``, with a ``UserWarning``.
+
+    Parameters
+    ----------
+    size_y, size_x : float or None
+        Pixel height and width; no calibration when ``size_x`` is not a positive number.
+    unit : str
+        Unit of ``size_x`` (and of ``size_y`` unless ``unit_y`` is given).
+    name : str
+        File or layer named in the warning.
+    unit_y : str, optional
+        Unit of ``size_y`` when it differs from ``unit``; converted when known.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for :class:`VideoMetadata` (possibly empty).
+    """
+    if size_x is None or not math.isfinite(size_x) or size_x <= 0:
+        return {}
+    unit = canonical_unit(unit)
+    if size_y is not None and unit_y is not None and canonical_unit(unit_y) != unit:
+        size_y = convert_unit(size_y, unit_y, unit)
+    if size_y is None or not math.isfinite(size_y) or size_y <= 0:
+        size_y = size_x
+    if math.isclose(size_y, size_x, rel_tol=0.01):
+        return {"pixel_size": float(size_x), "unit": unit}
+    warnings.warn(
+        f"{name}: pixels are not square ({size_y:g} x {size_x:g} {unit}, y x x); napari-sam2v "
+        "measures square pixels only, so the pixel size is left out of the calibration and "
+        "measurements are in pixels. Resample the data to square pixels (e.g. Fiji: Image > "
+        "Scale), or give --pixel-size / pixel_size= to set one size yourself.",
+        UserWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+    return {"extra": {"pixel_size_yx": [float(size_y), float(size_x)], "pixel_unit": unit}}
 
 
 class VideoSource(ABC):
