@@ -46,7 +46,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the tables")
     add_calibration_options(parser, default="from the store's metadata")
     parser.add_argument("--format", choices=FORMATS, default="csv", help="table format")
-    parser.add_argument("--plots", action="store_true", help="also write PNG plots")
+    parser.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write the area, trajectory, speed and MSD plots (PNG and SVG)",
+    )
     parser.set_defaults(run=run)
 
 

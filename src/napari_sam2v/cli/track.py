@@ -157,7 +157,9 @@ def register(commands: Any) -> None:
         ),
         examples=_EXAMPLES,
     )
-    parser.add_argument("video", help="video file (mp4, mov, avi, mkv), TIFF, image folder or zarr")
+    parser.add_argument(
+        "video", help="video file (mp4, mov, avi, mkv), TIFF, image folder, zarr or .npy"
+    )
     parser.add_argument(
         "--prompts",
         required=True,

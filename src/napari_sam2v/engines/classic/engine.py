@@ -160,7 +160,8 @@ class ClassicEngine(Engine):
     @property
     def info(self) -> EngineInfo:
         """Provenance: engine name, CPU device and the tuning settings."""
-        return EngineInfo(engine=self.name, device="cpu", settings=self.settings.to_dict())
+        settings = {**self.settings.to_dict(), "cache_frames": self._cache_size}
+        return EngineInfo(engine=self.name, device="cpu", settings=settings)
 
     def _view(self, frame: int) -> FrameView:
         with self._lock:
