@@ -186,8 +186,8 @@ def _refuse_relabel(
     converted = convert_unit(stored, stored_unit, unit)
     hint = f" ({stored:g} {stored_unit} is {converted:g} {unit})" if converted else ""
     raise InputError(
-        f"{unit_name}={unit!r} without {value_name} would relabel {stored:g} {stored_unit} as "
-        f"{stored:g} {unit}; give {value_name} in {unit} as well{hint}"
+        f"the {unit_name} {unit} without a {value_name} would relabel {stored:g} {stored_unit} "
+        f"as {stored:g} {unit}; give the {value_name} in {unit} as well{hint}"
     )
 
 
@@ -415,25 +415,33 @@ class Calibration:
             For a size without unit, a unit without size, or a non-positive value.
         """
         _refuse_relabel(
-            unit, pixel_size, self.pixel_size, self.unit, unit_name="unit", value_name="pixel_size"
+            unit, pixel_size, self.pixel_size, self.unit, unit_name="unit", value_name="pixel size"
         )
         _refuse_relabel(
             time_unit,
             frame_interval,
             self.frame_interval,
             self.time_unit,
-            unit_name="time_unit",
-            value_name="frame_interval",
+            unit_name="time unit",
+            value_name="frame interval",
         )
         if unit is not None and pixel_size is None and not self.is_spatially_calibrated:
-            raise InputError(f"unit={unit!r} was given without pixel_size")
+            raise InputError(
+                f"the unit {unit} was given without a pixel size (--pixel-size, pixel_size=)"
+            )
         if time_unit is not None and frame_interval is None and self.frame_interval is None:
-            raise InputError(f"time_unit={time_unit!r} was given without frame_interval")
+            raise InputError(
+                f"the time unit {time_unit} was given without a frame interval "
+                "(--frame-interval, frame_interval=)"
+            )
         if pixel_size is not None and unit is None and not self.is_spatially_calibrated:
-            raise InputError(f"pixel_size={pixel_size!r} needs a unit (for example unit='um')")
+            raise InputError(
+                f"a pixel size of {pixel_size!r} needs a unit (--unit, unit=; for example um)"
+            )
         if frame_interval is not None and time_unit is None and self.frame_interval is None:
             raise InputError(
-                f"frame_interval={frame_interval!r} needs a time_unit (for example time_unit='s')"
+                f"a frame interval of {frame_interval!r} needs a time unit "
+                "(--time-unit, time_unit=; for example s)"
             )
         new_size = self.pixel_size if pixel_size is None else pixel_size
         new_interval = self.frame_interval if frame_interval is None else frame_interval

@@ -70,7 +70,7 @@ def test_calibrate_after_the_run_reaches_measure_export_and_the_ngff_scale(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--unit", "um"], "without pixel_size"),
+        (["--unit", "um"], "without a pixel size"),
         (["--pixel-size", "0.5"], "needs a unit"),
         (["--pixel-size", "-1", "--unit", "um"], "expected a positive number"),
         (["--pixel-size", "0.5", "--unit", "umm"], "'umm' is not a length unit"),  # a typo

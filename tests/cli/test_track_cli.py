@@ -400,7 +400,30 @@ def test_track_unit_without_size_is_refused_before_anything_is_written(tmp_path:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "error: unit='mm' without pixel_size would relabel 0.87 um as 0.87 mm; give "
-        "pixel_size in mm as well (0.87 um is 0.00087 mm)"
+        "error: the unit mm without a pixel size would relabel 0.87 um as 0.87 mm; give "
+        "the pixel size in mm as well (0.87 um is 0.00087 mm)"
     )
     assert not out.exists()
+
+
+def test_warnings_are_one_plain_line_and_non_square_pixels_stay_in_pixels(tmp_path):
+    import tifffile
+
+    cells = load_cells()
+    video = tmp_path / "aniso.tif"
+    frames = tifffile.imread(cells.video_path)[:4]
+    tifffile.imwrite(
+        video,
+        frames,
+        imagej=True,
+        resolution=(1 / 0.87, 1 / 1.74),
+        metadata={"axes": "TYX", "unit": "um"},
+    )
+    out = tmp_path / "aniso.zarr"
+    proc = cli(
+        "track", video, "--prompts", cells.prompts_path, "--out", out, "--engine", "classic", "-q"
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: " in proc.stderr and "pixels are not square (1.74 x 0.87" in proc.stderr
+    assert "UserWarning" not in proc.stderr and "warnings.warn" not in proc.stderr
+    assert open_result(out).calibration.unit == "px"

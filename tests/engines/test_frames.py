@@ -31,7 +31,7 @@ def test_16bit_uses_global_percentiles_so_changes_survive() -> None:
 def test_channel_selection() -> None:
     frames = np.zeros((2, 16, 16, 2), np.uint16)
     frames[..., 1] = 7
-    with pytest.raises(InputError, match="choose one with channel"):
+    with pytest.raises(InputError, match=r"choose one, 0\.\.1 \(--channel"):
         FrameNormalizer(frames)
     with pytest.raises(InputError, match="does not exist"):
         FrameNormalizer(frames, channel=2)

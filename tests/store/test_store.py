@@ -349,8 +349,8 @@ def test_given_calibration_is_recorded_for_napari_fiji_and_measurements(
     # Incomplete or invalid calibrations fail before anything is written or replaced.
     for bad, message in (
         ({"pixel_size": 0.5}, "needs a unit"),
-        ({"unit": "mm"}, "without pixel_size"),
-        ({"frame_interval": 2.0}, "needs a time_unit"),
+        ({"unit": "mm"}, "without a pixel size"),
+        ({"frame_interval": 2.0}, "needs a time unit"),
         ({"pixel_size": -1.0, "unit": "mm"}, "positive"),
     ):
         with pytest.raises(InputError, match=message):

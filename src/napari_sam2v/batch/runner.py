@@ -101,6 +101,9 @@ def _connect(scheduler: str | None, workers: int, threads: int) -> Iterator[tupl
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        # No dashboard; the scheduler's small HTTP server takes a free local port
+        # instead of 8787, which another batch or Jupyter may hold (dask then warns).
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.CRITICAL,
         env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
     )

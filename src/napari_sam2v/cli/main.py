@@ -8,8 +8,11 @@ with status 2; Ctrl-C exits with status 130 and leaves resumable output.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from napari_sam2v._version import __version__
 from napari_sam2v.cli import batch, calibrate, demo, export, gui, measure, models, track
@@ -52,6 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _plain_warnings() -> Iterator[None]:
+    """Show warnings as one ``warning: ...`` line, without Python's source excerpt."""
+
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``napari-sam2v`` command line.
 
@@ -69,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(None if argv is None else list(argv))
     try:
-        return int(args.run(args))
+        with _plain_warnings():
+            return int(args.run(args))
     except Sam2vError as exc:
         print_error(str(exc))
         return EXIT_ERROR

@@ -80,7 +80,7 @@ class FrameNormalizer:
             if channel is None:
                 raise InputError(
                     f"the frames have {n_channels} channels: "
-                    f"choose one with channel=0..{n_channels - 1}"
+                    f"choose one, 0..{n_channels - 1} (--channel, channel=)"
                 )
             if not 0 <= int(channel) < n_channels:
                 raise InputError(f"channel {channel} does not exist (0..{n_channels - 1})")

@@ -467,10 +467,13 @@ def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
     if multiscales is None:
         images = _child_images(node)
         if images[:1] != ["0"]:
-            where = f"; it holds the images {', '.join(images)}: open {path / images[0]}"
+            where = (
+                f"; it holds the images {', '.join(images)}: open {path / images[0]}"
+                if images
+                else "; open the OME-Zarr image (the group with 'multiscales')"
+            )
             raise VideoReadError(
-                f"{path}: zarr group without OME-Zarr 'multiscales' metadata"
-                + (where if images else "; open the OME-Zarr image (the group with 'multiscales')")
+                f"{path}: zarr group without OME-Zarr 'multiscales' metadata{where}"
             )
         image = images[0]  # bioformats2raw layout: the first image
         node = node[image]

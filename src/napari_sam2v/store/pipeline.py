@@ -77,7 +77,9 @@ def _frame_range(
     if direction is Direction.BACKWARD:
         return 0 if end is None else end, n - 1
     if end is not None:
-        raise PromptError("end cannot be combined with direction='both'")
+        raise PromptError(
+            "an end frame (--end, end=) cannot be combined with propagating both ways"
+        )
     return 0, n - 1
 
 
