@@ -107,7 +107,9 @@ def test_a_unit_alone_is_not_a_silent_relabel() -> None:
         InputError, match=r"relabel 0\.87 um as 0\.87 mm; .*\(0\.87 um is 0\.00087 mm\)"
     ):
         cal.overridden(unit="mm")
-    with pytest.raises(InputError, match=r"give the frame interval in min as well \(600 s is 10 min\)"):
+    with pytest.raises(
+        InputError, match=r"give the frame interval in min as well \(600 s is 10 min\)"
+    ):
         cal.overridden(time_unit="min")
     with pytest.raises(InputError, match=r"give the pixel size in furlong as well$"):
         cal.overridden(unit="furlong")  # no known size: no converted value offered
