@@ -37,7 +37,7 @@ def test_options_are_validated() -> None:
         create_engine("classic", exit_fraction=1.0)
     info = create_engine("classic", sigma=2.0).info
     assert info.engine == "classic" and info.settings["sigma"] == 2.0
-    assert info.settings == ClassicSettings(sigma=2.0).to_dict()
+    assert info.settings == {**ClassicSettings(sigma=2.0).to_dict(), "cache_frames": 4}
 
 
 def test_tracks_bright_disks_forward(disk_video) -> None:

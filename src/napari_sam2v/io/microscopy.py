@@ -428,19 +428,14 @@ def _ngff_multiscales(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def _child_images(node: Any) -> list[str]:
-    """Names of the child groups of ``node`` that are OME-Zarr images, ``"0"`` first.
-
-    A bioformats2raw layout (root attribute ``bioformats2raw.layout``) keeps its images
-    in the groups ``0``, ``1``, ... next to an ``OME`` metadata group.
-    """
+    """Child groups of ``node`` that are OME-Zarr images, in natural order (bioformats2raw)."""
     import zarr
 
     names = sorted(node.group_keys(), key=natural_key)
-    return [
-        name
-        for name in names
-        if isinstance(child := node[name], zarr.Group) and _ngff_multiscales(dict(child.attrs))
+    is_image = [
+        isinstance(node[n], zarr.Group) and _ngff_multiscales(dict(node[n].attrs)) for n in names
     ]
+    return [name for name, image in zip(names, is_image, strict=True) if image]
 
 
 def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
