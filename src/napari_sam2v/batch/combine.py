@@ -210,7 +210,6 @@ def combine_tables(
             table, units, converted = _in_units(table, kind, source, target)
             if not converted:
                 unconverted.add(outcome.name)
-            table = table.copy()
             table.insert(0, "video", outcome.name)
             table.insert(1, UNIT_COLUMNS[0], units[0])
             table.insert(2, UNIT_COLUMNS[1], units[1])

@@ -208,7 +208,8 @@ def export_png(
     if mode not in ("instance", "objects"):
         raise StoreError(f"unknown PNG export mode {mode!r}: use 'instance' or 'objects'")
     res = _as_result(result)
-    if mode == "instance" and res.labels_array(writable=False).dtype.itemsize > 2:
+    array = res.labels_array(writable=False)
+    if mode == "instance" and array.dtype.itemsize > 2:
         raise StoreError(
             "object ids above 65535 do not fit a 16-bit PNG instance map: export a "
             "TIFF, COCO JSON or per-object PNG masks instead"
@@ -216,7 +217,6 @@ def export_png(
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     idx = _frames(res, frames)
-    array = res.labels_array(writable=False)
     masks = _mask_array(res)
     written: list[Path] = []
     folders = {}

@@ -242,7 +242,7 @@ def track(
         # replaced, so a bad input never costs an existing result (even with overwrite).
         # open_video already applied `channel` unless a ready VideoSource was given.
         eng.set_video(source, channel=channel if isinstance(video, VideoSource) else None)
-        _check_start(eng, prompts, direction, start, (lo, hi))
+        first = _check_start(eng, prompts, direction, start, (lo, hi))
         _check_prompted_frames(eng, prompts)
         store = _open_store(
             out,
@@ -277,6 +277,7 @@ def track(
                 store,
                 direction=direction,
                 start=start,
+                first=first,
                 frame_range=(lo, hi),
                 progress=progress,
                 cancel=cancel,
@@ -302,8 +303,8 @@ def _check_start(
     direction: Direction,
     start: int | None,
     frame_range: tuple[int, int],
-) -> None:
-    """Refuse a start frame from which the propagation would find nothing to follow."""
+) -> int:
+    """The frame the propagation starts on; refused when it would find nothing to follow."""
     frames = prompts.frames()
     first = engine.resolve_start(start, direction, frames)
     lo, hi = frame_range
@@ -324,6 +325,7 @@ def _check_start(
             f"nothing to follow backward from frame {first}: the last prompt is on frame "
             f"{max(frames)}; start there, or propagate forward or both ways"
         )
+    return first
 
 
 def _check_prompted_frames(engine: Engine, prompts: Prompts) -> None:
@@ -441,6 +443,7 @@ def _run(
     *,
     direction: Direction,
     start: int | None,
+    first: int,
     frame_range: tuple[int, int],
     progress: Callable[[ProgressInfo], None] | None,
     cancel: threading.Event | None,
@@ -448,7 +451,6 @@ def _run(
 ) -> None:
     from napari_sam2v.engines.base import propagation_order
 
-    first = engine.resolve_start(start, direction, store.prompts.frames())
     total = len(propagation_order(store.n_frames, first, direction, frame_range))
     object_ids = list(engine.object_ids)
     t0 = time.perf_counter()
