@@ -127,7 +127,8 @@ class FakeEngine(Engine):
             model="threshold",
             model_hash="0" * 8,
             random_weights=self.random_weights,
-            settings={"sleep": self.sleep},
+            # The delay changes speed, not masks: like num_threads, it is no setting.
+            settings={"threshold": 0.5},
         )
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,45 @@ def test_resume_refuses_another_file_but_follows_a_moved_one(tmp_path, disk_vide
     done = track(str(moved), _prompts(), out, engine=FakeEngine(), resume=True)
     assert done.complete
     np.testing.assert_array_equal(np.asarray(open_result(out).labels), truth)
+
+
+class _OtherEngine(FakeEngine):
+    """The fake engine with other provenance: another model, or other settings."""
+
+    def __init__(self, **info: object) -> None:
+        super().__init__()
+        self._changes = info
+
+    @property
+    def info(self):
+        return replace(super().info, **self._changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"model_hash": "f" * 8}, "with model 'threshold'; the interrupted run used 'threshold'"),
+        ({"model": "other", "model_hash": ""}, "with model 'other'"),
+        ({"settings": {"threshold": 0.7}}, r"other engine settings \(threshold: 0.5 then, 0.7 now"),
+        ({"settings": {"threshold": 0.5, "precision": "bf16"}}, "precision: None then"),
+    ],
+)
+def test_resume_refuses_other_weights_or_settings(tmp_path, disk_video, changes, message):
+    frames, truth = disk_video
+    out = tmp_path / "r.zarr"
+    _partial(frames, out)
+    before = tree_digest(out)
+    with pytest.raises(StoreError, match=message):
+        track(frames, _prompts(), out, engine=_OtherEngine(**changes), resume=True)
+    assert tree_digest(out) == before
+    assert track(frames, _prompts(), out, engine=FakeEngine(), resume=True).complete
+
+
+def test_resume_accepts_other_runtime_settings(tmp_path, disk_video):
+    frames, truth = disk_video
+    out = tmp_path / "r.zarr"
+    _partial(frames, out)
+    faster = {"threshold": 0.5, "num_threads": 8, "cache_frames": 64}
+    done = track(frames, _prompts(), out, engine=_OtherEngine(settings=faster), resume=True)
+    assert done.complete
+    np.testing.assert_array_equal(np.asarray(done.labels), truth)

@@ -21,8 +21,9 @@ from napari_sam2v.errors import PromptError, StoreError
 from napari_sam2v.io import VideoSource, open_video
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
-from napari_sam2v.store.result import Result, file_fingerprint, open_result
+from napari_sam2v.store.result import Result, open_result
 from napari_sam2v.store.result_store import ResultStore
+from napari_sam2v.store.resume import check_resumable, source_reference
 from napari_sam2v.types import Calibration, any_given
 
 __all__ = ["COPY_LIMIT_BYTES", "ProgressInfo", "track"]
@@ -81,22 +82,6 @@ def _frame_range(
             "an end frame (--end, end=) cannot be combined with propagating both ways"
         )
     return 0, n - 1
-
-
-def _source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
-    meta = video.metadata
-    ref: dict[str, Any] = {
-        "kind": meta.kind,
-        "shape": list(video.shape),
-        "dtype": str(video.dtype),
-        "channel": channel,
-    }
-    if meta.source:
-        src = Path(meta.source)
-        ref["path"] = str(src.resolve())
-        if src.is_file():
-            ref.update(file_fingerprint(src))
-    return ref
 
 
 def _make_engine(
@@ -359,7 +344,7 @@ def _open_store(
         else:
             store = ResultStore.open(out, fsync=fsync)
             try:
-                _check_resumable(store, source, prompts, engine, calibration, channel)
+                check_resumable(store, source, prompts, engine, calibration, channel)
             except BaseException:
                 store.close()
                 raise
@@ -373,7 +358,7 @@ def _open_store(
         frame_shape=source.frame_shape,
         prompts=prompts,
         calibration=calibration or source.metadata.calibration,
-        source=_source_reference(source, channel),
+        source=source_reference(source, channel),
         image=source if copy else None,
         engine_info=engine.info,
         settings=settings,
@@ -382,59 +367,6 @@ def _open_store(
         overwrite=overwrite,
         fsync=fsync,
     )
-
-
-def _check_resumable(
-    store: ResultStore,
-    source: VideoSource,
-    prompts: Prompts,
-    engine: Engine,
-    calibration: Calibration | None,
-    channel: int | None,
-) -> None:
-    expected = [source.n_frames, *source.frame_shape]
-    if list(store.meta["shape"]) != expected:
-        raise StoreError(
-            f"{store.path}: cannot resume, the store holds {store.meta['shape']} frames/pixels "
-            f"but the video is {expected}"
-        )
-    if store.prompts != prompts:
-        raise StoreError(
-            f"{store.path}: cannot resume, the prompts differ from the interrupted run; "
-            "replace it to start again (--overwrite; overwrite=True in Python)"
-        )
-    stored = (store.meta.get("engine") or {}).get("engine")
-    if stored and stored != engine.info.engine:
-        raise StoreError(
-            f"{store.path}: cannot resume with engine {engine.info.engine!r}; the interrupted "
-            f"run used {stored!r}"
-        )
-    _check_same_source(store, source, channel)
-    recorded = store.calibration
-    if calibration is not None and calibration != recorded:
-        raise StoreError(
-            f"{store.path}: cannot resume with calibration {calibration.to_dict()}; the store "
-            f"records {recorded.to_dict()}: give the same calibration, or none, to resume "
-            "(ResultStore.set_calibration, or napari-sam2v calibrate, changes it afterwards)"
-        )
-
-
-def _check_same_source(store: ResultStore, source: VideoSource, channel: int | None) -> None:
-    """Refuse to resume from another file or channel than the interrupted run's."""
-    recorded = store.meta.get("source") or {}
-    if "channel" in recorded and recorded["channel"] != channel:
-        raise StoreError(
-            f"{store.path}: cannot resume with channel {channel}; the interrupted run "
-            f"tracked channel {recorded['channel']}"
-        )
-    current = _source_reference(source, channel)
-    keys = ("size", "sha256_first_mb")
-    if all(k in recorded for k in keys) and any(recorded[k] != current.get(k) for k in keys):
-        raise StoreError(
-            f"{store.path}: cannot resume, the video is not the file the interrupted run "
-            f"tracked ({recorded.get('path')}); resume with that file, or replace the "
-            "store to start again"
-        )
 
 
 def _run(

@@ -1,0 +1,165 @@
+"""Checks that a store may be resumed with this video, these prompts and this engine.
+
+A resumed run keeps the frames an interrupted run wrote and adds the rest. That is
+only right when both runs would have written the same masks: the same file and
+channel, the same prompts, the same calibration, and an engine with the same model,
+weights and output-changing settings. Anything else would mix two results in one
+store without a trace, so it is refused with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from napari_sam2v.engines.base import Engine
+from napari_sam2v.errors import StoreError
+from napari_sam2v.io import VideoSource
+from napari_sam2v.io.prompt_files import Prompts
+from napari_sam2v.store.provenance import jsonable
+from napari_sam2v.store.result import file_fingerprint
+from napari_sam2v.store.result_store import ResultStore
+from napari_sam2v.types import Calibration
+
+__all__ = ["RUNTIME_SETTINGS", "check_resumable", "source_reference"]
+
+#: Engine settings that change speed or memory but not the masks: they may differ
+#: between an interrupted run and its resumption.
+RUNTIME_SETTINGS = frozenset({"cache_frames", "embedding_cache_size", "num_threads", "description"})
+
+_REPLACE = "replace the store to start again (--overwrite; overwrite=True in Python)"
+
+
+def source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
+    """What the store records about its input: kind, shape, dtype, channel, file.
+
+    Parameters
+    ----------
+    video : VideoSource
+        The input.
+    channel : int or None
+        The channel tracked, if the input has channels.
+
+    Returns
+    -------
+    dict
+        JSON-safe; a file input adds its resolved path, size and a hash of its
+        first MiB.
+    """
+    meta = video.metadata
+    ref: dict[str, Any] = {
+        "kind": meta.kind,
+        "shape": list(video.shape),
+        "dtype": str(video.dtype),
+        "channel": channel,
+    }
+    if meta.source:
+        src = Path(meta.source)
+        ref["path"] = str(src.resolve())
+        if src.is_file():
+            ref.update(file_fingerprint(src))
+    return ref
+
+
+def check_resumable(
+    store: ResultStore,
+    source: VideoSource,
+    prompts: Prompts,
+    engine: Engine,
+    calibration: Calibration | None,
+    channel: int | None,
+) -> None:
+    """Refuse to resume ``store`` with another input, prompts, engine or calibration.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The interrupted run's store.
+    source : VideoSource
+        The video of the resuming run.
+    prompts : Prompts
+        Its prompts.
+    engine : Engine
+        Its engine (already holding the video).
+    calibration : Calibration or None
+        The calibration the user gave, if any.
+    channel : int or None
+        The channel tracked.
+
+    Raises
+    ------
+    StoreError
+        Naming what differs.
+    """
+    expected = [source.n_frames, *source.frame_shape]
+    if list(store.meta["shape"]) != expected:
+        raise StoreError(
+            f"{store.path}: cannot resume, the store holds {store.meta['shape']} frames/pixels "
+            f"but the video is {expected}"
+        )
+    if store.prompts != prompts:
+        raise StoreError(
+            f"{store.path}: cannot resume, the prompts differ from the interrupted run; {_REPLACE}"
+        )
+    _check_same_engine(store, engine)
+    _check_same_source(store, source, channel)
+    recorded = store.calibration
+    if calibration is not None and calibration != recorded:
+        raise StoreError(
+            f"{store.path}: cannot resume with calibration {calibration.to_dict()}; the store "
+            f"records {recorded.to_dict()}: give the same calibration, or none, to resume "
+            "(ResultStore.set_calibration, or napari-sam2v calibrate, changes it afterwards)"
+        )
+
+
+def _output_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in jsonable(settings).items() if k not in RUNTIME_SETTINGS}
+
+
+def _check_same_engine(store: ResultStore, engine: Engine) -> None:
+    """The same engine, model weights and output-changing settings as the stored run."""
+    stored = store.meta.get("engine") or {}
+    if not stored:
+        return  # written without provenance (an old or hand-made store)
+    info = engine.info
+    where = f"{store.path}: cannot resume"
+    if stored.get("engine") and stored["engine"] != info.engine:
+        raise StoreError(
+            f"{where} with engine {info.engine!r}; the interrupted run used {stored['engine']!r}"
+        )
+    old_hash, new_hash = stored.get("model_hash") or "", info.model_hash or ""
+    if (old_hash and new_hash and old_hash != new_hash) or (
+        not (old_hash and new_hash) and (stored.get("model") or "") != (info.model or "")
+    ):
+        raise StoreError(
+            f"{where} with model {info.model!r}; the interrupted run used "
+            f"{stored.get('model')!r} (other weights give other masks): resume with that "
+            f"model, or {_REPLACE}"
+        )
+    old = _output_settings(stored.get("settings") or {})
+    new = _output_settings(info.settings)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in changed)
+        raise StoreError(
+            f"{where} with other engine settings ({detail}); resume with the interrupted "
+            f"run's settings, or {_REPLACE}"
+        )
+
+
+def _check_same_source(store: ResultStore, source: VideoSource, channel: int | None) -> None:
+    """Refuse to resume from another file or channel than the interrupted run's."""
+    recorded = store.meta.get("source") or {}
+    if "channel" in recorded and recorded["channel"] != channel:
+        raise StoreError(
+            f"{store.path}: cannot resume with channel {channel}; the interrupted run "
+            f"tracked channel {recorded['channel']}"
+        )
+    current = source_reference(source, channel)
+    keys = ("size", "sha256_first_mb")
+    if all(k in recorded for k in keys) and any(recorded[k] != current.get(k) for k in keys):
+        raise StoreError(
+            f"{store.path}: cannot resume, the video is not the file the interrupted run "
+            f"tracked ({recorded.get('path')}); resume with that file, or replace the "
+            "store to start again"
+        )
