@@ -75,9 +75,53 @@ def test_manifest_from_a_spreadsheet_with_decimal_commas(folder: Path, sep: str)
     assert second.pixel_size is None and second.video == (folder / "b.tif").resolve()
 
 
-def test_duplicate_stems_get_row_suffixes(folder: Path) -> None:
-    manifest = read_manifest(write(folder, "video,prompts\na.tif,a.json\nsub/a.tif,a.json\n"))
-    assert [r.name for r in manifest] == ["a-row2", "a-row3"]
+def test_duplicate_stems_take_their_folders_not_row_numbers(folder: Path) -> None:
+    for name in ("siteB/a.tif", "2024/x/t.tif", "2025/x/t.tif"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    rows = ["a.tif,a.json", "sub/a.tif,a.json", "2024/x/t.tif,a.json", "2025/x/t.tif,a.json"]
+    manifest = read_manifest(write(folder, "video,prompts\n" + "\n".join(rows) + "\n"))
+    names = [r.name for r in manifest]
+    assert names == [f"{folder.name}_a", "sub_a", "2024_x_t", "2025_x_t"]
+    # Adding a row elsewhere (or one more video of that name) and reordering the
+    # rows moves no video's results into another's folder.
+    more = ["b.tif,b.csv", rows[3], rows[2], "siteB/a.tif,a.json", rows[1], rows[0]]
+    again = read_manifest(write(folder, "video,prompts\n" + "\n".join(more) + "\n"))
+    by_video = {r.video: r.name for r in again}
+    for row in manifest:
+        assert by_video[row.video] == row.name
+    assert by_video[(folder / "siteB/a.tif").resolve()] == "siteB_a"
+
+
+def test_one_video_with_two_prompt_files_or_channels(folder: Path) -> None:
+    text = "video,prompts,channel\na.tif,a.json,\na.tif,b.csv,\nb.tif,a.json,0\nb.tif,a.json,1\n"
+    assert [r.name for r in read_manifest(write(folder, text))] == ["a-a", "a-b", "b-c0", "b-c1"]
+
+
+def test_generated_names_avoid_given_names(folder: Path) -> None:
+    # A name cell equal to what another row would get: the other row gets another.
+    text = "video,prompts,name\na.tif,a.json,\nb.tif,b.csv,a\n"
+    first, second = read_manifest(write(folder, text)).rows
+    assert second.name == "a" and first.name == f"{folder.name}_a"
+
+
+def test_two_rows_cannot_share_an_output_folder(folder: Path) -> None:
+    text = "video,prompts,name\na.tif,a.json,site 1\nb.tif,b.csv,Site_1\n"
+    with pytest.raises(InputError, match=r"row 3: output name 'Site_1' is also row 2's"):
+        read_manifest(write(folder, text))
+
+
+def test_a_repeated_row_is_refused(folder: Path) -> None:
+    text = "video,prompts\na.tif,a.json\nb.tif,b.csv\n./a.tif,a.json\n"
+    with pytest.raises(InputError, match="row 4 repeats row 2: remove one"):
+        read_manifest(write(folder, text))
+
+
+def test_a_trailing_separator_in_the_header_is_ignored(folder: Path) -> None:
+    manifest = read_manifest(write(folder, "video,prompts,\na.tif,a.json,\n"))
+    assert [r.name for r in manifest] == ["a"]
+    with pytest.raises(InputError, match="header column 2 has no name"):
+        read_manifest(write(folder, "video,,prompts\na.tif,,a.json\n"))
 
 
 def test_blank_lines_keep_file_row_numbers(folder: Path) -> None:
@@ -180,7 +224,18 @@ def test_check_files_can_be_disabled(folder: Path) -> None:
         ("", "video"),
         ("a/b\\c", "a_b_c"),
         ("=cmd|calc", "cmd_calc"),
+        ("Récif Moorea", "Récif_Moorea"),
+        ("Re\u0301cif", "Récif"),
     ],
 )
 def test_safe_name(text: str, expected: str) -> None:
     assert safe_name(text) == expected
+
+
+def test_model_paths_are_relative_to_the_manifest(folder: Path, tmp_path_factory, monkeypatch):
+    (folder / "models" / "tiny").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    text = "video,prompts,model\na.tif,a.json,models/tiny\nb.tif,b.csv,sam2.1-tiny\n"
+    first, second = read_manifest(write(folder, text)).rows
+    assert first.model == str((folder / "models" / "tiny").resolve())
+    assert second.model == "sam2.1-tiny"

@@ -2,8 +2,8 @@
 
 A manifest is a CSV file with a header row. Required columns are ``video`` and
 ``prompts``; optional columns are ``channel``, ``pixel_size``, ``unit``,
-``frame_interval``, ``time_unit``, ``model`` and ``name``. Relative paths are
-resolved against the folder holding the manifest, so a manifest can travel with
+``frame_interval``, ``time_unit``, ``model`` and ``name``. Relative paths (also a
+``model`` path) are resolved against the folder holding the manifest, so a manifest can travel with
 its videos. Every problem is reported with the row number of the CSV file (the
 header is row 1), all problems at once, so a user fixes the manifest in one go.
 """
@@ -11,10 +11,11 @@ header is row 1), all problems at once, so a user fixes the manifest in one go.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import re
-from collections import Counter
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,15 +47,16 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
 )
 
 _MAX_LISTED_PROBLEMS = 8
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^\w.-]+")
 
 
 def safe_name(text: str) -> str:
     """Turn free text into a file-system-safe folder name.
 
-    Only letters, digits, ``.``, ``_`` and ``-`` are kept (runs of anything else
-    become ``_``); leading dots, dashes and underscores are dropped, so the name can
-    be neither hidden, nor an option, nor climb out of the output folder.
+    Only letters (of any script: ``Récif`` stays ``Récif``), digits, ``.``, ``_``
+    and ``-`` are kept (runs of anything else become ``_``); leading dots, dashes and
+    underscores are dropped, so the name can be neither hidden, nor an option, nor
+    climb out of the output folder.
 
     Parameters
     ----------
@@ -66,7 +68,7 @@ def safe_name(text: str) -> str:
     str
         A non-empty name (``"video"`` when nothing usable is left).
     """
-    name = _UNSAFE.sub("_", text).lstrip("._-").rstrip("_")
+    name = _UNSAFE.sub("_", unicodedata.normalize("NFC", text)).lstrip("._-").rstrip("_")
     return name[:120] or "video"
 
 
@@ -136,6 +138,12 @@ class Manifest:
 _NUMBER_COLUMNS = ("pixel_size", "frame_interval")
 
 
+def _listed(problems: Sequence[str]) -> str:
+    listed = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
+    more = len(problems) - _MAX_LISTED_PROBLEMS
+    return listed + (f"; and {more} more" if more > 0 else "")
+
+
 def _positive_float(value: str, column: str) -> float:
     try:
         number = float(value)
@@ -168,6 +176,16 @@ def _resolve(value: str, base: Path, column: str, check_files: bool) -> Path:
     return path
 
 
+def _model_cell(value: str, base: Path) -> str:
+    """A model name as written, or a model path resolved like the other paths."""
+    from napari_sam2v.engines.sam2.registry import looks_like_path
+
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    return str(path.resolve()) if path.exists() or looks_like_path(value) else value
+
+
 def _parse_row(
     number: int, record: dict[str, str], base: Path, check_files: bool
 ) -> tuple[dict[str, object], list[str]]:
@@ -197,10 +215,10 @@ def _parse_row(
                 fields[column] = known_unit(value, time=column == "time_unit")
             except InputError as exc:
                 problems.append(f"column '{column}': {exc}")
-    for column in ("model", "name"):
-        value = record.get(column, "")
-        if value:
-            fields[column] = value
+    if record.get("model"):
+        fields["model"] = _model_cell(record["model"], base)
+    if record.get("name"):
+        fields["name"] = record["name"]
     if "unit" in fields and "pixel_size" not in fields:
         problems.append("column 'unit' is set but 'pixel_size' is empty")
     if "time_unit" in fields and "frame_interval" not in fields:
@@ -208,17 +226,92 @@ def _parse_row(
     return fields, problems
 
 
-def _assign_names(parsed: Sequence[dict[str, object]]) -> list[str]:
-    """Unique output names, stable for a given manifest."""
-    wanted = [
-        safe_name(str(f["name"])) if "name" in f else safe_name(Path(str(f["video"])).stem)
-        for f in parsed
-    ]
-    counts = Counter(name.lower() for name in wanted)
-    return [
-        name if counts[name.lower()] == 1 else f"{name}-row{f['row']}"
-        for name, f in zip(wanted, parsed, strict=True)
-    ]
+def _stem(fields: dict[str, object]) -> str:
+    return safe_name(Path(str(fields["video"])).stem)
+
+
+def _parents(video: Path, others: Sequence[Path]) -> str:
+    """The fewest parent folders of ``video`` that no other video shares."""
+    parts = video.parent.parts
+    for depth in range(1, len(parts) + 1):
+        if all(other.parent.parts[-depth:] != parts[-depth:] for other in others):
+            return "_".join(parts[-depth:])
+    return "_".join(parts)
+
+
+def _row_digest(fields: dict[str, object]) -> str:
+    text = repr(sorted((k, str(v)) for k, v in fields.items() if k != "row"))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+
+
+def _generated_name(
+    index: int, parsed: Sequence[dict[str, object]], taken: set[str], explicit: set[str]
+) -> str:
+    """Output name of a row without a ``name``: its video's stem, made unique.
+
+    Rows whose videos share a stem (GoPro's ``GX010001.MP4`` in per-site folders)
+    take the fewest parent folders that tell them apart (``siteA_GX010001``); rows of
+    one video take their prompt file's stem, then their channel. A name depends only
+    on the rows sharing its stem, never on row positions, so adding or reordering rows
+    never moves another video's results into another folder.
+    """
+    fields = parsed[index]
+    stem, video = _stem(fields), Path(str(fields["video"]))
+    alike = [f for i, f in enumerate(parsed) if i != index and _stem(f).lower() == stem.lower()]
+    if not alike and stem.lower() not in explicit:
+        return stem
+    videos = [Path(str(f["video"])) for f in alike if Path(str(f["video"])) != video]
+    name = safe_name(f"{_parents(video, videos)}_{stem}") if videos or not alike else stem
+    same = [f for f in alike if Path(str(f["video"])) == video]
+    if same:
+        prompts = Path(str(fields["prompts"])).stem
+        if all(Path(str(f["prompts"])).stem != prompts for f in same):
+            name = safe_name(f"{name}-{prompts}")
+        elif all(f.get("channel") != fields.get("channel") for f in same):
+            name = f"{name}-c{fields.get('channel')}"
+        else:
+            name = f"{name}-{_row_digest(fields)}"
+    if name.lower() in taken:
+        name = f"{name}-{_row_digest(fields)}"
+    return name
+
+
+def _assign_names(parsed: Sequence[dict[str, object]]) -> tuple[list[str], list[str]]:
+    """Unique output names, stable for a given set of rows, and naming problems."""
+    explicit = [safe_name(str(f["name"])) if "name" in f else None for f in parsed]
+    explicit_set = {n.lower() for n in explicit if n is not None}
+    names: list[str] = []
+    taken: set[str] = set()
+    for index, given in enumerate(explicit):
+        name = given or _generated_name(index, parsed, taken | explicit_set, explicit_set)
+        names.append(name)
+        taken.add(name.lower())
+    problems = []
+    first: dict[str, int] = {}
+    for name, fields in zip(names, parsed, strict=True):
+        row = int(str(fields["row"]))
+        if name.lower() in first:
+            problems.append(
+                f"row {row}: output name {name!r} is also row {first[name.lower()]}'s; "
+                "two videos cannot share one output folder: give one a different 'name'"
+            )
+        else:
+            first[name.lower()] = row
+    return names, problems
+
+
+def _repeated_rows(parsed: Sequence[dict[str, object]]) -> list[str]:
+    """Rows that repeat an earlier row exactly (they would track one video twice)."""
+    seen: dict[tuple[tuple[str, str], ...], int] = {}
+    problems = []
+    for fields in parsed:
+        key = tuple(sorted((k, str(v)) for k, v in fields.items() if k != "row"))
+        row = int(str(fields["row"]))
+        if key in seen:
+            problems.append(f"row {row} repeats row {seen[key]}: remove one")
+        else:
+            seen[key] = row
+    return problems
 
 
 def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
@@ -273,6 +366,13 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     if not lines:
         raise InputError(f"manifest {path} is empty: it needs a header row 'video,prompts'")
     header = [cell.strip() for cell in lines[0][1]]
+    while header and not header[-1]:
+        header.pop()  # a trailing separator, as some spreadsheets write
+    if "" in header:
+        raise InputError(
+            f"manifest {path}: header column {header.index('') + 1} has no name; "
+            f"columns are {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InputError(
@@ -304,13 +404,13 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         problems += [f"row {number}: {p}" for p in row_problems]
         parsed.append(fields)
     if problems:
-        listed = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
-        more = len(problems) - _MAX_LISTED_PROBLEMS
-        suffix = f"; and {more} more" if more > 0 else ""
-        raise InputError(f"manifest {path}: {listed}{suffix}")
+        raise InputError(f"manifest {path}: {_listed(problems)}")
     if not parsed:
         raise InputError(f"manifest {path} has a header but no video rows")
-    names = _assign_names(parsed)
+    names, problems = _assign_names(parsed)
+    problems = _repeated_rows(parsed) + problems
+    if problems:
+        raise InputError(f"manifest {path}: {_listed(problems)}")
     rows = tuple(
         ManifestRow(**{**fields, "name": name})  # type: ignore[arg-type]
         for name, fields in zip(names, parsed, strict=True)
