@@ -18,14 +18,15 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
-from napari_sam2v.errors import Sam2vError
+from napari_sam2v.errors import BatchError, Sam2vError
 from napari_sam2v.types import any_given, given_calibration
 
-__all__ = ["ENGINE_CACHE", "EngineCache", "is_finished", "process_video"]
+__all__ = ["ENGINE_CACHE", "EngineCache", "check_owner", "is_finished", "process_video"]
 
 EngineKey = tuple[str, str, str, tuple[tuple[str, Any], ...]]
 
@@ -168,6 +169,61 @@ def is_finished(task: VideoTask) -> bool:
     return task.done_marker.is_file() and task.store_path.exists()
 
 
+def _same_video(recorded: dict[str, Any], video: Path) -> bool:
+    """Whether a store's recorded source is ``video`` (followed by content if moved)."""
+    path = recorded.get("path")
+    if not path:
+        return True  # no file recorded (an array input): nothing to compare
+    if video.is_file() and "sha256_first_mb" in recorded and "size" in recorded:
+        from napari_sam2v.store.result import file_fingerprint
+
+        current = file_fingerprint(video)
+        return all(current[k] == recorded[k] for k in ("size", "sha256_first_mb"))
+    return Path(path) == video
+
+
+def check_owner(task: VideoTask) -> None:
+    """Refuse an output folder whose store holds another video's or prompts' results.
+
+    Output folders are named from the manifest; after rows or names change, a folder
+    may hold an earlier run of another row. Skipping, measuring or resuming it would
+    report that row's numbers under this row's name.
+
+    Parameters
+    ----------
+    task : VideoTask
+        The video and its output folder.
+
+    Raises
+    ------
+    BatchError
+        Naming what the folder holds; nothing is changed.
+    """
+    from napari_sam2v.io.prompt_files import Prompts
+    from napari_sam2v.store import open_result
+
+    if not task.store_path.exists():
+        return
+    try:
+        result = open_result(task.store_path)
+    except Sam2vError:
+        return  # not a readable store (an interrupted creation): track() decides
+    row, keep = task.row, "nothing there was changed"
+    recorded = result.metadata.get("source") or {}
+    if not _same_video(recorded, row.video):
+        raise BatchError(
+            f"{task.out_dir} holds the results of {recorded.get('path')}, not of {row.video} "
+            f"(manifest row {row.row}): rows or names changed since that run. Give this row "
+            f"its own 'name', or move that folder away; {keep}"
+        )
+    if row.prompts.is_file() and Prompts.load(row.prompts) != result.prompts:
+        raise BatchError(
+            f"{task.out_dir} was tracked with other prompts than {row.prompts} (manifest row "
+            f"{row.row}). To track again with the new prompts, move that folder away and "
+            f"re-run; {keep}"
+        )
+
+
 def _load_marker(task: VideoTask, outcome: VideoOutcome) -> None:
     try:
         previous = json.loads(task.done_marker.read_text(encoding="utf-8"))
@@ -206,6 +262,15 @@ def _record_calibration(task: VideoTask, result: Any, given: dict[str, Any]) -> 
     with ResultStore.open(task.store_path) as store:
         store.set_calibration(new)
     return open_result(task.store_path)
+
+
+def _remove_stale_tables(folder: Path, tables: dict[str, Any], written: list[Path]) -> None:
+    """Remove tables an earlier save wrote in another format (``--remeasure --format``)."""
+    keep = {path.name for path in written}
+    names = [f"{kind}.{ext}" for kind in tables for ext in ("csv", "parquet")]
+    for name in [*names, "measurements.xlsx"]:
+        if name not in keep:
+            (folder / name).unlink(missing_ok=True)
 
 
 def _run(task: VideoTask, outcome: VideoOutcome) -> None:
@@ -261,7 +326,8 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
     outcome.seconds["track"] = round(time.perf_counter() - start, 3)
     start = time.perf_counter()
     measurements = measure(result, **calibration)
-    measurements.save(task.tables_dir, format=options.table_format)
+    written = measurements.save(task.tables_dir, format=options.table_format)
+    _remove_stale_tables(task.tables_dir, measurements.tables(), written)
     if options.plots:
         measurements.save_plots(task.out_dir / "plots")
     outcome.seconds["measure"] = round(time.perf_counter() - start, 3)
@@ -301,6 +367,7 @@ def process_video(task: VideoTask) -> VideoOutcome:
         tables=str(task.tables_dir),
     )
     try:
+        check_owner(task)
         if is_finished(task) and not task.options.remeasure:
             outcome.status = "skipped"
             _load_marker(task, outcome)
