@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,15 @@ def replace_options(task: VideoTask, **options: object) -> VideoTask:
     from dataclasses import replace
 
     return replace(task, options=replace(task.options, **options))
+
+
+def test_remeasure_in_another_format_removes_the_old_tables(task: VideoTask, monkeypatch) -> None:
+    ENGINE_CACHE.clear()
+    assert process_video(task).status == "done"
+    assert (task.tables_dir / "tracks.parquet").is_file()
+    _no_tracking(monkeypatch)
+    options = replace(task.options, remeasure=True, table_format="csv")
+    outcome = process_video(VideoTask(task.row, task.out_dir, options))
+    assert outcome.status == "done", outcome.error
+    names = sorted(p.name for p in task.tables_dir.iterdir())
+    assert "tracks.csv" in names and not [n for n in names if n.endswith(".parquet")]

@@ -146,7 +146,9 @@ def test_combine_tables_adds_video_column(tmp_path: Path) -> None:
         table = pd.DataFrame({"object_id": range(1, n + 1), "mean_speed": [1.5] * n})
         table.to_csv(Path(item.tables) / "tracks.csv", index=False)
     pd.DataFrame({"object_id": [1], "frame": [0]}).to_parquet(Path(done.tables) / "frames.parquet")
+    pd.DataFrame({"object_id": [], "frame": []}).to_csv(Path(skipped.tables) / "frames.csv")
     combined = combine_tables([done, skipped, failed], tmp_path)
+    assert combined.problems == {}
     written = combined.files
     tracks = pd.read_parquet(written["tracks.parquet"])
     assert list(tracks.columns[:4]) == ["video", "length_unit", "time_unit", "object_id"]

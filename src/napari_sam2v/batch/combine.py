@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,11 +25,12 @@ from napari_sam2v._files import restore_formula
 from napari_sam2v.analysis.export import sanitise_table
 from napari_sam2v.analysis.measurements import SIDECAR_NAME, column_units
 from napari_sam2v.batch.tasks import VideoOutcome
-from napari_sam2v.errors import StoreError
 from napari_sam2v.types import Calibration, convert_unit
 
 __all__ = ["CombinedTables", "combine_tables", "read_video_table", "target_units"]
 
+#: The workbook ``Measurements.save(format="xlsx")`` writes, one sheet per table.
+TABLES_XLSX = "measurements.xlsx"
 #: Columns added after ``video``: the units of the row's physical columns.
 UNIT_COLUMNS = ("length_unit", "time_unit")
 
@@ -47,11 +49,15 @@ class CombinedTables:
     unconverted : list of str
         Videos whose units could not be converted to ``units``; their rows keep
         their own, named in ``length_unit`` and ``time_unit``.
+    problems : dict of str to str
+        Finished videos left out, by name, with the reason (a table missing or
+        unreadable).
     """
 
     files: dict[str, str] = field(default_factory=dict)
     units: tuple[str, str] | None = None
     unconverted: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 def read_video_table(tables_dir: str | Path, kind: str) -> pd.DataFrame | None:
@@ -72,30 +78,54 @@ def read_video_table(tables_dir: str | Path, kind: str) -> pd.DataFrame | None:
     pandas.DataFrame or None
         ``None`` when the folder has no such table.
     """
-    folder = Path(tables_dir)
-    parquet, csv = folder / f"{kind}.parquet", folder / f"{kind}.csv"
-    if parquet.is_file():
-        return pd.read_parquet(parquet)
-    if csv.is_file():
-        table = pd.read_csv(csv)
-    elif (folder / "measurements.xlsx").is_file():
-        table = pd.read_excel(folder / "measurements.xlsx", sheet_name=None).get(kind)
+    path = _table_file(Path(tables_dir), kind)
+    if path is None:
+        return None
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        table = pd.read_csv(path)
+    else:
+        table = pd.read_excel(path, sheet_name=None).get(kind)
         if table is None:
             return None
-    else:
-        return None
     for col in table.columns:
         if table[col].dtype == object or pd.api.types.is_string_dtype(table[col].dtype):
             table[col] = table[col].map(restore_formula)
     return table
 
 
+def _sidecar(tables_dir: Path) -> dict[str, Any]:
+    try:
+        sidecar = json.loads((tables_dir / SIDECAR_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return sidecar if isinstance(sidecar, dict) else {}
+
+
+def _table_file(folder: Path, kind: str) -> Path | None:
+    """The file of one table from the latest save: the one its sidecar lists.
+
+    A folder measured again in another format also holds the earlier format's files;
+    those are stale. Without a sidecar, the newest file wins.
+    """
+    found = [
+        p
+        for p in (folder / f"{kind}.parquet", folder / f"{kind}.csv", folder / TABLES_XLSX)
+        if p.is_file()
+    ]
+    listed = set(_sidecar(folder).get("files") or ())
+    current = [p for p in found if p.name in listed]
+    if current:
+        return current[0]
+    return max(found, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+
 def _calibration(tables_dir: str | Path) -> Calibration | None:
     """The calibration a video's tables were measured with (from their sidecar)."""
     try:
-        sidecar = json.loads((Path(tables_dir) / SIDECAR_NAME).read_text(encoding="utf-8"))
-        return Calibration.from_dict(sidecar["calibration"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return Calibration.from_dict(_sidecar(Path(tables_dir))["calibration"])
+    except (ValueError, KeyError, TypeError):
         return None
 
 
@@ -188,40 +218,62 @@ def combine_tables(
 
     Raises
     ------
-    StoreError
-        If a finished video's table cannot be read.
+    OSError
+        If a combined table cannot be written (a full disk). A video whose own table
+        is missing or unreadable is left out and named in ``problems`` instead.
     """
     out = Path(out)
     written: dict[str, str] = {}
     finished = [o for o in outcomes if o.status in ("done", "skipped")]
+    tables, problems = _read_tables(finished, kinds)
+    finished = [o for o in finished if o.name not in problems]
     calibrations = {o.name: _calibration(o.tables) for o in finished}
     target = target_units(calibrations.values())
     unconverted: set[str] = set()
     for kind in kinds:
         parts: list[pd.DataFrame] = []
         for outcome in finished:
-            try:
-                table = read_video_table(outcome.tables, kind)
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"{outcome.name}: cannot read its {kind} table ({exc})") from None
-            if table is None:
-                continue
             source = calibrations[outcome.name]
-            table, units, converted = _in_units(table, kind, source, target)
+            table, units, converted = _in_units(tables[outcome.name, kind], kind, source, target)
             if not converted:
                 unconverted.add(outcome.name)
             table.insert(0, "video", outcome.name)
             table.insert(1, UNIT_COLUMNS[0], units[0])
             table.insert(2, UNIT_COLUMNS[1], units[1])
             parts.append(table)
-        if not parts:
-            continue
-        combined = pd.concat(parts, ignore_index=True, sort=False)
         for suffix in (".parquet", ".csv"):
             path = out / f"batch_{kind}{suffix}"
-            _write_atomic(combined, path)
-            written[f"{kind}{suffix}"] = str(path)
-    return CombinedTables(written, target if written else None, sorted(unconverted))
+            if parts:
+                _write_atomic(pd.concat(parts, ignore_index=True, sort=False), path)
+                written[f"{kind}{suffix}"] = str(path)
+            else:
+                path.unlink(missing_ok=True)  # an earlier run's, of videos not finished now
+    return CombinedTables(written, target if written else None, sorted(unconverted), problems)
+
+
+def _read_tables(
+    finished: list[VideoOutcome], kinds: tuple[str, ...]
+) -> tuple[dict[tuple[str, str], pd.DataFrame], dict[str, str]]:
+    """Every table of every finished video; a video with one missing or unreadable is out."""
+    tables: dict[tuple[str, str], pd.DataFrame] = {}
+    problems: dict[str, str] = {}
+    for outcome in finished:
+        for kind in kinds:
+            try:
+                table = read_video_table(outcome.tables, kind)
+            except (OSError, ValueError, KeyError) as exc:
+                problems[outcome.name] = f"its {kind} table cannot be read ({exc})"
+                break
+            if table is None:
+                problems[outcome.name] = f"its {kind} table is missing from {outcome.tables}"
+                break
+            tables[outcome.name, kind] = table
+    for name, problem in problems.items():
+        problems[name] = (
+            f"{problem}; left out of the combined tables: re-run with --remeasure "
+            "(remeasure=True) to write its tables again"
+        )
+    return tables, problems
 
 
 def _write_atomic(frame: pd.DataFrame, path: Path) -> None:

@@ -1,8 +1,9 @@
 """Run a manifest of videos on dask.distributed: one task per video.
 
 By default the batch starts a :class:`distributed.LocalCluster` of worker
-processes bound to 127.0.0.1 (nothing listens on the network) and stops it at
-the end. Give ``scheduler="tcp://host:8786"`` to use a running cluster instead
+processes bound to 127.0.0.1 (nothing listens on the network), talking TLS with
+credentials made for that cluster alone (no other local user can connect), and stops
+it at the end. Give ``scheduler="tcp://host:8786"`` to use a running cluster instead
 (``dask scheduler`` + ``dask worker``, dask-jobqueue on SLURM, Kubernetes); the
 workers need napari-sam2v installed and must see the same file system.
 
@@ -19,6 +20,7 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,8 @@ from napari_sam2v.batch.report import BatchReport
 from napari_sam2v.batch.tasks import TaskOptions, VideoOutcome, VideoTask
 from napari_sam2v.batch.worker import is_finished, process_video
 from napari_sam2v.engines import check_engine_options
-from napari_sam2v.errors import BatchError, InputError, StoreError
+from napari_sam2v.errors import BatchError, InputError, Sam2vError, StoreError
+from napari_sam2v.store.journal import StoreLock
 
 __all__ = ["default_workers", "run_batch"]
 
@@ -96,6 +99,9 @@ def _connect(scheduler: str | None, workers: int, threads: int) -> Iterator[tupl
             client.close()
         return
     cluster = LocalCluster(
+        # TLS with credentials made for this cluster only: another local user who
+        # finds the port cannot connect and run code in the workers.
+        security=_local_security(),
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
@@ -115,6 +121,34 @@ def _connect(scheduler: str | None, workers: int, threads: int) -> Iterator[tupl
         cluster.close()
 
 
+@contextlib.contextmanager
+def _output_lock(out: Path) -> Iterator[None]:
+    """One batch at a time per output folder (two would race for the same stores)."""
+    lock = StoreLock(out / ".napari-sam2v-batch.lock", what=f"the batch output folder {out}")
+    try:
+        lock.acquire()
+    except StoreError as exc:
+        raise BatchError(f"{exc}; or give this batch another output folder") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _local_security() -> bool:
+    """Whether the local cluster can use throw-away TLS credentials (needs cryptography)."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        warnings.warn(
+            "the local dask cluster runs without TLS, so other users of this machine could "
+            "connect to it: pip install cryptography (part of napari-sam2v[dist])",
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
 def _validate(engine: str, direction: str, table_format: str) -> None:
     if engine not in _ENGINES:
         raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(_ENGINES)}")
@@ -124,9 +158,38 @@ def _validate(engine: str, direction: str, table_format: str) -> None:
         raise InputError(f"unknown table format {table_format!r}: use {', '.join(_FORMATS)}")
 
 
-def _lost(task: VideoTask, exc: BaseException) -> VideoOutcome:
+def _check_models(manifest: Manifest, default: str | None, *, local: bool) -> None:
+    """Every row's model must be a known name or a usable path, before any video starts.
+
+    On a remote cluster a path may exist only where the workers run, so there only
+    names and existing folders are checked.
+    """
+    from napari_sam2v.engines.sam2.registry import resolve_model
+
+    problems: dict[str, str] = {}
+    for row in manifest:
+        name = row.model or default
+        if name is None or name in problems:
+            continue
+        try:
+            resolve_model(name)
+        except FileNotFoundError as exc:
+            if local:
+                problems[name] = f"row {row.row}: {exc}"
+        except Sam2vError as exc:
+            problems[name] = f"row {row.row}: {exc}"
+    if problems:
+        raise InputError(f"manifest {manifest.path}: {'; '.join(problems.values())}")
+
+
+def _lost(task: VideoTask, exc: BaseException, *, interrupted: bool = False) -> VideoOutcome:
     reason = str(exc) or type(exc).__name__
-    if type(exc).__name__ == "KilledWorker":
+    if interrupted:
+        reason = (
+            f"the batch stopped ({type(exc).__name__}) before this video finished; "
+            "re-run the same command to resume it"
+        )
+    elif type(exc).__name__ == "KilledWorker":
         reason = (
             "the workers running this video kept dying (out of memory or killed); "
             "re-run the batch to resume it"
@@ -136,7 +199,7 @@ def _lost(task: VideoTask, exc: BaseException) -> VideoOutcome:
         video=str(task.row.video),
         row=task.row.row,
         status="failed",
-        error=f"task lost: {reason}",
+        error=reason if interrupted else f"task lost: {reason}",
         store=str(task.store_path),
         tables=str(task.tables_dir),
     )
@@ -225,78 +288,128 @@ def run_batch(
             raise InputError(f"engine option {name!r} has its own argument: use {name}=...")
     check_engine_options(engine, extra)
     if not isinstance(manifest, Manifest):
-        manifest = read_manifest(manifest)
+        manifest = read_manifest(manifest, check_files=not remeasure)
+    if engine == "sam2":
+        _check_models(manifest, model, local=scheduler is None)
     out = Path(out).expanduser().resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the batch output folder {out}: {exc}") from None
-    n_workers = workers if workers is not None else default_workers(len(manifest))
-    if n_workers < 1:
-        raise InputError(f"--workers must be at least 1, got {n_workers}")
-    cpus = os.cpu_count() or 1
-    threads = max(1, cpus // n_workers)
-    options = TaskOptions(
-        engine=engine,
-        model=model,
-        device=device,
-        direction=direction,
-        table_format=table_format,
-        plots=plots,
-        torch_threads=None if scheduler else threads,
-        engine_options=tuple(sorted(extra.items())),
-        remeasure=remeasure,
-    )
-    tasks = [VideoTask(row=row, out_dir=out / row.name, options=options) for row in manifest]
-    outcomes: dict[str, VideoOutcome] = {}
-    total = len(tasks)
+    with _output_lock(out):
+        n_workers = workers if workers is not None else default_workers(len(manifest))
+        if n_workers < 1:
+            raise InputError(f"--workers must be at least 1, got {n_workers}")
+        cpus = os.cpu_count() or 1
+        threads = max(1, cpus // n_workers)
+        options = TaskOptions(
+            engine=engine,
+            model=model,
+            device=device,
+            direction=direction,
+            table_format=table_format,
+            plots=plots,
+            torch_threads=None if scheduler else threads,
+            engine_options=tuple(sorted(extra.items())),
+            remeasure=remeasure,
+        )
+        tasks = [VideoTask(row=row, out_dir=out / row.name, options=options) for row in manifest]
+        outcomes: dict[str, VideoOutcome] = {}
+        total = len(tasks)
 
-    def finish(outcome: VideoOutcome) -> None:
-        outcomes[outcome.name] = outcome
-        if on_outcome is not None:
-            on_outcome(outcome, len(outcomes), total)
+        def finish(outcome: VideoOutcome) -> None:
+            outcomes[outcome.name] = outcome
+            if on_outcome is not None:
+                on_outcome(outcome, len(outcomes), total)
 
-    begin = time.perf_counter()
-    pending = []
-    for task in tasks:
-        if is_finished(task) and not remeasure:
-            finish(process_video(task))
-        else:
-            pending.append(task)
-    address, connected = scheduler or "none", 0
-    if pending:
-        from distributed import as_completed
+        begin = time.perf_counter()
+        pending = []
+        for task in tasks:
+            if is_finished(task) and not remeasure:
+                finish(process_video(task))
+            else:
+                pending.append(task)
+        address, connected = scheduler or "none", 0
+        if pending:
+            address, connected = _run_on_cluster(
+                pending, tasks, outcomes, finish, scheduler, min(n_workers, len(pending)),
+                threads, out, begin,
+            )  # fmt: skip
+        report = _report(tasks, outcomes, out, address, connected, begin)
+        try:
+            combined = combine_tables(report.outcomes, out)
+        except OSError as exc:
+            report.save()
+            raise StoreError(
+                f"cannot write the combined tables in {out}: {exc}; each video's own results "
+                "are complete, and batch_report.json was written"
+            ) from None
+        report.tables = combined.files
+        report.table_units, report.mixed_units = combined.units, combined.unconverted
+        for outcome in report.outcomes:
+            if outcome.name in combined.problems:
+                outcome.status, outcome.error = "failed", combined.problems[outcome.name]
+        report.save()
+        return report
 
-        local_workers = min(n_workers, len(pending))
-        with _connect(scheduler, local_workers, threads) as (client, address):
-            connected = len(client.scheduler_info().get("workers", {}))
-            token = uuid.uuid4().hex[:8]
-            futures = {
-                client.submit(
-                    process_video, task, key=f"napari-sam2v-{task.row.name}-{token}", pure=False
-                ): task
-                for task in pending
-            }
-            try:
-                for future in as_completed(futures):
-                    task = futures[future]
-                    try:
-                        outcome = future.result()
-                    except Exception as exc:  # a lost task is one failed video
-                        outcome = _lost(task, exc)
-                    finish(outcome)
-            except BaseException:
-                client.cancel(list(futures))
-                raise
-    report = BatchReport(
+
+def _run_on_cluster(
+    pending: list[VideoTask],
+    tasks: list[VideoTask],
+    outcomes: dict[str, VideoOutcome],
+    finish: Callable[[VideoOutcome], None],
+    scheduler: str | None,
+    workers: int,
+    threads: int,
+    out: Path,
+    begin: float,
+) -> tuple[str, int]:
+    """Run the pending videos, one task each; returns the scheduler address and workers.
+
+    On Ctrl-C (or a lost scheduler) the tasks are cancelled and the report of what
+    finished is written before the exception goes on.
+    """
+    from distributed import as_completed
+
+    with _connect(scheduler, workers, threads) as (client, address):
+        connected = len(client.scheduler_info().get("workers", {}))
+        token = uuid.uuid4().hex[:8]
+        futures = {
+            client.submit(
+                process_video, task, key=f"napari-sam2v-{task.row.name}-{token}", pure=False
+            ): task
+            for task in pending
+        }
+        try:
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # a lost task is one failed video
+                    outcome = _lost(task, exc)
+                finish(outcome)
+        except BaseException as exc:
+            client.cancel(list(futures))
+            for task in tasks:
+                if task.row.name not in outcomes:
+                    outcomes[task.row.name] = _lost(task, exc, interrupted=True)
+            _report(tasks, outcomes, out, address, connected, begin).save()
+            raise
+    return address, connected
+
+
+def _report(
+    tasks: list[VideoTask],
+    outcomes: dict[str, VideoOutcome],
+    out: Path,
+    address: str,
+    connected: int,
+    begin: float,
+) -> BatchReport:
+    return BatchReport(
         out=out,
         scheduler=address,
         n_workers=connected,
         outcomes=[outcomes[task.row.name] for task in tasks],
         wall_seconds=time.perf_counter() - begin,
     )
-    combined = combine_tables(report.outcomes, out)
-    report.tables = combined.files
-    report.table_units, report.mixed_units = combined.units, combined.unconverted
-    report.save()
-    return report

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``napari-sam2v batch``."""
     from napari_sam2v.batch import read_manifest, run_batch
 
-    manifest = read_manifest(args.manifest)
+    manifest = read_manifest(args.manifest, check_files=not args.remeasure)
     options = engine_options(args)
     if args.scheduler and args.workers is not None:
         print(

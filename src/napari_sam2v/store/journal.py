@@ -56,11 +56,14 @@ class StoreLock:
     ----------
     path : Path
         The lock file.
+    what : str, optional
+        What the lock protects, for messages (default: the store holding ``path``).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, what: str | None = None) -> None:
         self.path = path
         self.held = False
+        self.what = what or f"{path.parent.parent}: the result store"
 
     def acquire(self) -> None:
         """Take the lock, recovering a stale one.
@@ -125,8 +128,8 @@ class StoreLock:
         owner = self._owner() or {}
         who = f"process {owner.get('pid', '?')} on {owner.get('host', '?')}"
         return (
-            f"{self.path.parent.parent}: the result store is being written by {who}; wait for "
-            f"it to finish (or delete {self.path} if that process is gone)"
+            f"{self.what} is being written by {who}; wait for it to finish (or delete "
+            f"{self.path} if that process is gone)"
         )
 
     def release(self) -> None:

@@ -232,7 +232,8 @@ def get_model(name: str) -> ModelSpec:
         ) from None
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """Whether a model argument is meant as a path (a separator, a weights suffix, ~ or .)."""
     return (
         os.sep in text
         or "/" in text
@@ -283,7 +284,7 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ModelSource:
             f"{path}: unsupported model file; use a Meta checkpoint (.pt), a .safetensors "
             "file or a transformers model folder"
         )
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(text):
+    if isinstance(name_or_path, os.PathLike) or looks_like_path(text):
         raise InputFileNotFoundError(f"model file or folder not found: {path}")
     return ModelSource("registry", text, spec=get_model(text))
 

@@ -1,0 +1,102 @@
+"""run_batch guards: an interrupted batch still reports, a private local cluster, early checks."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from napari_sam2v.batch import read_manifest, run_batch
+from napari_sam2v.errors import InputError
+from tests.batch.conftest import write_manifest, write_video
+
+
+def _two_videos(tmp_path: Path) -> Path:
+    for name in ("a", "b"):
+        write_video(tmp_path, name, n_frames=5)
+    return write_manifest(tmp_path, ["a.tif,a.json", "b.tif,b.json"])
+
+
+def test_an_interrupted_batch_writes_its_report_and_resumes(tmp_path: Path) -> None:
+    manifest, out = _two_videos(tmp_path), tmp_path / "out"
+
+    def stop(outcome, finished, total) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(manifest, out, engine="classic", workers=1, on_outcome=stop)
+    report = json.loads((out / "batch_report.json").read_text())
+    statuses = sorted(v["status"] for v in report["videos"])
+    assert statuses == ["done", "failed"]
+    stopped = next(v for v in report["videos"] if v["status"] == "failed")
+    assert "the batch stopped (KeyboardInterrupt)" in stopped["error"]
+    assert "re-run the same command" in stopped["error"]
+    # The re-run skips what finished (the stopped video too, when its worker finished
+    # it before the cancel arrived) and does the rest.
+    again = run_batch(manifest, out, engine="classic", workers=1)
+    assert again.ok and len(again.skipped) >= 1
+
+
+def test_the_local_cluster_refuses_other_clients(tmp_path: Path) -> None:
+    from distributed import Client
+
+    from napari_sam2v.batch.runner import _connect
+
+    with _connect(None, 1, 1) as (client, address):
+        assert address.startswith("tls://127.0.0.1:")
+        assert client.submit(sum, [1, 2]).result(timeout=30) == 3
+        outsider = address.replace("tls://", "tcp://")
+        with pytest.raises((OSError, TimeoutError)):
+            Client(outsider, timeout="3s").close()
+
+
+def test_unknown_models_fail_before_the_cluster_starts(tmp_path: Path) -> None:
+    write_video(tmp_path, "a", n_frames=3)
+    manifest = write_manifest(tmp_path, ["a.tif,a.json,sam9-huge", "a.tif,a.json,w/none.pt"],
+                              header="video,prompts,model")  # fmt: skip
+    with pytest.raises(InputError) as info:
+        run_batch(manifest, tmp_path / "out", engine="sam2")
+    message = str(info.value)
+    assert "row 2:" in message and "sam9-huge" in message
+    assert f"row 3: model file or folder not found: {tmp_path.resolve() / 'w' / 'none.pt'}" in (
+        message
+    )
+    assert not list((tmp_path / "out").glob("*/"))
+
+
+def test_remeasure_needs_only_the_stores(tmp_path: Path) -> None:
+    manifest, out = _two_videos(tmp_path), tmp_path / "out"
+    assert run_batch(manifest, out, engine="classic", workers=1).ok
+    for name in ("a.tif", "b.tif"):
+        (tmp_path / name).unlink()
+    with pytest.raises(InputError, match="does not exist"):
+        read_manifest(manifest)
+    report = run_batch(manifest, out, engine="classic", workers=1, remeasure=True)
+    assert report.ok and all(o.measured_only for o in report.outcomes)
+
+
+def test_a_second_batch_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    from napari_sam2v.errors import BatchError
+
+    manifest, out = _two_videos(tmp_path), tmp_path / "out"
+    out.mkdir()
+    lock = out / ".napari-sam2v-batch.lock"
+    # A live process (a sleeping child) holds the folder, as a running batch would.
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        owner = {"pid": holder.pid, "host": socket.gethostname(), "time": 0}
+        lock.write_text(json.dumps(owner))
+        with pytest.raises(BatchError, match=rf"the batch output folder {out} is being written "
+                           rf"by process {holder.pid}.*another output folder"):  # fmt: skip
+            run_batch(manifest, out, engine="classic", workers=1)
+        assert not (out / "a").exists()
+    finally:
+        holder.kill()
+        holder.wait(10)
+    # Once that process is gone its lock is stale, and the batch runs.
+    assert run_batch(manifest, out, engine="classic", workers=1).ok
+    assert not lock.exists()
