@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.errors import InputError, VideoReadError
+from napari_sam2v.io._axes import plain_axes
+from napari_sam2v.io._tiff import open_tiff_array
+from napari_sam2v.io._tiff import tiff_metadata as _tiff_metadata
 from napari_sam2v.io.source import VideoMetadata, VideoSource, pixel_fields
 from napari_sam2v.types import canonical_unit
 
@@ -149,112 +152,64 @@ class AxesSource(VideoSource):
         return data
 
 
-def _resolution_size(tags: Any, name: str) -> float | None:
-    """Pixel size from a TIFF ``XResolution`` / ``YResolution`` tag (pixels per unit)."""
-    if name not in tags:
-        return None
-    num, den = tags[name].value
-    return den / num if num and den and num / den > 0 else None
-
-
-def _ome_size(xml: str, axis: str) -> tuple[float, str] | None:
-    """OME-XML ``PhysicalSize<axis>`` and its unit (micrometres when not given)."""
-    match = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', xml)
-    if not match:
-        return None
-    unit_match = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', xml)
-    return float(match.group(1)), canonical_unit(unit_match.group(1) if unit_match else "um")
-
-
-def _tiff_metadata(tif: Any, series: Any, path: Path) -> VideoMetadata:
-    size_x = size_y = frame_interval = None
-    unit = unit_y = "px"
-    time_unit = "frame"
-    ij = tif.imagej_metadata or {}
-    if ij:
-        if ij.get("finterval"):
-            frame_interval = float(ij["finterval"])
-            time_unit = canonical_unit(ij.get("tunit") or "s")
-        unit = unit_y = canonical_unit(ij.get("unit") or "px")
-    page = series.pages[0] if series.pages else tif.pages[0]
-    tags = getattr(page, "tags", {})
-    size_x = _resolution_size(tags, "XResolution")
-    if size_x is not None:
-        size_y = _resolution_size(tags, "YResolution")
-        res_unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 1
-        if not ij and int(res_unit) == 3:  # centimetre
-            size_x, unit = size_x * 1e4, "um"
-            size_y, unit_y = (size_y * 1e4 if size_y else None), "um"
-        elif unit == "px":
-            # inch-based resolutions are print DPI (often a default 72), not optics
-            size_x = size_y = None
-    if tif.is_ome and tif.ome_metadata:
-        ome_x = _ome_size(tif.ome_metadata, "X")
-        if ome_x:
-            size_x, unit = ome_x
-            size_y, unit_y = _ome_size(tif.ome_metadata, "Y") or (None, unit)
-        match = re.search(r'TimeIncrement="([0-9.eE+-]+)"', tif.ome_metadata)
-        if match:
-            frame_interval = float(match.group(1))
-            unit_match = re.search(r'TimeIncrementUnit="([^"]+)"', tif.ome_metadata)
-            time_unit = canonical_unit(unit_match.group(1) if unit_match else "s")
-    return VideoMetadata(
-        source=str(path),
-        kind="tiff",
-        fps=1.0 / frame_interval if frame_interval and time_unit == "s" else None,
-        frame_interval=frame_interval,
-        time_unit=time_unit if frame_interval else "frame",
-        **pixel_fields(size_y, size_x, unit, str(path), unit_y=unit_y),
-    )
-
-
-def _tiff_array(path: Path) -> tuple[Any, Any, Any]:
-    """Open a TIFF's first series lazily: ``(TiffFile, series, zarr array)``."""
-    import tifffile
-    import zarr
-
-    try:
-        tif = tifffile.TiffFile(path)
-        series = tif.series[0]
-        node = zarr.open(series.aszarr(), mode="r")
-        array = node["0"] if isinstance(node, zarr.Group) else node
-    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
-        raise VideoReadError(f"{path}: not a readable TIFF file ({exc})") from exc
-    return tif, series, array
-
-
 class TiffSource(AxesSource):
     """A TIFF / OME-TIFF / ImageJ stack read lazily through tifffile's zarr view.
 
-    The file handle is not pickled: a copy sent to another process reopens the file.
+    The file stays open for reading until :meth:`close` (idempotent; a later read
+    reopens it) or until the source is garbage-collected. The file handle is not
+    pickled: a copy sent to another process reopens the file. A truncated file (an
+    ImageJ hyperstack, or a contiguous stack, shorter than its header says) is
+    refused when it is opened (see ``docs/formats.md``).
     """
 
     def __init__(self, path: Path, *, channel: int | None = None) -> None:
-        tif, series, array = _tiff_array(path)
-        axes = series.axes
-        if len(axes) >= 5 and set(axes) - set("TCZYXS"):
-            raise VideoReadError(
-                f"{path}: {len(axes)}-D TIFF without axes metadata (axes {axes!r}, shape "
-                f"{series.shape}); save it as an ImageJ or OME-TIFF hyperstack with named axes"
-            )
-        if len(axes) == 4 and axes.count("Q") >= 2:
-            raise VideoReadError(
-                f"{path}: 4-D TIFF without axes metadata (shape {series.shape}); save it as an "
-                "ImageJ or OME-TIFF hyperstack so the time and channel axes are known"
-            )
         self.path = path
-        super().__init__(
-            array, axes, _tiff_metadata(tif, series, path), channel=channel, name=str(path)
-        )
+        self._tif, series, self._store, array = open_tiff_array(path)
+        try:
+            axes = series.axes
+            if len(axes) >= 5 and set(axes) - set("TCZYXS"):
+                raise VideoReadError(
+                    f"{path}: {len(axes)}-D TIFF without axes metadata (axes {axes!r}, shape "
+                    f"{series.shape}); save it as an ImageJ or OME-TIFF hyperstack with named axes"
+                )
+            if len(axes) == 4 and axes.count("Q") >= 2:
+                raise VideoReadError(
+                    f"{path}: 4-D TIFF without axes metadata (shape {series.shape}); save it as "
+                    "an ImageJ or OME-TIFF hyperstack so the time and channel axes are known"
+                )
+            meta = _tiff_metadata(self._tif, series, path)
+            super().__init__(array, axes, meta, channel=channel, name=str(path))
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        tif, store = getattr(self, "_tif", None), getattr(self, "_store", None)
+        self._tif = self._store = self._array = None
+        if store is not None:
+            store.close()
+        if tif is not None:
+            tif.close()
+
+    def close(self) -> None:
+        """Close the file (idempotent; the next frame read reopens it)."""
+        with self._lock:
+            self._release()
+
+    def __del__(self) -> None:
+        try:
+            self._release()
+        except Exception:  # interpreter shutdown: nothing left to close
+            return
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["_array"] = None
+        state.update(_array=None, _tif=None, _store=None)
         return state
 
     def _read(self, index: int) -> np.ndarray:
         if self._array is None:
-            self._array = _tiff_array(self.path)[2]
+            self._tif, _, self._store, self._array = open_tiff_array(self.path)
         try:
             return super()._read(index)
         except (ValueError, OSError, IndexError, KeyError) as exc:
@@ -442,7 +397,9 @@ def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
     """Open a zarr array or an OME-Zarr image (level 0) lazily.
 
     A bioformats2raw layout (the images at ``x.zarr/0``, ``x.zarr/1``, ... below a
-    root without ``multiscales``) opens its first image, ``x.zarr/0``.
+    root without ``multiscales``) opens its first image, ``x.zarr/0``. A plain 4-D
+    array has no axis names: its channel axis is inferred from its shape
+    (:func:`~napari_sam2v.io._axes.plain_axes`).
     """
     import zarr
 
@@ -451,12 +408,8 @@ def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
     except Exception as exc:
         raise VideoReadError(f"{path}: not a readable zarr store ({exc})") from exc
     meta_kwargs: dict[str, Any] = {"source": str(path), "kind": "zarr"}
-    if isinstance(node, zarr.Array):
-        axes = "TYX" if node.ndim == 3 else "TYXC" if node.ndim == 4 else ""
-        if not axes:
-            raise VideoReadError(
-                f"{path}: a {node.ndim}-D zarr array is not a (t, y, x[, c]) video"
-            )
+    if isinstance(node, zarr.Array):  # no axis names: inferred from the shape
+        axes = plain_axes(node.shape, str(path))
         return AxesSource(node, axes, VideoMetadata(**meta_kwargs), channel=channel, name=str(path))
     multiscales = _ngff_multiscales(dict(node.attrs))
     if multiscales is None:
