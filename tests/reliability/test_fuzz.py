@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from napari_sam2v.errors import Sam2vError
@@ -224,6 +224,7 @@ def test_video_index_cache_bytes_fuzz(clip, raw, tmp_path_factory):
 
 @FUZZ
 @given(names=st.lists(st.text(max_size=6), min_size=1, max_size=3))
+@example(names=["\r", "\t", "'\r"])  # guarded, then stripped of the guarded character
 def test_prompt_csv_round_trips_any_object_name(names):
     """Names written to a click CSV come back as written (up to newline translation).
 

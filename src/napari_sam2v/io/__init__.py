@@ -57,28 +57,38 @@ def layer_fields(layer: Any) -> dict[str, Any]:
     return fields
 
 
-def _from_layer(layer: Any) -> tuple[Any, dict[str, Any]]:
-    """The data of a napari Image layer and what its metadata says (:func:`layer_fields`)."""
+def _from_layer(layer: Any) -> tuple[Any, dict[str, Any], str | None]:
+    """A napari Image layer's data, what its metadata says, and its axes.
+
+    The metadata is read by :func:`layer_fields`. An RGB layer is ``(t, y, x, c)``;
+    the channel axis of another 4-D layer is inferred from its shape, as for arrays
+    (napari's own ``(t, c, y, x)``, or ``(t, y, x, c)`` as the napari reader gives
+    multi-channel frames).
+    """
     data = layer.data
     if isinstance(data, (list, tuple)):  # multiscale layer: full resolution first
         data = data[0]
     meta: dict[str, Any] = {"kind": "array", "source": getattr(layer, "source", None)}
     meta["source"] = str(getattr(meta["source"], "path", None) or "") or None
     meta.update(layer_fields(layer))
-    return data, meta
+    axes = "TYXC" if len(data.shape) == 4 and getattr(layer, "rgb", False) else None
+    return data, meta, axes
 
 
-def _from_array(array: Any, channel: int | None, meta: dict[str, Any]) -> VideoSource:
+def _from_array(
+    array: Any, channel: int | None, meta: dict[str, Any], *, axes: str | None = None
+) -> VideoSource:
+    """An array as a video; without ``axes``, they are inferred (:func:`plain_axes`)."""
+    from napari_sam2v.io._axes import plain_axes
+
     shape = tuple(int(s) for s in array.shape)
     name = meta.get("source") or "the array"
-    if len(shape) not in (3, 4):
-        raise InputError(f"{name}: a video needs axes (t, y, x) or (t, y, x, c); got shape {shape}")
+    axes = axes or plain_axes(shape, name)
     dtype = np.dtype(array.dtype)
     if dtype.kind not in "biuf":
         raise InputError(f"{name}: unsupported pixel dtype {dtype}")
     from napari_sam2v.io.microscopy import AxesSource
 
-    axes = "TYX" if len(shape) == 3 else "TYXC"
     return AxesSource(
         array,
         axes,
@@ -96,7 +106,9 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
     path_or_array : str, Path, array-like or napari layer
         A video file (mp4, mov, avi, mkv, ...), a TIFF / OME-TIFF stack, a folder of
         PNG/JPEG/TIFF frames (natural sort order), a zarr array or OME-Zarr image, an
-        array with axes ``(t, y, x)`` or ``(t, y, x, c)``, or a napari Image layer.
+        array with axes ``(t, y, x)``, ``(t, y, x, c)`` or ``(t, c, y, x)`` (the
+        channel axis of a 4-D array, or a ``.npy`` file, is inferred from its
+        shape: see ``docs/formats.md``), or a napari Image layer.
         An existing :class:`VideoSource` is returned unchanged (``channel`` must then
         be ``None``).
     channel : int, optional
@@ -116,7 +128,8 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
         If the file is truncated, corrupt, empty, has a single frame, an unsupported
         codec, or a folder mixes frame sizes.
     InputError
-        For arrays of the wrong shape/dtype or an invalid channel.
+        For arrays of the wrong shape/dtype (or a 4-D array whose channel axis
+        cannot be told from its shape) or an invalid channel.
 
     Examples
     --------
@@ -132,8 +145,8 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
     if isinstance(path_or_array, (str, Path)):
         source = _open_path(Path(path_or_array).expanduser(), channel)
     elif hasattr(path_or_array, "data") and hasattr(path_or_array, "scale"):
-        data, meta = _from_layer(path_or_array)
-        source = _from_array(data, channel, meta)
+        data, meta, axes = _from_layer(path_or_array)
+        source = _from_array(data, channel, meta, axes=axes)
     elif hasattr(path_or_array, "shape") and hasattr(path_or_array, "dtype"):
         source = _from_array(path_or_array, channel, {"kind": "array"})
     else:
@@ -150,6 +163,7 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
                 " are time points, save them as separate pages, e.g. tifffile.imwrite(...,"
                 " photometric='minisblack'), or as an ImageJ hyperstack with a T axis)"
             )
+        source.close()
         raise VideoReadError(
             f"{source.metadata.source or 'the array'}: the input has only "
             f"{source.n_frames} frame; tracking needs at least 2 frames{hint}"

@@ -34,6 +34,7 @@ from napari_sam2v._files import (
     restore_formula,
 )
 from napari_sam2v.errors import InputFileNotFoundError, PromptError
+from napari_sam2v.io._prompt_checks import merged_prompts, warn_background_only
 from napari_sam2v.io.rle import rle_decode, rle_encode
 from napari_sam2v.prompts import Prompt, PromptSet
 from napari_sam2v.types import ObjectInfo
@@ -184,10 +185,16 @@ class Prompts(PromptSet):
             Accept an empty prompt list (objects without prompts yet, as an
             interactive session stores them). Prompt files for tracking need prompts.
 
+        Entries for the same object and frame are merged into one prompt (their
+        clicks together) with a ``UserWarning``; a prompt of background clicks only
+        also warns, as its object is empty on that frame.
+
         Raises
         ------
         PromptError
-            Naming the offending entry, e.g. ``"prompts[3]: labels must be 0 or 1"``.
+            Naming the offending entry, e.g. ``"prompts[3]: labels must be 0 or 1"``,
+            or entries for the same object and frame that cannot be merged (two
+            different boxes, a mask with another prompt).
         """
         if not isinstance(data, dict):
             raise PromptError(f"{source}: the top level must be a JSON object")
@@ -224,6 +231,8 @@ class Prompts(PromptSet):
         prompts = [
             _parse_prompt(entry, f"{source}: prompts[{i}]") for i, entry in enumerate(raw_prompts)
         ]
+        prompts = merged_prompts(prompts, [f"prompts[{i}]" for i in range(len(prompts))], source)
+        warn_background_only(prompts, source)
         return cls(objects, prompts)
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -290,7 +299,7 @@ class Prompts(PromptSet):
             if label not in (0, 1):
                 raise PromptError(f"{where}: label must be 0 or 1, got {label}")
             # a name saved with its formula guard ('=x) reads back as written (=x)
-            name = restore_formula((row.get("name") or "").strip()).strip()
+            name = restore_formula((row.get("name") or "").strip(" ")).strip()
             if name:
                 if names.setdefault(oid, name) != name:
                     raise PromptError(f"{where}: object {oid} has two names")
@@ -304,6 +313,7 @@ class Prompts(PromptSet):
             Prompt(frame, oid, points=pts, labels=lbl)
             for (frame, oid), (pts, lbl) in groups.items()
         ]
+        warn_background_only(prompts, source)
         return cls(objects, prompts)
 
     def to_csv_text(self) -> str:
