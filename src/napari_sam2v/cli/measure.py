@@ -7,14 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from napari_sam2v.cli.common import (
     EXIT_OK,
     add_calibration_options,
     add_command,
     calibration_options,
     format_table,
+    non_negative_int,
     note_default_time_unit,
 )
+from napari_sam2v.errors import InputError
 
 __all__ = ["register", "run", "summary_rows"]
 
@@ -25,6 +29,8 @@ _EXAMPLES = """\
   napari-sam2v measure reef.zarr --out reef_tables/ --pixel-size 0.5 --unit mm \\
       --frame-interval 0.04 --format xlsx --plots
   napari-sam2v measure cells.zarr --out cells_tables/ --format parquet
+  napari-sam2v measure cells.zarr --out cells_tables/ --intensity   # the image copy in the store
+  napari-sam2v measure cells.zarr --out cells_tables/ --image cells.tif --channel 1
 """
 
 
@@ -35,10 +41,10 @@ def register(commands: Any) -> None:
         "measure",
         help="measure areas and trajectories of a result store",
         description=(
-            "Compute per-frame (area, centroid, shape), per-track (path length, speeds, "
-            "growth) and MSD tables from a result store, in physical units when a "
-            "calibration is known (from the store, or given here), and write them with a "
-            "JSON sidecar of units."
+            "Compute per-frame (area, centroid, shape; intensity with --intensity), "
+            "per-track (path length, speeds, growth) and MSD tables from a result store, in "
+            "physical units when a calibration is known (from the store, or given here), and "
+            "write them with a JSON sidecar of units."
         ),
         examples=_EXAMPLES,
     )
@@ -51,7 +57,131 @@ def register(commands: Any) -> None:
         action="store_true",
         help="also write the area, trajectory, speed and MSD plots (PNG and SVG)",
     )
+    parser.add_argument(
+        "--intensity",
+        action="store_true",
+        help="also measure each object's mean and integrated intensity on every frame, in "
+        "the copy of the frames that the store holds (or in the tracked file, when it is "
+        "still unchanged at its recorded path); see --image otherwise",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="PATH",
+        default=None,
+        help="measure intensities in these frames (implies --intensity): the tracked video, "
+        "or another recording of the same frames, with the labels' frame count and size",
+    )
+    parser.add_argument(
+        "--channel",
+        type=non_negative_int,
+        default=None,
+        metavar="C",
+        help="channel of multi-channel frames to measure intensities in (default: the channel "
+        "tracked, if one was chosen; else every channel, one column each)",
+    )
     parser.set_defaults(run=run)
+
+
+class _OneChannel:
+    """Channel ``c`` of a ``(t, y, x, c)`` video, read frame by frame."""
+
+    def __init__(self, video: Any, channel: int) -> None:
+        self._video, self._channel = video, channel
+        self.shape = tuple(video.shape[:3])
+        self.dtype = video.dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self._video[key])[..., self._channel]
+
+
+def _tracked_channel(result: Any) -> int | None:
+    channel = (result.metadata.get("source") or {}).get("channel")
+    return None if channel is None else int(channel)
+
+
+def _image_from_store(result: Any, args: argparse.Namespace) -> Any:
+    """The store's copy of the frames (or its unchanged input file), one channel if asked."""
+    video = result.open_image()
+    if video is None:
+        from napari_sam2v.store.pipeline import COPY_LIMIT_BYTES
+
+        where = f" ({result.video_path})" if result.video_path else ""
+        raise InputError(
+            f"{args.result} holds no copy of the tracked frames (track copies microscopy "
+            f"inputs up to {COPY_LIMIT_BYTES / 1024**3:g} GiB, never camera videos) and its input"
+            f"{where} is no longer at its recorded path, or has changed: give the frames "
+            "with --image PATH (the video that was tracked)"
+        )
+    if args.channel is None:
+        return video
+    if video.ndim == 4:
+        if args.channel >= video.shape[3]:
+            raise InputError(
+                f"--channel {args.channel}: the frames of {args.result} have {video.shape[3]} "
+                f"channels (0..{video.shape[3] - 1})"
+            )
+        return _OneChannel(video, args.channel)
+    if args.channel in (0, _tracked_channel(result)):
+        return video  # the store kept the tracked channel only
+    raise InputError(
+        f"--channel {args.channel}: {args.result} gives the tracked channel only; to measure "
+        f"another, give the multi-channel file: --image PATH --channel {args.channel}"
+    )
+
+
+def _image_from_file(args: argparse.Namespace, result: Any) -> Any:
+    """``--image PATH`` opened with the asked (or the tracked) channel."""
+    from napari_sam2v.io import open_video
+
+    video = open_video(args.image)
+    channel = args.channel if args.channel is not None else _tracked_channel(result)
+    if channel is None or video.ndim == 3:
+        if video.ndim == 3 and args.channel not in (None, 0):
+            video.close()
+            raise InputError(f"--channel {args.channel}: {args.image} has one channel")
+        return video
+    video.close()
+    return open_video(args.image, channel=channel)
+
+
+def _check_frames(image: Any, result: Any, name: str) -> None:
+    """Refuse intensities whose frame count or frame size differs from the labels'."""
+    n, height, width = (int(v) for v in result.shape)
+    got_n, got_h, got_w = (int(v) for v in image.shape[:3])
+    if got_n != n:
+        raise InputError(
+            f"{name} has {got_n} frames but the labels of {result.path} have {n}: measure "
+            "intensities in the frames that were tracked"
+        )
+    if (got_h, got_w) != (height, width):
+        raise InputError(
+            f"{name} has {got_w}x{got_h}-pixel frames but the labels of {result.path} are "
+            f"{width}x{height}: measure intensities in frames of the tracked size"
+        )
+
+
+def _intensity_image(result: Any, args: argparse.Namespace) -> Any:
+    """The frames for ``--intensity`` / ``--image``, checked against the labels."""
+    if args.image is not None:
+        image, name = _image_from_file(args, result), f"--image {args.image}"
+    elif args.intensity:
+        image, name = _image_from_store(result, args), f"the frames of {args.result}"
+    else:
+        if args.channel is not None:
+            raise InputError("--channel chooses the channel of --intensity or --image")
+        return None
+    try:
+        _check_frames(image, result, name)
+    except InputError:
+        _close(image)
+        raise
+    return image
+
+
+def _close(image: Any) -> None:
+    video = getattr(image, "_video", image)
+    if hasattr(video, "close"):
+        video.close()
 
 
 def _mean(frame: Any, column: str) -> float | None:
@@ -92,7 +222,12 @@ def run(args: argparse.Namespace) -> int:
 
     result = open_result(args.result)
     note_default_time_unit(args, result.calibration, where=args.result)
-    measurements = measure(result, **calibration_options(args))
+    image = _intensity_image(result, args)
+    try:
+        measurements = measure(result, image, **calibration_options(args))
+    finally:
+        if image is not None:
+            _close(image)
     if measurements.untracked_frames:
         spans = ", ".join(
             f"{a}-{b}" if a != b else str(a) for a, b in measurements.untracked_frames

@@ -1,0 +1,112 @@
+"""``napari-sam2v measure --intensity / --image / --channel`` as a real subprocess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_sam2v.analysis import measure
+from napari_sam2v.store import open_result
+from napari_sam2v.store.pipeline import track
+from tests.cli.conftest import cli, write_video
+
+
+def _intensities(tables: Path) -> pd.DataFrame:
+    frames = pd.read_csv(tables / "frames.csv")
+    return frames.sort_values(["object_id", "frame"]).reset_index(drop=True)
+
+
+def _expected(store: Path, image: np.ndarray) -> pd.DataFrame:
+    frames = measure(open_result(store), image).frames
+    return frames.sort_values(["object_id", "frame"]).reset_index(drop=True)
+
+
+@pytest.fixture
+def tracked(tmp_path: Path) -> tuple[Path, Path]:
+    """A 6-frame TIFF and its store, which holds a copy of the frames (the default)."""
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    store = tmp_path / "disks.zarr"
+    track(video, prompts, store, engine="classic")
+    assert open_result(store).image_copied
+    return video, store
+
+
+def test_intensity_uses_the_image_copy_in_the_store(tracked, tmp_path: Path) -> None:
+    video, store = tracked
+    frames = tifffile.imread(video)
+    video.unlink()  # the copy is enough
+    proc = cli("measure", store, "--out", tmp_path / "t", "--intensity")
+    assert proc.returncode == 0, proc.stderr
+    got = _intensities(tmp_path / "t")
+    want = _expected(store, frames)
+    assert got["mean_intensity"].notna().all() and (got["mean_intensity"] > 2500).all()
+    np.testing.assert_allclose(got["mean_intensity"], want["mean_intensity"])
+    np.testing.assert_allclose(got["integrated_intensity"], want["integrated_intensity"])
+    plain = cli("measure", store, "--out", tmp_path / "p")
+    assert plain.returncode == 0, plain.stderr
+    assert "mean_intensity" not in pd.read_csv(tmp_path / "p" / "frames.csv").columns
+
+
+def test_store_without_a_copy_asks_for_image(tmp_path: Path) -> None:
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    store = tmp_path / "ref.zarr"
+    track(video, prompts, store, engine="classic", copy_image=False)
+    moved = video.rename(tmp_path / "moved.tif")
+    proc = cli("measure", store, "--out", tmp_path / "t", "--intensity")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {store} holds no copy of the tracked frames")
+    assert "give the frames with --image PATH" in proc.stderr
+    proc = cli("measure", store, "--out", tmp_path / "t", "--image", moved)  # implies intensity
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(
+        _intensities(tmp_path / "t")["mean_intensity"],
+        _expected(store, tifffile.imread(moved))["mean_intensity"],
+    )
+
+
+def test_image_of_another_length_or_size_is_refused(tracked, tmp_path: Path) -> None:
+    video, store = tracked
+    frames = tifffile.imread(video)
+    short = tmp_path / "short.tif"
+    tifffile.imwrite(short, frames[:4], photometric="minisblack")
+    proc = cli("measure", store, "--out", tmp_path / "t", "--image", short)
+    assert proc.returncode == 2
+    assert f"--image {short} has 4 frames but the labels of {store} have 6" in proc.stderr
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, frames[:, :90, :100], photometric="minisblack")
+    proc = cli("measure", store, "--out", tmp_path / "t", "--image", small)
+    assert proc.returncode == 2
+    assert "has 100x90-pixel frames but the labels of" in proc.stderr
+    assert "are 128x96" in proc.stderr
+    assert not (tmp_path / "t" / "frames.csv").exists()
+
+
+def test_channel_of_a_multichannel_image(tmp_path: Path) -> None:
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    gray = tifffile.imread(video)
+    other = (gray // 2 + 7).astype(np.uint16)
+    multi = tmp_path / "two.tif"
+    tifffile.imwrite(multi, np.stack([gray, other], 1), imagej=True, metadata={"axes": "TCYX"})
+    store = tmp_path / "two.zarr"
+    track(multi, prompts, store, engine="classic", channel=0)
+
+    proc = cli("measure", store, "--out", tmp_path / "c1", "--image", multi, "--channel", 1)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(
+        _intensities(tmp_path / "c1")["mean_intensity"],
+        _expected(store, other)["mean_intensity"],
+    )
+    proc = cli("measure", store, "--out", tmp_path / "c0", "--image", multi)  # tracked channel
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(
+        _intensities(tmp_path / "c0")["mean_intensity"],
+        _expected(store, gray)["mean_intensity"],
+    )
+    proc = cli("measure", store, "--out", tmp_path / "x", "--intensity", "--channel", 1)
+    assert proc.returncode == 2
+    assert "gives the tracked channel only" in proc.stderr
+    assert "--image PATH --channel 1" in proc.stderr
