@@ -200,86 +200,91 @@ def track(
         If the calibration is incomplete (a size without its unit, say) or invalid.
     """
     direction = Direction.parse(direction)
-    source = open_video(video, channel=channel) if not isinstance(video, VideoSource) else video
-    given = {
-        "pixel_size": pixel_size,
-        "unit": unit,
-        "frame_interval": frame_interval,
-        "time_unit": time_unit,
-    }
-    calibration = source.metadata.calibration.overridden(**given)
-    if isinstance(prompts, (str, os.PathLike)):
-        prompts = Prompts.load(prompts)
-    prompts = Prompts.from_prompt_set(prompts)
-    prompts.check_bounds(source.frame_shape, source.n_frames)
-    lo, hi = _frame_range(source.n_frames, direction, start, end)
-    out = Path(out)
-    settings = {
-        "direction": direction.value,
-        "start": start,
-        "end": end,
-        "frame_range": [lo, hi],
-        "channel": channel,
-    }
-    eng, owned = _make_engine(engine, model, device, dict(engine_options))
+    opened = not isinstance(video, VideoSource)  # then this call closes it at the end
+    source = open_video(video, channel=channel) if opened else video
     try:
-        # Everything that can reject the input runs before the store is created or
-        # replaced, so a bad input never costs an existing result (even with overwrite).
-        # open_video already applied `channel` unless a ready VideoSource was given.
-        eng.set_video(source, channel=channel if isinstance(video, VideoSource) else None)
-        first = _check_start(eng, prompts, direction, start, (lo, hi))
-        _check_prompted_frames(eng, prompts)
-        store = _open_store(
-            out,
-            source,
-            prompts,
-            eng,
-            resume=resume,
-            overwrite=overwrite,
-            copy_image=copy_image,
-            channel=channel,
-            calibration=calibration if any_given(given) else None,
-            ngff_version=ngff_version,
-            keep_masks=keep_masks,
-            fsync=fsync,
-            settings=settings,
-        )
+        given = {
+            "pixel_size": pixel_size,
+            "unit": unit,
+            "frame_interval": frame_interval,
+            "time_unit": time_unit,
+        }
+        calibration = source.metadata.calibration.overridden(**given)
+        if isinstance(prompts, (str, os.PathLike)):
+            prompts = Prompts.load(prompts)
+        prompts = Prompts.from_prompt_set(prompts)
+        prompts.check_bounds(source.frame_shape, source.n_frames)
+        lo, hi = _frame_range(source.n_frames, direction, start, end)
+        out = Path(out)
+        settings = {
+            "direction": direction.value,
+            "start": start,
+            "end": end,
+            "frame_range": [lo, hi],
+            "channel": channel,
+        }
+        eng, owned = _make_engine(engine, model, device, dict(engine_options))
         try:
-            info = eng.info
-            store.set_state(
-                "running",
-                run={
-                    "engine": info.engine,
-                    "model": info.model,
-                    "model_hash": info.model_hash,
-                    "device": info.device,
-                    "random_weights": info.random_weights,
-                },
-            )
-            eng.add_prompts(prompts.prompts)
-            _run(
+            # Everything that can reject the input runs before the store is created or
+            # replaced, so a bad input never costs an existing result (even with overwrite).
+            # open_video already applied `channel` unless a ready VideoSource was given.
+            eng.set_video(source, channel=None if opened else channel)
+            first = _check_start(eng, prompts, direction, start, (lo, hi))
+            _check_prompted_frames(eng, prompts)
+            store = _open_store(
+                out,
+                source,
+                prompts,
                 eng,
-                store,
-                direction=direction,
-                start=start,
-                first=first,
-                frame_range=(lo, hi),
-                progress=progress,
-                cancel=cancel,
-                queue_size=queue_size,
+                resume=resume,
+                overwrite=overwrite,
+                copy_image=copy_image,
+                channel=channel,
+                calibration=calibration if any_given(given) else None,
+                ngff_version=ngff_version,
+                keep_masks=keep_masks,
+                fsync=fsync,
+                settings=settings,
             )
-        except KeyboardInterrupt:
-            _safe_state(store, "interrupted")
-            raise
-        except BaseException as exc:
-            _safe_state(store, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
+            try:
+                info = eng.info
+                store.set_state(
+                    "running",
+                    run={
+                        "engine": info.engine,
+                        "model": info.model,
+                        "model_hash": info.model_hash,
+                        "device": info.device,
+                        "random_weights": info.random_weights,
+                    },
+                )
+                eng.add_prompts(prompts.prompts)
+                _run(
+                    eng,
+                    store,
+                    direction=direction,
+                    start=start,
+                    first=first,
+                    frame_range=(lo, hi),
+                    progress=progress,
+                    cancel=cancel,
+                    queue_size=queue_size,
+                )
+            except KeyboardInterrupt:
+                _safe_state(store, "interrupted")
+                raise
+            except BaseException as exc:
+                _safe_state(store, "failed", error=f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                store.close()
         finally:
-            store.close()
+            if owned:
+                eng.close()
+        return open_result(out)
     finally:
-        if owned:
-            eng.close()
-    return open_result(out)
+        if opened:
+            source.close()
 
 
 def _check_start(
