@@ -513,3 +513,80 @@ def test_frames_are_copied_into_the_store_only_without_a_source_file(
     assert TrackingSession(frames, video_path="/data/dive.mp4").bytes_copied_into_store == 0
     monkeypatch.setattr(persistence, "COPY_IMAGE_LIMIT", frames.nbytes - 1)  # too large
     assert TrackingSession(frames).bytes_copied_into_store == 0
+
+
+class MemoryEngine(DiskEngine):
+    """Masks that depend on the frames propagated before, as SAM 2's memory does.
+
+    Each frame's disk moves one pixel per frame this ``propagate`` call has passed
+    since it began, so starting later (without that memory) gives other masks.
+    """
+
+    def propagate(self, *, start=None, direction="forward", frame_range=None, cancel=None):
+        for seen, result in enumerate(
+            super().propagate(
+                start=start, direction=direction, frame_range=frame_range, cancel=cancel
+            )  # fmt: skip
+        ):
+            result.masks.update({k: np.roll(m, seen, axis=1) for k, m in result.masks.items()})
+            yield result
+
+
+@pytest.mark.parametrize("replay", [True, False])
+def test_a_run_stopped_before_a_reopen_resumes_like_an_uninterrupted_one(
+    disk_video, tmp_path, monkeypatch, replay: bool
+) -> None:
+    from napari_sam2v.session.propagation import _Run
+    from napari_sam2v.store import open_result
+
+    frames, _ = disk_video
+
+    def start(path) -> TrackingSession:
+        session = TrackingSession(frames, engine_factory=MemoryEngine)
+        session.create_store(path)
+        session.add_click(2, 48, 30)
+        return session
+
+    whole = start(tmp_path / "whole.zarr")
+    whole.propagate(start=2, direction="both")
+    whole.close()
+    reference = np.asarray(open_result(tmp_path / "whole.zarr").labels)
+
+    cut = start(tmp_path / "cut.zarr")
+    cancel = threading.Event()
+    for info in cut.iter_propagate(start=2, direction="both", cancel=cancel):
+        if info.done == 5:
+            cancel.set()
+    cut.close()  # as when the viewer closes; a crash leaves the state "running"
+    if not replay:  # what resuming from the first missing frame would give
+        made = _Run.from_state
+
+        def without_replay(state, done):
+            run = made(state, done)
+            run.replay = False
+            return run
+
+        monkeypatch.setattr(_Run, "from_state", staticmethod(without_replay))
+    again = TrackingSession.from_store(tmp_path / "cut.zarr", frames=frames,
+                                       engine_factory=MemoryEngine)  # fmt: skip
+    try:
+        assert again.can_resume
+        summary = again.propagate(resume=True)
+        assert len(summary.frames) == len(frames) - 5  # only the missing frames are written
+    finally:
+        again.close()
+    labels = np.asarray(open_result(tmp_path / "cut.zarr").labels)
+    assert open_result(tmp_path / "cut.zarr").frames_done.all()
+    assert np.array_equal(labels, reference) is replay
+
+
+def test_a_finished_store_reopens_with_nothing_to_resume(stored: TrackingSession, tmp_path):
+    stored.add_click(0, 30, 30)
+    stored.propagate()
+    path = stored.store.path
+    stored.close()
+    again = TrackingSession.from_store(path, frames=stored.frames, engine_factory=DiskEngine)
+    try:
+        assert not again.can_resume
+    finally:
+        again.close()

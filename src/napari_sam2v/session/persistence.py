@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_sam2v.errors import StoreError
+from napari_sam2v.session.propagation import _Run
 from napari_sam2v.types import Calibration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,6 +142,8 @@ def open_session(
         store.close()
         raise
     session.store = store
+    # A run stopped by Cancel, a crash or a closed viewer continues with Resume.
+    session._last_run = _Run.from_state(result.metadata.get("state") or {}, store.frames_done)
     return session
 
 

@@ -19,10 +19,47 @@ __all__ = ["PropagationMixin"]
 
 @dataclass
 class _Run:
+    """One propagation run: where it starts, and the frames it has written."""
+
     start: int
     direction: Direction
     frame_range: tuple[int, int] | None
     visited: set[int] = field(default_factory=set)
+    #: The engine holds no memory of the visited frames (the run is continued from a
+    #: reopened store): propagate again from ``start``, writing only the rest.
+    replay: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the store records about the run, so a reopened session can resume it."""
+        span = None if self.frame_range is None else list(self.frame_range)
+        return {"start": self.start, "direction": self.direction.value, "frame_range": span}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], done: Any) -> _Run | None:
+        """The unfinished run a store's state records (``None`` if none can be resumed).
+
+        Parameters
+        ----------
+        state : dict
+            The store's run state (``Result.metadata["state"]``).
+        done : array of bool
+            Which frames the store holds.
+        """
+        run = state.get("run")
+        if state.get("status") not in ("running", "cancelled", "failed", "interrupted"):
+            return None
+        if not isinstance(run, dict) or "start" not in run or "direction" not in run:
+            return None
+        span = run.get("frame_range")
+        made = cls(
+            int(run["start"]),
+            Direction.parse(run["direction"]),
+            None if span is None else (int(span[0]), int(span[1])),
+            replay=True,
+        )
+        order = propagation_order(len(done), made.start, made.direction, made.frame_range)
+        made.visited = {f for f, _ in order if done[f]}
+        return made if len(made.visited) < len(order) else None
 
 
 class PropagationMixin:
@@ -79,7 +116,7 @@ class PropagationMixin:
             writer = self.store.writer() if self.store is not None else None
             status = "failed"
             if self.store is not None:
-                self.store.set_state("running", interactive=True)
+                self.store.set_state("running", interactive=True, run=run.to_dict())
             t0, done = time.perf_counter(), 0
             try:
                 for first, pass_dir in calls:
@@ -94,6 +131,7 @@ class PropagationMixin:
                             if writer is not None:
                                 writer.put(result)
                             run.visited.add(result.frame)
+                            run.replay = False  # the engine now holds this run's memory
                             done += 1
                             elapsed = time.perf_counter() - t0
                             fps = done / elapsed if elapsed > 0 else float("nan")
@@ -116,13 +154,14 @@ class PropagationMixin:
                         if complete
                         else ("interactive" if status == "finished" else status),
                         frames_done=int(self.store.frames_done.sum()),
+                        run=run.to_dict(),
                     )
 
     def _plan(self, run: _Run) -> tuple[list[tuple[int, Direction]], int]:
         """Engine calls still needed by a run (one call when fresh, one per pass when resumed)."""
         order = propagation_order(self.n_frames, run.start, run.direction, run.frame_range)
         left = [(f, d) for f, d in order if f not in run.visited]
-        if not run.visited:
+        if not run.visited or run.replay:
             return [(run.start, run.direction)], len(left)
         calls = []
         for pass_dir in (Direction.FORWARD, Direction.BACKWARD):
