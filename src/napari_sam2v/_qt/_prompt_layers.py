@@ -135,7 +135,43 @@ class PromptLayers:
         self.shapes.events.data.connect(self._shapes_changed)
         self.points.mode = "add"
         self.shapes.mode = "add_rectangle"
+        self._modes: dict[int, str] = {}
         viewer.layers.selection.active = self.points
+
+    def disconnect(self) -> None:
+        """Stop reporting clicks, boxes and edits (the session they drive is closed).
+
+        The layers stay in the viewer as plain layers, with what they show. Calling
+        it again does nothing.
+        """
+        if getattr(self, "_disconnected", False):
+            return
+        self._disconnected = True
+        for layer, changed in (
+            (self.points, self._points_changed),
+            (self.shapes, self._shapes_changed),
+        ):
+            layer.events.data.disconnect(changed)
+            if self._drag in layer.mouse_drag_callbacks:
+                layer.mouse_drag_callbacks.remove(self._drag)
+
+    def set_busy(self, busy: bool) -> None:
+        """Lock the layers while a job runs, then give back the mode each had.
+
+        napari puts a layer that stops being editable in pan/zoom mode, and keeps it
+        there once it is editable again: clicks would then pan instead of prompting.
+        """
+        for layer in (self.points, self.shapes):
+            if busy:
+                # napari makes a layer editable again on some refreshes: keep the mode
+                # from before the first lock, not the pan/zoom the lock put it in.
+                self._modes.setdefault(id(layer), str(layer.mode))
+                layer.editable = False
+            else:
+                layer.editable = True
+                mode = self._modes.pop(id(layer), None)
+                if mode is not None and str(layer.mode) != mode:
+                    layer.mode = mode
 
     # -- napari events -------------------------------------------------------------
     def _drag(self, layer: Any, event: Any) -> Any:

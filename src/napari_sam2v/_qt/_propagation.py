@@ -76,12 +76,11 @@ class PropagationControls:
 
     def _propagated(self, count: int) -> None:
         self.labels_layer.refresh()
-        cancelled = self._cancel.is_set()
-        message = (
-            f"Cancelled after {count} frames; finished frames are saved. Resume continues."
-            if cancelled
-            else f"Propagated {count} frames."
-        )
+        frames = f"{count} frame{'s' if count != 1 else ''}"
+        if self._cancel.is_set() and self.session.can_resume:
+            message = f"Cancelled after {frames}; finished frames are saved. Resume continues."
+        else:  # not cancelled, or cancelled only once the last frame was written
+            message = f"Propagated {frames}."
         self.form.status.setText(message)
         self._show_session()
 

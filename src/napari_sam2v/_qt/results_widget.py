@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -32,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_sam2v._napari_io import STORE_KEY
 from napari_sam2v._qt._calibration_form import CalibrationForm
+from napari_sam2v._qt._frames import show_frame
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._plot_canvas import PlotCanvas
 from napari_sam2v._qt._results_jobs import export_results, measure_store, record_calibration
@@ -144,9 +146,18 @@ class ResultsWidget(QWidget):
             button.clicked.connect(lambda _=False, k=kind: self.export(k))
             self.export_buttons[kind] = button
             grid.addWidget(button, 1 + i // 2, i % 2)
-        outer = QVBoxLayout(self)
+        # One scrolled column: the dock fits a laptop screen beside the tracker dock.
+        content = QWidget()
+        column = QVBoxLayout(content)
         for box in (source, self.calibration, tables, plots, exports):
-            outer.addWidget(box)
+            column.addWidget(box)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self.viewer.layers.events.inserted.connect(self._refresh_results)
         self.viewer.layers.events.removed.connect(self._refresh_results)
         self.result_combo.currentIndexChanged.connect(self._result_picked)
@@ -396,11 +407,13 @@ class ResultsWidget(QWidget):
 
     def jump_to(self, frame: int, object_id: int) -> None:
         """Show ``frame`` and select ``object_id`` in the result's Labels layer."""
-        self.viewer.dims.set_current_step(0, frame)
         layer = self._layer()
-        if layer is not None:
-            layer.selected_label = object_id
-            layer.show_selected_label = False
+        if layer is None:
+            self.viewer.dims.set_current_step(0, frame)
+            return
+        show_frame(self.viewer, layer, frame)
+        layer.selected_label = object_id
+        layer.show_selected_label = False
 
     def _tracks_name(self) -> str:
         layer = self._layer()

@@ -17,8 +17,10 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
 from napari_sam2v._napari_io import STORE_KEY, label_colors
+from napari_sam2v._qt._frames import layer_frame, show_frame
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._layer_video import default_store, video_from_layer
+from napari_sam2v._qt._lifecycle import DockLifecycle
 from napari_sam2v._qt._models import (
     DownloadProgress,
     download_size,
@@ -42,7 +44,7 @@ LABELS_NAME = "SAM2 result"
 COPY_IN_WORKER = 32 * 2**20
 
 
-class TrackerWidget(PromptActions, PropagationControls, QWidget):
+class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
     """Click objects, preview their masks, propagate them into a zarr-backed Labels layer.
 
     Parameters
@@ -143,8 +145,7 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         )
         enable_engine_controls(self.form, busy=busy)
         if self.prompt_layers is not None:
-            for layer in (self.prompt_layers.points, self.prompt_layers.shapes):
-                layer.editable = not busy
+            self.prompt_layers.set_busy(busy)
 
     # -- layer and session ---------------------------------------------------------
     def _refresh_layers(self, _event: Any = None) -> None:
@@ -373,8 +374,18 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         self._prefetch_now()
 
     def current_frame(self) -> int:
-        """The frame index on screen."""
-        return int(self.viewer.dims.current_step[0])
+        """The frame of the tracked video on screen (in its own time axis)."""
+        layer = self.image_layer
+        if layer is None or self.session is None or layer not in self.viewer.layers:
+            return int(self.viewer.dims.current_step[0])
+        return layer_frame(self.viewer, layer, self.session.n_frames)
+
+    def jump_to_frame(self, frame: int) -> None:
+        """Show ``frame`` of the tracked video (in its own time axis)."""
+        if self.image_layer is not None and self.image_layer in self.viewer.layers:
+            show_frame(self.viewer, self.image_layer, frame)
+        else:
+            self.viewer.dims.set_current_step(0, frame)
 
     def _frame_changed(self, _event: Any = None) -> None:
         self._prefetch_timer.start()
@@ -428,7 +439,7 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
 
     def _jump_to_warning(self, item: QListWidgetItem) -> None:
         frame, oid = item.data(Qt.ItemDataRole.UserRole)
-        self.viewer.dims.set_current_step(0, frame)
+        self.jump_to_frame(frame)
         self._set_current_object(oid)
         self.form.objects.set_objects(self.session.objects, oid)
 
@@ -447,23 +458,6 @@ class TrackerWidget(PromptActions, PropagationControls, QWidget):
         super().showEvent(event)
         bar = self._scroll.verticalScrollBar().sizeHint().width()
         self.setMinimumWidth(self.form.minimumSizeHint().width() + bar + 8)
-
-    def closeEvent(self, event: Any) -> None:
-        """Stop jobs, then save the session and release the store when the dock closes."""
-        self._cancel.set()
-        self.jobs.quit_all()
-        if self.jobs.active:
-            self.jobs.busy_changed.connect(lambda busy: busy or self._close_session())
-        else:
-            self._close_session()
-        super().closeEvent(event)
-
-    def _close_session(self) -> None:
-        if self.session is not None:
-            try:
-                self.session.close()
-            except Sam2vError as exc:
-                show_error(str(exc))
 
 
 def _create_store(session: TrackingSession, path: Path, overwrite: bool) -> Any:

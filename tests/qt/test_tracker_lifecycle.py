@@ -1,0 +1,76 @@
+"""The tracker dock's life: prompt-layer modes after jobs, frames on screen, closing the dock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_sam2v.store import open_result
+
+pytestmark = pytest.mark.gui
+
+
+def _start(viewer, widget, frames, path) -> None:
+    viewer.add_image(frames, name="disks")
+    widget.form.layer_combo.setCurrentText("disks")
+    widget.form.engine_combo.setCurrentIndex(widget.form.engine_combo.findData("classic"))
+    assert widget.start_session(path)
+
+
+def test_the_prompt_layers_keep_their_mode_through_jobs(tracker, disk_video, tmp_path, wait_jobs):
+    viewer, widget = tracker
+    _start(viewer, widget, disk_video[0], tmp_path / "s.zarr")
+    points, shapes = widget.prompt_layers.points, widget.prompt_layers.shapes
+    assert (points.mode, shapes.mode) == ("add", "add_rectangle")
+    points.add([0, 36, 30])  # a click: a job runs, the layers are locked meanwhile
+    wait_jobs(widget)
+    assert widget.session.frame_prompt(0, 1) is not None
+    widget.propagate()
+    wait_jobs(widget)
+    # napari put the locked layers in pan/zoom; clicks must add points again
+    assert (points.mode, shapes.mode) == ("add", "add_rectangle")
+    assert points.editable and shapes.editable
+    assert widget.form.status.text() == "Propagated 12 frames."
+
+
+def test_this_frame_is_the_videos_frame_beside_a_layer_on_another_time_axis(
+    tracker, disk_video, tmp_path
+):
+    viewer, widget = tracker
+    frames = disk_video[0]
+    # the video opened by a reader that scales time (minutes), beside a layer in frames:
+    # napari's slider then counts the finer steps, and step 7 is not frame 7
+    viewer.add_image(frames, name="disks", scale=(10.2, 1, 1))
+    viewer.add_image(np.zeros((len(frames), 8, 8), np.uint8), name="in frames")
+    widget.form.layer_combo.setCurrentText("disks")
+    widget.form.engine_combo.setCurrentIndex(widget.form.engine_combo.findData("classic"))
+    assert widget.start_session(tmp_path / "s.zarr")
+    widget.jump_to_frame(7)
+    assert widget.current_frame() == 7
+    assert viewer.dims.current_step[0] != 7
+    assert round(widget.image_layer.world_to_data(viewer.dims.point)[0]) == 7
+    viewer.dims.set_current_step(0, 20)  # the slider moved by hand: world 20 is frame 2
+    assert widget.current_frame() == 2
+
+
+def test_closing_the_dock_closes_the_session(tracker, disk_video, tmp_path, wait_jobs):
+    viewer, widget = tracker
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    points = widget.prompt_layers.points
+    points.add([0, 36, 30])
+    wait_jobs(widget)
+    viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    wait_jobs(widget)
+    assert widget.session is None
+    assert not (path / "sam2v" / "lock.json").exists()  # the store can be reopened
+    before = open_result(path).prompts
+    points.add([3, 90, 70])  # the layer stays, but drives nothing any more
+    assert open_result(path).prompts == before
+    _, again = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
+    again.form.layer_combo.setCurrentText("disks")
+    try:
+        assert again.open_store(path)
+    finally:
+        if again.session is not None:
+            again.session.close()
