@@ -45,22 +45,27 @@ STORE_KEY = "sam2v_result"
 def layer_axes(calibration: Any) -> tuple[tuple[float, ...], tuple[str, ...]]:
     """The ``(t, y, x)`` scale and napari units that show a store's calibration.
 
+    The image axes take the pixel size, so layers overlay other calibrated images.
+    The time axis stays in frames (scale 1), as in every layer without a frame
+    interval, which most layers a user opens are: napari steps its time slider by the
+    finest time step of all layers, so one layer in minutes beside one in frames would
+    put the slider, and every "this frame" action, off the frame shown. The frame
+    interval is in the layer's ``metadata["calibration"]``, the tables and the store.
+
     Parameters
     ----------
     calibration : Calibration
-        The store's calibration; its uncalibrated parts stay in frames and pixels.
+        The store's calibration; an uncalibrated image axis stays in pixels.
 
     Returns
     -------
     scale, units : tuple
-        Three scale factors and three unit names (``"pixel"`` where uncalibrated).
+        Three scale factors and three unit names (``"pixel"`` for time, and for
+        uncalibrated image axes).
     """
     cal = calibration
-    scale = (cal.time_scale, cal.spatial_scale, cal.spatial_scale)
-    units = (
-        _udunit(cal.time_unit) if cal.frame_interval is not None else "pixel",
-        *(2 * [_udunit(cal.unit) if cal.pixel_size is not None else "pixel"]),
-    )
+    scale = (1.0, cal.spatial_scale, cal.spatial_scale)
+    units = ("pixel", *(2 * [_udunit(cal.unit) if cal.pixel_size is not None else "pixel"]))
     return scale, units
 
 

@@ -23,7 +23,8 @@ def test_gui_docks_the_tracker_with_the_video_loaded(qtbot) -> None:
         assert layer.rgb and layer.data.shape == (48, 288, 384, 3)
         # Lazy: the video is a dask array, not decoded into memory.
         assert type(layer.data).__module__.startswith("dask")
-        assert layer.scale[0] == pytest.approx(1 / 12)
+        assert layer.scale[0] == 1  # the slider counts frames; the interval is in metadata
+        assert layer.metadata["calibration"]["frame_interval"] == pytest.approx(1 / 12)
         assert widget.form.layer_combo.currentText() == "reef"
     finally:
         viewer.close()
@@ -38,7 +39,7 @@ def test_gui_calibration_reaches_the_layer_and_the_tracker(qtbot, tmp_path: Path
     viewer, widget = launch(reef.video_path, run_event_loop=False, pixel_size=0.8, unit="mm")
     try:
         layer = viewer.layers["reef"]
-        assert list(layer.scale) == pytest.approx([1 / 12, 0.8, 0.8, 1.0][: layer.ndim])
+        assert list(layer.scale) == pytest.approx([1.0, 0.8, 0.8, 1.0][: layer.ndim])
         assert layer.metadata["video_path"] == str(reef.video_path)
         assert widget.start_session(tmp_path / "reef.zarr")
         cal = widget.session.calibration

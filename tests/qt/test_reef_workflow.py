@@ -212,8 +212,8 @@ def test_cells_sample_calibration_reaches_the_results(tracker, tmp_path, wait_jo
         widget.prompt_layers.shapes,
         results.viewer.layers[f"{widget.labels_layer.name} tracks"],
     ]
-    for layer in store_layers:
-        np.testing.assert_allclose(layer.scale[[0, -2, -1]], (10.2, 0.5, 0.5))
+    for layer in store_layers:  # time stays in frames: the slider counts frames
+        np.testing.assert_allclose(layer.scale[[0, -2, -1]], (1.0, 0.5, 0.5))
         assert [str(u) for u in layer.units][-1] == "micrometer"
     np.testing.assert_array_equal(widget.prompt_layers.points.data, clicks)
     np.testing.assert_allclose(other.scale, (1, 3, 3))

@@ -117,7 +117,8 @@ def test_video_reader_opens_camera_video_lazily_with_its_frame_rate(tmp_path):
     assert kind == "image" and isinstance(data, da.Array) and data.shape == (48, 288, 384, 3)
     assert meta["rgb"] and meta["name"] == "DIVE"
     assert meta["metadata"]["video_path"] == str(video)  # the store will reference it
-    assert meta["scale"][0] == pytest.approx(1 / 12) and meta["units"][0] == "second"
+    assert meta["scale"][0] == 1 and meta["units"][0] == "pixel"  # the slider counts frames
+    assert meta["metadata"]["calibration"]["frame_interval"] == pytest.approx(1 / 12)
     for other in (tmp_path / "missing.mp4", tmp_path / "cells.tif", tmp_path):
         assert get_video_reader(str(other)) is None
 

@@ -85,8 +85,9 @@ def launch(
     pixel_size, unit, frame_interval, time_unit : optional
         Calibration of the video, laid over its metadata (see
         :meth:`~napari_sam2v.types.Calibration.overridden`). The image layer is
-        scaled by it and carries it in its metadata, so the tracker records it in
-        the result store. Not for a result store, which has its own.
+        scaled by its pixel size (time stays in frames) and carries it in its
+        metadata, so the tracker records it in the result store. Not for a result
+        store, which has its own.
 
     Returns
     -------

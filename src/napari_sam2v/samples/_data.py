@@ -250,8 +250,10 @@ def load_cells() -> Sample:
 
 
 def _layer_data(sample: Sample, image_name: str, labels_name: str) -> list[LayerData]:
+    from napari_sam2v._napari_io import layer_axes
+
     cal = sample.calibration
-    scale = (1.0, cal.spatial_scale, cal.spatial_scale)
+    scale, units = layer_axes(cal)  # time in frames, image axes in the pixel size's unit
     metadata = {
         "sample": sample.name,
         "video_path": str(sample.video_path),
@@ -261,7 +263,7 @@ def _layer_data(sample: Sample, image_name: str, labels_name: str) -> list[Layer
         "attribution": sample.attribution,
         "reference_is_truth": sample.reference_is_truth,
     }
-    common: dict[str, Any] = {"scale": scale, "axis_labels": ("t", "y", "x")}
+    common: dict[str, Any] = {"scale": scale, "units": units, "axis_labels": ("t", "y", "x")}
     image_kwargs = {"name": image_name, "metadata": dict(metadata), **common}
     if sample.frames.ndim == 4:
         image_kwargs["rgb"] = True
