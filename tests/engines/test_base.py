@@ -37,8 +37,10 @@ def test_propagation_order() -> None:
     assert both[-1][1] is Direction.BACKWARD
     with pytest.raises(EngineError, match="outside the frame range"):
         propagation_order(6, 5, Direction.FORWARD, (0, 3))
-    with pytest.raises(EngineError, match="not within"):
+    with pytest.raises(EngineError, match=r"range 0\.\.9 is not within the video's 0\.\.5"):
         propagation_order(6, 0, Direction.FORWARD, (0, 9))
+    with pytest.raises(EngineError, match=r"range 4\.\.1 starts after it ends"):
+        propagation_order(6, 2, Direction.FORWARD, (4, 1))
     with pytest.raises(EngineError, match="unknown direction"):
         Direction.parse("sideways")
     assert Direction.parse("both") is Direction.BOTH

@@ -213,3 +213,19 @@ def test_ids_a_format_cannot_hold_are_refused(tmp_path, disk_video):
     assert {c["id"] for c in coco["categories"]} == {70_000, 2**24 + 1}
     files = export_png(big, tmp_path / "objs", mode="objects", frames=[0])
     assert len(files) == 2
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_clear_error(tmp_path, result):
+    from napari_sam2v.errors import ExportError
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    calls = {
+        "tiff": lambda: export_tiff(result, blocker / "sub" / "labels.tif"),
+        "png": lambda: export_png(result, blocker / "sub"),
+        "coco": lambda: export_coco(result, blocker / "sub" / "coco.json"),
+    }
+    for kind, call in calls.items():
+        with pytest.raises(ExportError, match=r"afile/sub: cannot create the output folder"):
+            call()
+        assert blocker.read_text() == "not a folder", kind

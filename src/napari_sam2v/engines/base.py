@@ -209,8 +209,12 @@ def propagation_order(
     list of (int, Direction)
     """
     lo, hi = (0, n_frames - 1) if frame_range is None else frame_range
-    if not (0 <= lo <= hi < n_frames):
-        raise EngineError(f"frame range {frame_range} is not within 0..{n_frames - 1}")
+    if lo > hi:
+        raise EngineError(
+            f"frame range {lo}..{hi} starts after it ends: give the lower frame first"
+        )
+    if not (0 <= lo and hi < n_frames):
+        raise EngineError(f"frame range {lo}..{hi} is not within the video's 0..{n_frames - 1}")
     if not lo <= start <= hi:
         raise EngineError(f"start frame {start} is outside the frame range ({lo}, {hi})")
     order: list[tuple[int, Direction]] = []

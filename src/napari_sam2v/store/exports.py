@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_sam2v.errors import StoreError
+from napari_sam2v.errors import ExportError, StoreError
 from napari_sam2v.io.rle import rle_encode
 from napari_sam2v.store.layout import atomic_write_json
 from napari_sam2v.store.result import Result, open_result
@@ -44,6 +44,15 @@ def safe_name(name: str, *, max_length: int = 48) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
     cleaned = re.sub(r"\.{2,}", "_", cleaned)[:max_length].strip("._-")
     return cleaned or "object"
+
+
+def _make_dir(folder: Path) -> Path:
+    """Create an export folder, or say why it cannot be (a file in the way, no rights)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{folder}: cannot create the output folder ({exc})") from exc
+    return folder
 
 
 def _inside(out_dir: Path, path: Path) -> Path:
@@ -148,7 +157,7 @@ def export_tiff(
                 )
             yield page.astype(dtype, copy=False)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _make_dir(out.parent)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
         tifffile.imwrite(
@@ -214,8 +223,7 @@ def export_png(
             "object ids above 65535 do not fit a 16-bit PNG instance map: export a "
             "TIFF, COCO JSON or per-object PNG masks instead"
         )
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    root = _make_dir(Path(out_dir))
     idx = _frames(res, frames)
     masks = _mask_array(res)
     written: list[Path] = []
@@ -372,7 +380,7 @@ def export_coco(
             for _, o in sorted(categories.items())
         ],
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _make_dir(out.parent)
     try:
         atomic_write_json(out, data, fsync=False)
     except (OSError, ValueError) as exc:
