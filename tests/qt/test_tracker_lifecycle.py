@@ -74,3 +74,31 @@ def test_closing_the_dock_closes_the_session(tracker, disk_video, tmp_path, wait
     finally:
         if again.session is not None:
             again.session.close()
+
+
+def test_reopening_a_store_shows_its_engine(tracker, disk_video, tmp_path, wait_jobs):
+    viewer, widget = tracker
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    widget.form.feature_combo.setCurrentIndex(widget.form.feature_combo.findData("texture"))
+    widget.prompt_layers.points.add([0, 36, 30])
+    wait_jobs(widget)
+    widget._detach()
+    widget.form.engine_combo.setCurrentIndex(widget.form.engine_combo.findData("sam2"))
+    assert widget.open_store(path)
+    assert widget.form.engine_combo.currentData() == "classic"
+    assert widget.form.feature_combo.currentData() == "texture"
+    widget.prompt_layers.points.add([2, 36, 30])  # continues with classic, no model load
+    wait_jobs(widget)
+    assert widget.session.engine.info.engine == "classic"
+
+
+def test_removing_the_result_layer_is_explained(tracker, disk_video, tmp_path, monkeypatch):
+    import napari_sam2v._qt.tracker_widget as module
+
+    viewer, widget = tracker
+    _start(viewer, widget, disk_video[0], tmp_path / "s.zarr")
+    said: list[str] = []
+    monkeypatch.setattr(module, "show_warning", said.append)
+    viewer.layers.remove(widget.labels_layer)
+    assert said and "Reopen store" in said[0]

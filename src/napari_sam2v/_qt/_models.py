@@ -19,6 +19,7 @@ __all__ = [
     "download_size",
     "enable_engine_controls",
     "engine_choice",
+    "show_engine_choice",
     "explain_model",
     "fill_models",
     "mark_devices",
@@ -138,6 +139,43 @@ def engine_choice(form: Any) -> tuple[str, dict[str, Any]]:
         "device": form.device_combo.currentData(),
         "precision": form.precision_combo.currentData(),
     }
+
+
+def show_engine_choice(form: Any, engine: str, options: dict[str, Any]) -> None:
+    """Set the Model box to an engine and its options (a reopened store's session).
+
+    The first prompt configures the session from the Model box: without this, a store
+    tracked with one engine would silently continue with the box's default.
+
+    Parameters
+    ----------
+    form : TrackerForm
+        The dock's form.
+    engine : str
+        ``"sam2"`` or ``"classic"``.
+    options : dict
+        The engine's options (``model``, ``device``, ``precision``, ``feature``).
+    """
+    index = form.engine_combo.findData(engine)
+    if index < 0:
+        return
+    form.engine_combo.setCurrentIndex(index)  # refills the model combo for that engine
+    combos = {
+        "model": form.model_combo,
+        "device": form.device_combo,
+        "precision": form.precision_combo,
+        "feature": form.feature_combo,
+    }
+    for key, combo in combos.items():
+        value = options.get(key)
+        if value is None:
+            continue
+        found = combo.findData(value)
+        if found < 0 and key == "model":  # a local checkpoint or folder
+            combo.addItem(str(value), value)
+            found = combo.count() - 1
+        if found >= 0:
+            combo.setCurrentIndex(found)
 
 
 class DownloadProgress(QObject):

@@ -28,6 +28,7 @@ from napari_sam2v._qt._models import (
     engine_choice,
     explain_model,
     fill_models,
+    show_engine_choice,
 )
 from napari_sam2v._qt._prompt_actions import PromptActions
 from napari_sam2v._qt._prompt_layers import PromptLayers
@@ -97,6 +98,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         f = self.form
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._layer_removed)
         self.viewer.dims.events.current_step.connect(self._frame_changed)
         f.layer_combo.currentIndexChanged.connect(self._layer_picked)
         f.browse_button.clicked.connect(self._browse_store)
@@ -159,6 +161,16 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             combo.setCurrentText(current)
         combo.blockSignals(False)
         self._layer_picked()
+
+    def _layer_removed(self, event: Any) -> None:
+        """Say so when the result layer goes while the session still writes the store."""
+        # napari hands plugins proxies of its layers: compare the layers themselves
+        shown = getattr(self.labels_layer, "__wrapped__", self.labels_layer)
+        if self.session is not None and shown is not None and event.value is shown:
+            show_warning(
+                "The SAM2 result layer was removed; the session still writes every mask "
+                "to its store. Press Reopen store to show it again."
+            )
 
     def _picked_layer(self) -> Image | None:
         name = self.form.layer_combo.currentText()
@@ -264,6 +276,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             rgb = len(frames.shape) == 4 and frames.shape[-1] in (3, 4)
             layer = self.viewer.add_image(data, name=Path(str(path)).stem, rgb=rgb)
         self._attach(session, layer)
+        show_engine_choice(self.form, session.engine_name, session.engine_options)
         show_info(
             f"Reopened {path}: {len(session.objects)} objects, {len(session.prompts)} prompts"
         )
