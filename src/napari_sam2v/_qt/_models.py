@@ -27,7 +27,7 @@ __all__ = [
 
 
 def _describe(spec: Any) -> str:
-    parts = [str(getattr(spec, "guidance", "") or "")]
+    parts = [str(getattr(spec, "guidance", "") or "").rstrip(".")]
     size = getattr(spec, "download_mb", None) or getattr(spec, "size_mb", None)
     if size:
         parts.append(f"download about {float(size):.0f} MB")

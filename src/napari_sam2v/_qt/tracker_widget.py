@@ -351,8 +351,10 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         self._color_labels()
         self._paint_current_object()
         self.form.warnings.clear()
+        names = {o.id: o.name for o in session.objects}
         for warning in session.warnings():
-            item = QListWidgetItem(f"frame {warning.frame}: {warning.message}")
+            name = names.get(warning.object_id, f"object {warning.object_id}")
+            item = QListWidgetItem(f"frame {warning.frame}: {name}: {warning.message}")
             item.setData(Qt.ItemDataRole.UserRole, (warning.frame, warning.object_id))
             self.form.warnings.addItem(item)
         self._update_controls()

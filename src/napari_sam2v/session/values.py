@@ -204,7 +204,7 @@ def frame_warnings(
                     frame,
                     oid,
                     "low confidence",
-                    f"object {oid}: score {logit:.2f} on frame {frame}",
+                    f"low confidence (score {logit:.2f})",
                 )
             )
     for (frame, oid), area in sorted(areas.items()):
@@ -215,7 +215,7 @@ def frame_warnings(
                     frame,
                     oid,
                     "area jump",
-                    f"object {oid}: area {prev} -> {area} px on frame {frame}",
+                    f"area jump ({prev} -> {area} px)",
                 )
             )
     return sorted(out, key=lambda w: (w.frame, w.object_id, w.kind))
