@@ -165,7 +165,12 @@ def read_result(path: str | list[str]) -> list[LayerData]:
         )
     if source is not None:  # scaled as any video, channels of microscopy included
         data, kwargs, kind = video_layer(result.path, source, result.calibration)
-        kwargs.update(name=f"{result.path.stem} video", metadata=dict(owner))
+        # keep the calibration (time is in frames on the layer); the video is the store's
+        meta = {**kwargs["metadata"], **owner}
+        meta.pop("video_path", None)
+        if result.video_path:
+            meta["video_path"] = str(result.video_path)
+        kwargs.update(name=f"{result.path.stem} video", metadata=meta)
         layers.append((data, kwargs, kind))
     colors = label_colors({o.id: o.color for o in result.objects})
     layers.append(

@@ -55,6 +55,10 @@ def test_reader_returns_image_writable_labels_and_prompts(store, tmp_path, disk_
     # every layer names its store, so a calibration saved later rescales all of them
     owners = {meta["metadata"]["sam2v_result"] for _, meta, _ in layers}
     assert owners == {str(open_result(store).path)}
+    # the frames keep the store's calibration (a new session on them records it)
+    video_meta = layers[0][1]["metadata"]
+    assert video_meta["calibration"] == open_result(store).calibration.to_dict()
+    assert "video_path" not in video_meta  # an array input: nothing to reference
 
 
 def test_a_store_whose_video_moved_opens_its_labels_and_says_so(tmp_path):

@@ -188,7 +188,10 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         f.channel_spin.setVisible(multi)
         if multi:
             f.channel_spin.setRange(0, video.n_channels - 1)
-        if video is not None and not f.store_edit.text():
+        opened_from = (getattr(layer, "metadata", None) or {}).get(STORE_KEY)
+        if opened_from and self.session is None:  # the frames of a store (File > Open)
+            f.store_edit.setText(str(opened_from))
+        elif video is not None and not f.store_edit.text():
             f.store_edit.setText(str(default_store(layer.name, video)))
 
     def _browse_store(self) -> None:
