@@ -85,3 +85,29 @@ def test_on_finished_sees_a_job_that_ends_before_the_caller_looks(qtbot) -> None
     )
     assert failing is not None
     qtbot.waitUntil(lambda: "failed" in calls, timeout=10_000)
+
+
+def test_a_job_that_outlives_its_runner_ends_quietly(qtbot) -> None:
+    """Closing the viewer mid-job deletes the dock and its runner, not the thread."""
+    import sys
+    import threading
+
+    from napari_sam2v._qt._jobs import JobRunner
+
+    runner = JobRunner()
+    go, done = threading.Event(), []
+    seen: list[BaseException] = []
+    hook, sys.excepthook = sys.excepthook, lambda t, v, tb: seen.append(v)
+    try:
+        worker = runner.start("slow", lambda: go.wait(10) and 42, on_done=done.append,
+                              exclusive=True)  # fmt: skip
+        ended = threading.Event()
+        worker.finished.connect(ended.set)
+        runner.deleteLater()
+        qtbot.waitUntil(lambda: not runner._alive(), timeout=10_000)
+        go.set()
+        qtbot.waitUntil(ended.is_set, timeout=10_000)
+        qtbot.wait(100)
+    finally:
+        sys.excepthook = hook
+    assert done == [] and seen == []  # no callback into the deleted dock, no traceback

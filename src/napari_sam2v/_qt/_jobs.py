@@ -134,6 +134,8 @@ class JobRunner(QObject):
         self._workers.add(worker)
 
         def returned(value: Any) -> None:
+            if not self._alive():
+                return  # the dock closed (with the viewer) while the job ran
             if isinstance(value, Failure):
                 _log.info("%s failed: %s", value.job, value.message)
                 self.failed.emit(value.message)
@@ -145,11 +147,12 @@ class JobRunner(QObject):
             self._workers.discard(worker)
             if worker is self._exclusive:
                 self._exclusive = None
-                self.busy_changed.emit(False)
+                if self._alive():
+                    self.busy_changed.emit(False)
 
         worker.returned.connect(returned)
         if on_yield is not None:
-            worker.yielded.connect(on_yield)
+            worker.yielded.connect(lambda value: self._alive() and on_yield(value))
         worker.finished.connect(finished)
         if on_finished is not None:
             worker.finished.connect(on_finished)
@@ -158,6 +161,14 @@ class JobRunner(QObject):
             self.busy_changed.emit(True)
         worker.start()
         return worker
+
+    def _alive(self) -> bool:
+        """Whether this runner's Qt object still exists (not deleted with its window)."""
+        try:
+            self.objectName()
+        except RuntimeError:
+            return False
+        return True
 
     @property
     def active(self) -> bool:
