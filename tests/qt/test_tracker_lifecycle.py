@@ -93,7 +93,7 @@ def test_reopening_a_store_shows_its_engine(tracker, disk_video, tmp_path, wait_
     assert widget.session.engine.info.engine == "classic"
 
 
-def test_removing_the_result_layer_is_explained(tracker, disk_video, tmp_path, monkeypatch):
+def test_removing_the_result_layer_is_explained(tracker, disk_video, tmp_path, monkeypatch, qtbot):
     import napari_sam2v._qt.tracker_widget as module
 
     viewer, widget = tracker
@@ -101,4 +101,5 @@ def test_removing_the_result_layer_is_explained(tracker, disk_video, tmp_path, m
     said: list[str] = []
     monkeypatch.setattr(module, "show_warning", said.append)
     viewer.layers.remove(widget.labels_layer)
-    assert said and "Reopen store" in said[0]
+    qtbot.waitUntil(lambda: bool(said), timeout=5_000)
+    assert "Reopen store" in said[0]

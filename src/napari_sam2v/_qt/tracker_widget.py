@@ -167,6 +167,16 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         # napari hands plugins proxies of its layers: compare the layers themselves
         shown = getattr(self.labels_layer, "__wrapped__", self.labels_layer)
         if self.session is not None and shown is not None and event.value is shown:
+            # Closing the viewer removes every layer too: say it only if the dock stays.
+            QTimer.singleShot(100, self._warn_result_removed)
+
+    def _warn_result_removed(self) -> None:
+        try:
+            # a closed viewer has removed the video too (or deleted this dock)
+            kept = self.session is not None and self.image_layer in self.viewer.layers
+        except RuntimeError:
+            return
+        if kept:
             show_warning(
                 "The SAM2 result layer was removed; the session still writes every mask "
                 "to its store. Press Reopen store to show it again."
