@@ -73,10 +73,10 @@ def test_rewrites_provenance_and_every_ngff_scale(tmp_path, disk_video, ngff_ver
         assert units == ["minute", "micrometer", "micrometer"]
     # the rest of the NGFF metadata (colours, names, the image link) is kept as it was
     assert _ngff(path / "labels" / "objects", ngff_version)["image-label"] == label_meta
-    # napari opens the store with the new scale and units
+    # napari opens the store with the new pixel size (time stays in frames)
     layers = get_result_reader(str(path))(str(path))
     for _, kwargs, _ in layers[:2]:
-        assert tuple(kwargs["scale"]) == (10.0, 0.65, 0.65)
+        assert tuple(kwargs["scale"]) == (1.0, 0.65, 0.65)
 
 
 def test_multichannel_image_keeps_its_channel_axis(tmp_path) -> None:

@@ -41,16 +41,6 @@ def layer_frame(viewer: Any, layer: Any, n_frames: int) -> int:
 
 
 def show_frame(viewer: Any, layer: Any, frame: int) -> None:
-    """Move the time slider to ``frame`` of ``layer``.
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-        The viewer.
-    layer : napari.layers.Layer
-        A layer whose first axis is time.
-    frame : int
-        The frame to show.
-    """
+    """Move the time slider to ``frame`` of ``layer`` (whose first axis is time)."""
     axis = _time_axis(viewer, layer)
     viewer.dims.set_point(axis, float(layer.translate[0]) + frame * float(layer.scale[0]))

@@ -291,28 +291,28 @@ def run_batch(
         manifest = read_manifest(manifest, check_files=not remeasure)
     if engine == "sam2":
         _check_models(manifest, model, local=scheduler is None)
+    n_workers = workers if workers is not None else default_workers(len(manifest))
+    if n_workers < 1:
+        raise InputError(f"--workers must be at least 1, got {n_workers}")
+    cpus = os.cpu_count() or 1
+    threads = max(1, cpus // n_workers)
+    options = TaskOptions(
+        engine=engine,
+        model=model,
+        device=device,
+        direction=direction,
+        table_format=table_format,
+        plots=plots,
+        torch_threads=None if scheduler else threads,
+        engine_options=tuple(sorted(extra.items())),
+        remeasure=remeasure,
+    )
     out = Path(out).expanduser().resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the batch output folder {out}: {exc}") from None
     with _output_lock(out):
-        n_workers = workers if workers is not None else default_workers(len(manifest))
-        if n_workers < 1:
-            raise InputError(f"--workers must be at least 1, got {n_workers}")
-        cpus = os.cpu_count() or 1
-        threads = max(1, cpus // n_workers)
-        options = TaskOptions(
-            engine=engine,
-            model=model,
-            device=device,
-            direction=direction,
-            table_format=table_format,
-            plots=plots,
-            torch_threads=None if scheduler else threads,
-            engine_options=tuple(sorted(extra.items())),
-            remeasure=remeasure,
-        )
         tasks = [VideoTask(row=row, out_dir=out / row.name, options=options) for row in manifest]
         outcomes: dict[str, VideoOutcome] = {}
         total = len(tasks)

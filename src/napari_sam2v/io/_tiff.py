@@ -181,20 +181,8 @@ def series_truncation(tif: Any, series: Any, path: Path) -> str | None:
 
     Covers the uncompressed stacks tifffile writes itself (shape in the image
     description), whose truncation tifffile only notices when a frame is read.
-
-    Parameters
-    ----------
-    tif : tifffile.TiffFile
-        The open file.
-    series : tifffile.TiffPageSeries
-        Its first series.
-    path : Path
-        The file, named in the message.
-
-    Returns
-    -------
-    str or None
-        The error message for a truncated file.
+    ``tif`` and ``path`` are as for :func:`imagej_truncation`; ``series`` is the
+    file's first series. Returns the error message, or ``None``.
     """
     offset = getattr(series, "dataoffset", None)
     page = series.keyframe if getattr(series, "keyframe", None) is not None else None
