@@ -94,7 +94,7 @@ def test_reopening_a_store_shows_its_engine(tracker, disk_video, tmp_path, wait_
 
 
 def test_removing_the_result_layer_is_explained(tracker, disk_video, tmp_path, monkeypatch, qtbot):
-    import napari_sam2v._qt.tracker_widget as module
+    import napari_sam2v._qt._lifecycle as module
 
     viewer, widget = tracker
     _start(viewer, widget, disk_video[0], tmp_path / "s.zarr")
@@ -103,3 +103,48 @@ def test_removing_the_result_layer_is_explained(tracker, disk_video, tmp_path, m
     viewer.layers.remove(widget.labels_layer)
     qtbot.waitUntil(lambda: bool(said), timeout=5_000)
     assert "Reopen store" in said[0]
+
+
+def test_reopening_a_store_opened_in_napari_keeps_one_copy_of_its_layers(
+    tracker, disk_video, tmp_path, wait_jobs
+):
+    viewer, widget = tracker
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    widget.prompt_layers.points.add([0, 36, 30])
+    wait_jobs(widget)
+    widget._detach()
+    viewer.layers.clear()
+    viewer.open(str(path), plugin="napari-sam2v")  # File > Open: frames, labels, prompts
+    widget.form.layer_combo.setCurrentText("s video")
+    assert widget.form.store_edit.text() == str(path)  # the store it came from
+    assert widget.open_store(widget.form.store_edit.text())
+    names = [layer.name for layer in viewer.layers]
+    assert names.count("s video") == 1 and "s objects" not in names
+    assert sum(layer._type_string == "labels" for layer in viewer.layers) == 1
+
+
+def test_measuring_a_store_still_being_tracked_says_which_frames_are_missing(
+    tracker, disk_video, tmp_path, wait_jobs
+):
+    import threading
+
+    from napari_sam2v.io.prompt_files import Prompts
+    from napari_sam2v.prompts import Prompt
+    from napari_sam2v.store.pipeline import track
+
+    viewer, _ = tracker
+    stop = threading.Event()
+    prompts = Prompts([], [Prompt(0, 1, points=[[30, 36]])])
+
+    def stop_after_five(info) -> None:
+        if info.done == 5:
+            stop.set()
+
+    track(disk_video[0], prompts, tmp_path / "p.zarr", engine="classic", cancel=stop,
+          progress=stop_after_five)  # fmt: skip
+    viewer.open(str(tmp_path / "p.zarr"), plugin="napari-sam2v")
+    _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
+    results.measure()
+    wait_jobs(results)
+    assert "Not tracked yet: frames 5-11 (measure again later)" in results.status.text()

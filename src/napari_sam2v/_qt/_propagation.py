@@ -41,6 +41,8 @@ class PropagationControls:
         if f.range_check.isChecked():
             options["frame_range"] = (f.range_lo.value(), f.range_hi.value())
         self._cancel = threading.Event()
+        lo, hi = options.get("frame_range", (0, self.session.n_frames - 1))
+        f.progress.setMaximum(max(1, hi - lo + 1))  # until the run says its exact total
         f.progress.setValue(0)
         f.status.setText("Resuming…" if resume else "Propagating…")
         return self.jobs.start(

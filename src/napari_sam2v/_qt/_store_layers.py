@@ -14,7 +14,13 @@ from napari.layers import Image, Tracks
 
 from napari_sam2v._napari_io import STORE_KEY, layer_axes
 
-__all__ = ["refill_tracks", "rescale_store_layers", "store_layers", "store_of"]
+__all__ = [
+    "drop_reader_layers",
+    "refill_tracks",
+    "rescale_store_layers",
+    "store_layers",
+    "store_of",
+]
 
 
 def store_of(layer: Any) -> str | None:
@@ -99,3 +105,21 @@ def refill_tracks(layer: Tracks, data: Any, kwargs: dict[str, Any]) -> None:
     layer.metadata = {**layer.metadata, **kwargs.get("metadata", {})}
     if color_by in layer.features.columns:
         layer.color_by = color_by
+
+
+def drop_reader_layers(viewer: Any, store: str | Path) -> list[str]:
+    """Remove the labels and prompt layers that File > Open made of ``store``.
+
+    The tracker dock reopening that store shows its own (and holds its writer lock);
+    the reader's would be second, stale copies. Image layers (the frames, which the
+    session may use) are kept.
+
+    Returns
+    -------
+    list of str
+        Names of the removed layers.
+    """
+    removed = [layer for layer in store_layers(viewer, str(store)) if not isinstance(layer, Image)]
+    for layer in removed:
+        viewer.layers.remove(layer)
+    return [layer.name for layer in removed]

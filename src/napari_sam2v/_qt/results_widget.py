@@ -379,6 +379,11 @@ class ResultsWidget(QWidget):
             f"{len(measurements.objects)} objects, {n} object-frames, "
             f"units: {measurements.calibration.unit} / {measurements.calibration.time_unit}"
         )
+        spans = measurements.untracked_frames
+        if spans:  # still propagating, or stopped: the tables cover the tracked frames
+            listed = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans[:4])
+            more = ", ..." if len(spans) > 4 else ""
+            summary += f". Not tracked yet: frames {listed}{more} (measure again later)"
         self.status.setText(f"{note} Measured again: {summary}" if note else summary)
         self._show_table()
         self._show_plot()

@@ -33,6 +33,7 @@ from napari_sam2v._qt._models import (
 from napari_sam2v._qt._prompt_actions import PromptActions
 from napari_sam2v._qt._prompt_layers import PromptLayers
 from napari_sam2v._qt._propagation import PropagationControls
+from napari_sam2v._qt._store_layers import drop_reader_layers
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
 from napari_sam2v.errors import Sam2vError, StoreExistsError
 from napari_sam2v.session import TrackingSession
@@ -162,26 +163,6 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         combo.blockSignals(False)
         self._layer_picked()
 
-    def _layer_removed(self, event: Any) -> None:
-        """Say so when the result layer goes while the session still writes the store."""
-        # napari hands plugins proxies of its layers: compare the layers themselves
-        shown = getattr(self.labels_layer, "__wrapped__", self.labels_layer)
-        if self.session is not None and shown is not None and event.value is shown:
-            # Closing the viewer removes every layer too: say it only if the dock stays.
-            QTimer.singleShot(100, self._warn_result_removed)
-
-    def _warn_result_removed(self) -> None:
-        try:
-            # a closed viewer has removed the video too (or deleted this dock)
-            kept = self.session is not None and self.image_layer in self.viewer.layers
-        except RuntimeError:
-            return
-        if kept:
-            show_warning(
-                "The SAM2 result layer was removed; the session still writes every mask "
-                "to its store. Press Reopen store to show it again."
-            )
-
     def _picked_layer(self) -> Image | None:
         name = self.form.layer_combo.currentText()
         return self.viewer.layers[name] if name in self.viewer.layers else None
@@ -288,6 +269,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             data = frames.to_dask() if hasattr(frames, "to_dask") else frames
             rgb = len(frames.shape) == 4 and frames.shape[-1] in (3, 4)
             layer = self.viewer.add_image(data, name=Path(str(path)).stem, rgb=rgb)
+        drop_reader_layers(self.viewer, session.store.path)
         self._attach(session, layer)
         show_engine_choice(self.form, session.engine_name, session.engine_options)
         show_info(
