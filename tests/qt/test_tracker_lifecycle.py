@@ -148,3 +148,7 @@ def test_measuring_a_store_still_being_tracked_says_which_frames_are_missing(
     results.measure()
     wait_jobs(results)
     assert "Not tracked yet: frames 5-11 (measure again later)" in results.status.text()
+    results.calibration.pixel_size.value = 0.5  # a size without its unit
+    results.calibration.unit.value = "px"
+    results.measure()
+    assert results.status.text().startswith("Not measured: calibration: give the unit")

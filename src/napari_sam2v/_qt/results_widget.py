@@ -327,6 +327,7 @@ class ResultsWidget(QWidget):
         except Sam2vError as exc:
             from napari.utils.notifications import show_error
 
+            self.status.setText(f"Not measured: {exc}")  # the toast fades, this stays
             show_error(str(exc))
             return None
 
