@@ -152,3 +152,44 @@ def test_measuring_a_store_still_being_tracked_says_which_frames_are_missing(
     results.calibration.unit.value = "px"
     results.measure()
     assert results.status.text().startswith("Not measured: calibration: give the unit")
+
+
+def test_closing_the_viewer_closes_the_session(make_napari_viewer, disk_video, tmp_path, qtbot):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    session = widget.session
+    assert (path / "sam2v" / "lock.json").exists()
+    viewer.close()  # Qt deletes the dock with the window: no closeEvent reaches it
+    qtbot.waitUntil(lambda: not (path / "sam2v" / "lock.json").exists(), timeout=20_000)
+    assert session.store is None or session.store.closed
+
+
+def test_closing_the_viewer_mid_propagation_ends_the_run_and_frees_the_store(
+    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
+):
+    import time
+
+    from napari_sam2v.engines.classic import ClassicEngine
+
+    slow = ClassicEngine.propagate
+
+    def one_frame_at_a_time(self, **options):
+        for result in slow(self, **options):
+            time.sleep(0.3)
+            yield result
+
+    monkeypatch.setattr(ClassicEngine, "propagate", one_frame_at_a_time)
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    widget.prompt_layers.points.add([0, 36, 30])
+    wait_jobs(widget)
+    widget.propagate()
+    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    viewer.close()
+    assert not (path / "sam2v" / "lock.json").exists()  # released before napari went on
+    result = open_result(path)
+    assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12

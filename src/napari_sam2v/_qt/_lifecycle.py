@@ -7,6 +7,7 @@ the prompt layers stop driving it. A result layer removed by hand is explained.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from napari.utils.notifications import show_error, show_warning
@@ -14,7 +15,10 @@ from qtpy.QtCore import QEvent, QTimer
 
 from napari_sam2v.errors import Sam2vError
 
-__all__ = ["DockLifecycle"]
+__all__ = ["CLOSE_WAIT_S", "DockLifecycle"]
+
+#: Longest wait, when the viewer closes, for a running propagation to finish its frame.
+CLOSE_WAIT_S = 30.0
 
 
 class DockLifecycle:
@@ -31,6 +35,41 @@ class DockLifecycle:
     viewer: Any
     image_layer: Any
     labels_layer: Any
+    form: Any
+    running_propagation: Any
+
+    def watch_destruction(self) -> None:
+        """Close the session when Qt deletes the dock without closing it (the viewer closed).
+
+        Only Python state is touched then (Qt's side is gone).
+        """
+        self.destroyed.connect(lambda *_: _orphaned(self))
+
+    def showEvent(self, event: Any) -> None:
+        """Once shown, the dock is inside the viewer's window: watch it close."""
+        super().showEvent(event)
+        self.window().installEventFilter(self)  # see eventFilter
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        """The viewer's window is closing: end a running propagation, save, let go.
+
+        Qt deletes the dock with the window without a ``closeEvent``, and napari stops
+        its worker threads first: a propagation stopped that way would keep the
+        session's lock to itself. So the run is cancelled here and given up to
+        :data:`CLOSE_WAIT_S` to finish its frame (in its own thread; the GUI's event
+        loop is not entered), then the session is saved and closed.
+        """
+        if event.type() == QEvent.Type.Close and self.session is not None:
+            self._cancel.set()
+            deadline = time.monotonic() + CLOSE_WAIT_S
+            while self.running_propagation is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if self.running_propagation is None:
+                self._close_session()
+                self.form.status.setText(
+                    "Session saved and closed with the viewer; Reopen store continues it."
+                )
+        return False
 
     def closeEvent(self, event: Any) -> None:
         """Stop jobs, then save the session and release the store when the dock closes."""
@@ -89,3 +128,20 @@ class DockLifecycle:
                 "The SAM2 result layer was removed; the session still writes every mask "
                 "to its store. Press Reopen store to show it again."
             )
+
+
+def _orphaned(dock: Any) -> None:
+    """Close the deleted dock's session, unless a propagation still holds it.
+
+    A run the viewer's closing interrupted keeps the session's lock inside its
+    generator, in a worker thread that will not resume it: only that thread could end
+    it. Its frames are on disk and Reopen store + Resume finishes it; the lock of the
+    store is recovered once this process exits.
+    """
+    dock._cancel.set()
+    session, dock.session = dock.session, None
+    if session is not None and getattr(dock, "running_propagation", None) is None:
+        try:
+            session.close()
+        except Exception:  # at interpreter exit zarr may refuse to work
+            return  # nobody left to tell; the store stays readable and resumable

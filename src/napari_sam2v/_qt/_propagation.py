@@ -26,6 +26,8 @@ class PropagationControls:
     labels_layer: Any
     _cancel: threading.Event
     _last_refresh: float
+    #: The session's propagation generator while a run is in progress.
+    running_propagation: Any = None
     # methods of the dock this mixin calls
     current_frame: Callable[[], int]
     _show_session: Callable[[], None]
@@ -59,9 +61,14 @@ class PropagationControls:
     def _propagation_job(self, options: dict[str, Any], resume: bool) -> Any:
         kwargs = {"resume": True} if resume else options
         count = 0
-        for info in self.session.iter_propagate(cancel=self._cancel, **kwargs):
-            count += 1
-            yield info
+        # Kept so that a dock deleted mid-run (the viewer closed) can end the run.
+        self.running_propagation = self.session.iter_propagate(cancel=self._cancel, **kwargs)
+        try:
+            for info in self.running_propagation:
+                count += 1
+                yield info
+        finally:
+            self.running_propagation = None
         self.session.save()
         return count
 

@@ -93,6 +93,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         fill_models(self.form)
         self._update_controls()
         self._scroll = scroll
+        self.watch_destruction()
 
     # -- wiring --------------------------------------------------------------------
     def _connect(self) -> None:
