@@ -61,15 +61,16 @@ class PropagationControls:
     def _propagation_job(self, options: dict[str, Any], resume: bool) -> Any:
         kwargs = {"resume": True} if resume else options
         count = 0
-        # Kept so that a dock deleted mid-run (the viewer closed) can end the run.
-        self.running_propagation = self.session.iter_propagate(cancel=self._cancel, **kwargs)
+        session = self.session  # the dock may let go of it meanwhile (the viewer closing)
+        # While it is set, the run holds the session: closing the viewer waits for it.
+        self.running_propagation = session.iter_propagate(cancel=self._cancel, **kwargs)
         try:
             for info in self.running_propagation:
                 count += 1
                 yield info
+            session.save()
         finally:
             self.running_propagation = None
-        self.session.save()
         return count
 
     def _progress(self, info: PropagationProgress) -> None:
