@@ -178,7 +178,7 @@ class PyAVSource(VideoSource):
         except self._av.FFmpegError as exc:
             raise VideoReadError(
                 f"{self.path}: cannot open the video, the file is truncated, corrupt or "
-                f"not a video ({exc})"
+                f"not a video ({_reason(exc)})"
             ) from exc
 
     def _build_index(self, stat: os.stat_result) -> dict[str, Any]:
@@ -294,7 +294,7 @@ class PyAVSource(VideoSource):
 
     def _undecodable(self, index: int, exc: Exception) -> VideoReadError:
         return VideoReadError(
-            f"{self.path}: frame {index} cannot be decoded (corrupt segment: {exc})"
+            f"{self.path}: frame {index} cannot be decoded (corrupt segment: {_reason(exc)})"
         )
 
     def _scan_to(self, index: int) -> np.ndarray | None:
@@ -401,3 +401,8 @@ class PyAVSource(VideoSource):
 
         super().__setstate__(state)
         self._av = av
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's words for an error, without its errno and the path said already."""
+    return str(getattr(exc, "strerror", None) or exc)
