@@ -40,7 +40,14 @@ def layer_frame(viewer: Any, layer: Any, n_frames: int) -> int:
     return int(min(max(frame, 0), n_frames - 1))
 
 
-def show_frame(viewer: Any, layer: Any, frame: int) -> None:
-    """Move the time slider to ``frame`` of ``layer`` (whose first axis is time)."""
+def show_frame(viewer: Any, layer: Any | None, frame: int) -> None:
+    """Move the time slider to ``frame`` of ``layer`` (whose first axis is time).
+
+    Without the layer (``None``, or one no longer in the viewer) the slider steps to
+    ``frame`` as its own step.
+    """
+    if layer is None or layer not in viewer.layers:
+        viewer.dims.set_current_step(0, frame)
+        return
     axis = _time_axis(viewer, layer)
     viewer.dims.set_point(axis, float(layer.translate[0]) + frame * float(layer.scale[0]))

@@ -414,10 +414,9 @@ class ResultsWidget(QWidget):
     def jump_to(self, frame: int, object_id: int) -> None:
         """Show ``frame`` and select ``object_id`` in the result's Labels layer."""
         layer = self._layer()
-        if layer is None:
-            self.viewer.dims.set_current_step(0, frame)
-            return
         show_frame(self.viewer, layer, frame)
+        if layer is None:
+            return
         layer.selected_label = object_id
         layer.show_selected_label = False
 

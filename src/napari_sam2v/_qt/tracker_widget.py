@@ -33,7 +33,7 @@ from napari_sam2v._qt._models import (
 from napari_sam2v._qt._prompt_actions import PromptActions
 from napari_sam2v._qt._prompt_layers import PromptLayers
 from napari_sam2v._qt._propagation import PropagationControls
-from napari_sam2v._qt._store_layers import drop_reader_layers
+from napari_sam2v._qt._store_layers import drop_reader_layers, store_of
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
 from napari_sam2v.errors import Sam2vError, StoreExistsError
 from napari_sam2v.session import TrackingSession
@@ -180,7 +180,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         f.channel_spin.setVisible(multi)
         if multi:
             f.channel_spin.setRange(0, video.n_channels - 1)
-        opened_from = (getattr(layer, "metadata", None) or {}).get(STORE_KEY)
+        opened_from = store_of(layer) if layer is not None else None
         if opened_from and self.session is None:  # the frames of a store (File > Open)
             f.store_edit.setText(str(opened_from))
         elif video is not None and not f.store_edit.text():
@@ -285,8 +285,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
 
     def _detach(self) -> None:
         """Save and close the current session and remove the layers it owns."""
-        self._close_session()
-        self.session = None
+        self._close_session()  # also forgets the session
         if self.prompt_layers is not None:
             self.prompt_layers.remove()
             self.prompt_layers = None
@@ -393,10 +392,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
 
     def jump_to_frame(self, frame: int) -> None:
         """Show ``frame`` of the tracked video (in its own time axis)."""
-        if self.image_layer is not None and self.image_layer in self.viewer.layers:
-            show_frame(self.viewer, self.image_layer, frame)
-        else:
-            self.viewer.dims.set_current_step(0, frame)
+        show_frame(self.viewer, self.image_layer, frame)
 
     def _frame_changed(self, _event: Any = None) -> None:
         self._prefetch_timer.start()

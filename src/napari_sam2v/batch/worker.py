@@ -174,11 +174,10 @@ def _same_video(recorded: dict[str, Any], video: Path) -> bool:
     path = recorded.get("path")
     if not path:
         return True  # no file recorded (an array input): nothing to compare
-    if video.is_file() and "sha256_first_mb" in recorded and "size" in recorded:
-        from napari_sam2v.store.result import file_fingerprint
+    from napari_sam2v.store.result import FINGERPRINT_KEYS, same_file
 
-        current = file_fingerprint(video)
-        return all(current[k] == recorded[k] for k in ("size", "sha256_first_mb"))
+    if video.is_file() and all(k in recorded for k in FINGERPRINT_KEYS):
+        return same_file(recorded, video)
     return Path(path) == video
 
 

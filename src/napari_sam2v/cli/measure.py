@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from napari_sam2v.cli.common import (
     EXIT_OK,
     add_calibration_options,
@@ -82,18 +80,6 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-class _OneChannel:
-    """Channel ``c`` of a ``(t, y, x, c)`` video, read frame by frame."""
-
-    def __init__(self, video: Any, channel: int) -> None:
-        self._video, self._channel = video, channel
-        self.shape = tuple(video.shape[:3])
-        self.dtype = video.dtype
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return np.asarray(self._video[key])[..., self._channel]
-
-
 def _tracked_channel(result: Any) -> int | None:
     channel = (result.metadata.get("source") or {}).get("channel")
     return None if channel is None else int(channel)
@@ -115,12 +101,14 @@ def _image_from_store(result: Any, args: argparse.Namespace) -> Any:
     if args.channel is None:
         return video
     if video.ndim == 4:
-        if args.channel >= video.shape[3]:
+        n_channels = video.shape[3]
+        video.close()
+        if args.channel >= n_channels:
             raise InputError(
-                f"--channel {args.channel}: the frames of {args.result} have {video.shape[3]} "
-                f"channels (0..{video.shape[3] - 1})"
+                f"--channel {args.channel}: the frames of {args.result} have {n_channels} "
+                f"channels (0..{n_channels - 1})"
             )
-        return _OneChannel(video, args.channel)
+        return result.open_image(channel=args.channel)
     if args.channel in (0, _tracked_channel(result)):
         return video  # the store kept the tracked channel only
     raise InputError(
@@ -173,15 +161,9 @@ def _intensity_image(result: Any, args: argparse.Namespace) -> Any:
     try:
         _check_frames(image, result, name)
     except InputError:
-        _close(image)
+        image.close()
         raise
     return image
-
-
-def _close(image: Any) -> None:
-    video = getattr(image, "_video", image)
-    if hasattr(video, "close"):
-        video.close()
 
 
 def _mean(frame: Any, column: str) -> float | None:
@@ -227,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         measurements = measure(result, image, **calibration_options(args))
     finally:
         if image is not None:
-            _close(image)
+            image.close()
     if measurements.untracked_frames:
         spans = ", ".join(
             f"{a}-{b}" if a != b else str(a) for a, b in measurements.untracked_frames

@@ -30,6 +30,22 @@ def file_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"path": str(path), "size": path.stat().st_size, "sha256_first_mb": digest.hexdigest()}
 
 
+#: The parts of :func:`file_fingerprint` that identify a file's content.
+FINGERPRINT_KEYS = ("size", "sha256_first_mb")
+
+
+def same_file(recorded: dict[str, Any], path: str | os.PathLike[str] | None) -> bool:
+    """Whether the file at ``path`` has the size and first-MiB hash ``recorded`` holds.
+
+    ``False`` when ``path`` is missing or not a file. ``recorded`` must hold both
+    :data:`FINGERPRINT_KEYS` (a store's ``source`` of a file input does).
+    """
+    if path is None or not Path(path).is_file():
+        return False
+    current = file_fingerprint(path)
+    return all(current[key] == recorded[key] for key in FINGERPRINT_KEYS)
+
+
 class Result:
     """A tracking result read from a store (see ``docs/architecture.md``).
 
@@ -171,11 +187,17 @@ class Result:
         """Whether the input frames are stored inside the result."""
         return bool(self._meta.get("image"))
 
-    def open_image(self) -> Any:
+    def open_image(self, *, channel: int | None = None) -> Any:
         """The input frames as a :class:`~napari_sam2v.io.VideoSource`, or ``None``.
 
         The copy inside the store is used when there is one; otherwise the referenced
         file is reopened if it still exists with the same size and first-MiB hash.
+
+        Parameters
+        ----------
+        channel : int, optional
+            Keep only this channel of multi-channel frames (default: all channels of
+            the copy; the tracked channel of the referenced file).
         """
         from napari_sam2v.io import open_video
 
@@ -186,7 +208,7 @@ class Result:
             arr = zarr.open_array(str(self.path / image["path"]), mode="r")
             if image.get("axes") == "tcyx":
                 arr = _ChannelLast(arr)
-            return open_video(arr)
+            return open_video(arr, channel=channel)
         source = self._meta.get("source") or {}
         path = source.get("path")
         if not path or not Path(path).exists():
@@ -195,7 +217,7 @@ class Result:
             if Path(path).is_file() and source.get("sha256_first_mb"):
                 if file_fingerprint(path)["sha256_first_mb"] != source["sha256_first_mb"]:
                     return None
-            return open_video(path, channel=source.get("channel"))
+            return open_video(path, channel=source.get("channel") if channel is None else channel)
         except (InputError, OSError):
             return None
 

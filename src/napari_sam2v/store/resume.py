@@ -17,7 +17,7 @@ from napari_sam2v.errors import StoreError
 from napari_sam2v.io import VideoSource
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.store.provenance import jsonable
-from napari_sam2v.store.result import file_fingerprint
+from napari_sam2v.store.result import FINGERPRINT_KEYS, file_fingerprint, same_file
 from napari_sam2v.store.result_store import ResultStore
 from napari_sam2v.types import Calibration
 
@@ -155,9 +155,9 @@ def _check_same_source(store: ResultStore, source: VideoSource, channel: int | N
             f"{store.path}: cannot resume with channel {channel}; the interrupted run "
             f"tracked channel {recorded['channel']}"
         )
-    current = source_reference(source, channel)
-    keys = ("size", "sha256_first_mb")
-    if all(k in recorded for k in keys) and any(recorded[k] != current.get(k) for k in keys):
+    if all(k in recorded for k in FINGERPRINT_KEYS) and not same_file(
+        recorded, source.metadata.source
+    ):
         raise StoreError(
             f"{store.path}: cannot resume, the video is not the file the interrupted run "
             f"tracked ({recorded.get('path')}); resume with that file, or replace the "
