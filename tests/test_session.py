@@ -260,7 +260,7 @@ def test_propagate_reports_progress_and_warnings(session: TrackingSession) -> No
     assert seen[-1].fraction == 1.0 and seen[-1].fps > 0
     low = [w for w in session.warnings() if w.kind == "low confidence"]
     assert [w.frame for w in low] == [9, 10, 11]
-    assert low[0].message == "low confidence (score -2.00)"  # the dock adds frame and name
+    assert low[0].message == "low confidence (score 0.12)"  # the dock adds frame and name
     assert not session.can_resume
 
 

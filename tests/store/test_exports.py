@@ -99,6 +99,24 @@ def test_coco_rle(tmp_path, result, disk_video):
     assert again["info"]["calibration"] == corrected.to_dict()
 
 
+def test_coco_score_is_the_tables_probability(tmp_path, result):
+    """COCO results hold a confidence in [0, 1]: the frames table's ``score``, not a logit."""
+    from napari_sam2v.analysis import measure
+
+    data = json.loads(export_coco(result, tmp_path / "coco.json").read_text())
+    frames = measure(result, shape_features=False).frames.set_index(["frame", "object_id"])
+    logits = {
+        (int(r.frame), int(r.object_id)): r.object_score_logit for r in result.scores.itertuples()
+    }
+    assert data["annotations"]
+    for ann in data["annotations"]:
+        key = (ann["image_id"] - 1, ann["category_id"])
+        assert 0.0 <= ann["score"] <= 1.0
+        assert ann["score"] == pytest.approx(frames.loc[key, "score"])
+        assert ann["score_logit"] == pytest.approx(logits[key])
+        assert ann["score"] == pytest.approx(1.0 / (1.0 + np.exp(-ann["score_logit"])))
+
+
 def test_coco_has_ids_painted_by_hand(tmp_path, disk_video):
     """An id painted in napari that is no object is exported, named as the tables name it."""
     from napari_sam2v.analysis import measure

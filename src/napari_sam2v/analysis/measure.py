@@ -22,6 +22,7 @@ from napari_sam2v.analysis._inputs import (
 from napari_sam2v.analysis.features import frame_features, new_workspace
 from napari_sam2v.analysis.measurements import Measurements
 from napari_sam2v.analysis.trajectory import ensemble_msd, frame_times, msd_table, track_table
+from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import InputError, MeasurementCancelledError
 from napari_sam2v.types import ObjectInfo
 
@@ -53,8 +54,7 @@ def _score_columns(frames: pd.DataFrame, scores: pd.DataFrame | None) -> pd.Data
     sc = scores.drop_duplicates(["object_id", "frame"], keep="last").copy()
     sc["object_id"] = sc["object_id"].astype(np.int64)
     sc["frame"] = sc["frame"].astype(np.int64)
-    logit = sc["object_score_logit"].to_numpy(dtype=np.float64)
-    sc["score"] = 1.0 / (1.0 + np.exp(-logit))
+    sc["score"] = score_probability(sc["object_score_logit"].to_numpy(dtype=np.float64))
     keep = ["object_id", "frame", "score"] + (["iou"] if "iou" in sc.columns else [])
     return frames.merge(sc[keep], on=["object_id", "frame"], how="left")
 

@@ -36,7 +36,31 @@ __all__ = [
     "ObjectScore",
     "compose_labels",
     "propagation_order",
+    "score_probability",
 ]
+
+
+def score_probability(logit: Any) -> Any:
+    """The probability that an object is visible, from its object score logit.
+
+    Parameters
+    ----------
+    logit : float or array_like
+        ``ObjectScore.object_score_logit`` values.
+
+    Returns
+    -------
+    float or ndarray
+        ``1 / (1 + exp(-logit))``, in ``[0, 1]``; large logits do not overflow.
+
+    Examples
+    --------
+    >>> float(score_probability(0.0)), float(score_probability(-1000.0))
+    (0.5, 0.0)
+    """
+    x = np.asarray(logit, dtype=np.float64)
+    out = np.exp(-np.logaddexp(0.0, -x))
+    return float(out) if out.ndim == 0 else out
 
 
 class Direction(str, Enum):
@@ -76,6 +100,11 @@ class ObjectScore:
     def present(self) -> bool:
         """Whether the engine considers the object visible on this frame."""
         return self.object_score_logit > 0
+
+    @property
+    def probability(self) -> float:
+        """The probability that the object is visible (see :func:`score_probability`)."""
+        return score_probability(self.object_score_logit)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import PromptError
 from napari_sam2v.prompts import Prompt
 
@@ -187,7 +188,8 @@ def frame_warnings(
     areas : dict
         ``{(frame, object_id): area in pixels}``.
     min_logit : float, optional
-        Logit under which a frame is flagged as "low confidence".
+        Logit under which a frame is flagged as "low confidence". The message gives
+        the score as the tables do: the probability that the object is visible.
     area_jump : float, optional
         Relative area change between consecutive frames flagged as "area jump".
 
@@ -204,7 +206,7 @@ def frame_warnings(
                     frame,
                     oid,
                     "low confidence",
-                    f"low confidence (score {logit:.2f})",
+                    f"low confidence (score {score_probability(logit):.2f})",
                 )
             )
     for (frame, oid), area in sorted(areas.items()):

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import ExportError, StoreError
 from napari_sam2v.io.rle import rle_encode
 from napari_sam2v.store.layout import atomic_write_json
@@ -305,8 +306,10 @@ def export_coco(
     name as ``name``; an id painted by hand that is no object gets ``object <id>``, as in
     the measurement tables), and ``annotations`` one per visible object on each finished
     frame, with ``segmentation`` ``{"size": [h, w], "counts": [...]}`` (column-major
-    runs starting with background), ``area``, ``bbox`` ``[x, y, w, h]`` and the model's
-    ``score`` (object score logit) when known. ``info.calibration`` is the store's
+    runs starting with background), ``area``, ``bbox`` ``[x, y, w, h]`` and, when known,
+    the model's confidence: ``score``, the probability that the object is visible (in
+    ``[0, 1]``, as COCO results and the tables' ``score`` column have it), and
+    ``score_logit``, the object score logit it comes from. ``info.calibration`` is the store's
     calibration, or ``calibration`` when given. ``path`` is the ``.json`` file to
     write, or a folder to write ``coco.json`` into.
 
@@ -362,9 +365,10 @@ def export_coco(
                 ],
                 "iscrowd": 0,
             }
-            score = score_of.get((t, oid))
-            if score is not None and np.isfinite(score):
-                ann["score"] = score
+            logit = score_of.get((t, oid))
+            if logit is not None and np.isfinite(logit):
+                ann["score"] = score_probability(logit)
+                ann["score_logit"] = logit
             annotations.append(ann)
     data = {
         "info": {
