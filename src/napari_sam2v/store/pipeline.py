@@ -8,6 +8,7 @@ with exactly the labels of an uninterrupted run, and no finished frame is touche
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -201,8 +202,11 @@ def track(
     """
     direction = Direction.parse(direction)
     opened = not isinstance(video, VideoSource)  # then this call closes it at the end
-    source = open_video(video, channel=channel) if opened else video
-    try:
+    # Clean-ups run in reverse: the store, then the engine, then a video opened here.
+    with contextlib.ExitStack() as cleanup:
+        source = video
+        if opened:
+            source = cleanup.enter_context(contextlib.closing(open_video(video, channel=channel)))
         given = {
             "pixel_size": pixel_size,
             "unit": unit,
@@ -224,67 +228,67 @@ def track(
             "channel": channel,
         }
         eng, owned = _make_engine(engine, model, device, dict(engine_options))
-        try:
-            # Everything that can reject the input runs before the store is created or
-            # replaced, so a bad input never costs an existing result (even with overwrite).
-            # open_video already applied `channel` unless a ready VideoSource was given.
-            eng.set_video(source, channel=None if opened else channel)
-            first = _check_start(eng, prompts, direction, start, (lo, hi))
-            _check_prompted_frames(eng, prompts)
-            store = _open_store(
-                out,
-                source,
-                prompts,
+        if owned:
+            cleanup.callback(eng.close)
+        # Everything that can reject the input runs before the store is created or
+        # replaced, so a bad input never costs an existing result (even with overwrite).
+        # open_video already applied `channel` unless a ready VideoSource was given.
+        eng.set_video(source, channel=None if opened else channel)
+        first = _check_start(eng, prompts, direction, start, (lo, hi))
+        _check_prompted_frames(eng, prompts)
+        store = _open_store(
+            out,
+            source,
+            prompts,
+            eng,
+            resume=resume,
+            overwrite=overwrite,
+            copy_image=copy_image,
+            channel=channel,
+            calibration=calibration if any_given(given) else None,
+            ngff_version=ngff_version,
+            keep_masks=keep_masks,
+            fsync=fsync,
+            settings=settings,
+        )
+        with contextlib.closing(store):
+            _run_recorded(
                 eng,
-                resume=resume,
-                overwrite=overwrite,
-                copy_image=copy_image,
-                channel=channel,
-                calibration=calibration if any_given(given) else None,
-                ngff_version=ngff_version,
-                keep_masks=keep_masks,
-                fsync=fsync,
-                settings=settings,
+                store,
+                prompts,
+                direction=direction,
+                start=start,
+                first=first,
+                frame_range=(lo, hi),
+                progress=progress,
+                cancel=cancel,
+                queue_size=queue_size,
             )
-            try:
-                info = eng.info
-                store.set_state(
-                    "running",
-                    run={
-                        "engine": info.engine,
-                        "model": info.model,
-                        "model_hash": info.model_hash,
-                        "device": info.device,
-                        "random_weights": info.random_weights,
-                    },
-                )
-                eng.add_prompts(prompts.prompts)
-                _run(
-                    eng,
-                    store,
-                    direction=direction,
-                    start=start,
-                    first=first,
-                    frame_range=(lo, hi),
-                    progress=progress,
-                    cancel=cancel,
-                    queue_size=queue_size,
-                )
-            except KeyboardInterrupt:
-                _safe_state(store, "interrupted")
-                raise
-            except BaseException as exc:
-                _safe_state(store, "failed", error=f"{type(exc).__name__}: {exc}")
-                raise
-            finally:
-                store.close()
-        finally:
-            if owned:
-                eng.close()
-        return open_result(out)
-    finally:
-        if opened:
-            source.close()
+    return open_result(out)
+
+
+def _run_recorded(engine: Engine, store: ResultStore, prompts: Prompts, **run: Any) -> None:
+    """:func:`_run` with the store's state kept: running, then interrupted or failed."""
+    try:
+        info = engine.info
+        store.set_state(
+            "running",
+            run={
+                "engine": info.engine,
+                "model": info.model,
+                "model_hash": info.model_hash,
+                "device": info.device,
+                "random_weights": info.random_weights,
+            },
+        )
+        engine.add_prompts(prompts.prompts)
+        _run(engine, store, **run)
+    except KeyboardInterrupt:
+        _safe_state(store, "interrupted")
+        raise
+    except BaseException as exc:
+        _safe_state(store, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _check_start(
