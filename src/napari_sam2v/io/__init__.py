@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.errors import InputError, InputFileNotFoundError, VideoReadError
+from napari_sam2v.io._axes import check_axes, check_file_axes
 from napari_sam2v.io.source import VideoMetadata, VideoSource, pixel_fields
 from napari_sam2v.types import LENGTH_UNITS, TIME_UNITS, canonical_unit
 
@@ -78,27 +79,28 @@ def _from_layer(layer: Any) -> tuple[Any, dict[str, Any], str | None]:
 def _from_array(
     array: Any, channel: int | None, meta: dict[str, Any], *, axes: str | None = None
 ) -> VideoSource:
-    """An array as a video; without ``axes``, they are inferred (:func:`plain_axes`)."""
-    from napari_sam2v.io._axes import plain_axes
+    """An array as a video; without ``axes``, they are inferred (:func:`array_axes`).
+
+    The axes used are kept in ``metadata.extra["array_axes"]``.
+    """
+    from napari_sam2v.io._axes import array_axes
 
     shape = tuple(int(s) for s in array.shape)
     name = meta.get("source") or "the array"
-    axes = axes or plain_axes(shape, name)
+    used = array_axes(shape, axes, name)
     dtype = np.dtype(array.dtype)
     if dtype.kind not in "biuf":
         raise InputError(f"{name}: unsupported pixel dtype {dtype}")
     from napari_sam2v.io.microscopy import AxesSource
 
-    return AxesSource(
-        array,
-        axes,
-        VideoMetadata(**{k: v for k, v in meta.items() if v is not None}),
-        channel=channel,
-        name=name,
-    )
+    fields = {k: v for k, v in meta.items() if v is not None}
+    fields["extra"] = {**fields.get("extra", {}), "array_axes": used}
+    return AxesSource(array, used, VideoMetadata(**fields), channel=channel, name=name)
 
 
-def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource:
+def open_video(
+    path_or_array: Any, *, channel: int | None = None, axes: str | None = None
+) -> VideoSource:
     """Open a video or time-lapse lazily.
 
     Parameters
@@ -113,6 +115,16 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
         be ``None``).
     channel : int, optional
         Keep only this channel of multi-channel data.
+    axes : str, optional
+        The axes of data that does not name them, one letter per axis in their
+        order (case-insensitive): ``T``, ``Y``, ``X`` once each and ``C`` at most
+        once, e.g. ``"TYX"``, ``"TYXC"``, ``"TCYX"``. It replaces the inference for
+        ``.npy`` files, plain zarr arrays, arrays and layers (an RGB layer is
+        ``"TYXC"``), and names the axes a TIFF without axes metadata leaves unnamed.
+        For data that names its axes (ImageJ / OME-TIFF, OME-Zarr, videos, image
+        folders) it must agree with them (single-entry axes left out), or an
+        ``InputError`` says so. The axes used for data without axis names are in
+        ``metadata.extra["array_axes"]``.
 
     Returns
     -------
@@ -129,7 +141,8 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
         codec, or a folder mixes frame sizes.
     InputError
         For arrays of the wrong shape/dtype (or a 4-D array whose channel axis
-        cannot be told from its shape) or an invalid channel.
+        cannot be told from its shape), an invalid channel, or ``axes`` that are
+        invalid or contradict the axes the data names.
 
     Examples
     --------
@@ -139,16 +152,19 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
     ((5, 32, 32), (1, 32, 32))
     """
     if isinstance(path_or_array, VideoSource):
-        if channel is not None:
-            raise InputError("channel cannot be changed on an opened VideoSource")
+        if channel is not None or axes is not None:
+            raise InputError("channel and axes cannot be changed on an opened VideoSource")
         return path_or_array
     if isinstance(path_or_array, (str, Path)):
-        source = _open_path(Path(path_or_array).expanduser(), channel)
+        source = _open_path(Path(path_or_array).expanduser(), channel, axes)
     elif hasattr(path_or_array, "data") and hasattr(path_or_array, "scale"):
-        data, meta, axes = _from_layer(path_or_array)
-        source = _from_array(data, channel, meta, axes=axes)
+        data, meta, rgb_axes = _from_layer(path_or_array)
+        if axes is not None and rgb_axes is not None:
+            name = meta.get("source") or f"layer {getattr(path_or_array, 'name', '')!r}"
+            check_file_axes(check_axes(axes, name, shape=data.shape), rgb_axes, name)
+        source = _from_array(data, channel, meta, axes=axes or rgb_axes)
     elif hasattr(path_or_array, "shape") and hasattr(path_or_array, "dtype"):
-        source = _from_array(path_or_array, channel, {"kind": "array"})
+        source = _from_array(path_or_array, channel, {"kind": "array"}, axes=axes)
     else:
         raise InputError(
             f"cannot open {type(path_or_array).__name__!r} as a video: give a path, an "
@@ -171,7 +187,20 @@ def open_video(path_or_array: Any, *, channel: int | None = None) -> VideoSource
     return source
 
 
-def _open_path(path: Path, channel: int | None) -> VideoSource:
+def _open_path(path: Path, channel: int | None, axes: str | None) -> VideoSource:
+    """Open a file or folder; ``axes`` must agree with the axes of data that names them."""
+    given = None if axes is None else check_axes(axes, str(path))
+    source = _open_path_as(path, channel, given)
+    if given is not None and "array_axes" not in source.metadata.extra:
+        try:
+            check_file_axes(given, source.stored_axes, str(path))
+        except InputError:
+            source.close()
+            raise
+    return source
+
+
+def _open_path_as(path: Path, channel: int | None, axes: str | None) -> VideoSource:
     from napari_sam2v.io.microscopy import open_folder, open_tiff, open_zarr
     from napari_sam2v.io.video import VIDEO_SUFFIXES, PyAVSource
 
@@ -179,13 +208,13 @@ def _open_path(path: Path, channel: int | None) -> VideoSource:
         raise InputFileNotFoundError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
     if suffix == ".zarr" or (path.is_dir() and _looks_like_zarr(path)):
-        return open_zarr(path, channel=channel)
+        return open_zarr(path, channel=channel, axes=axes)
     if path.is_dir():
         return open_folder(path, channel=channel)
     if path.stat().st_size == 0:
         raise VideoReadError(f"{path}: the file is empty")
     if suffix in (".tif", ".tiff", ".btf", ".tf8"):
-        return open_tiff(path, channel=channel)
+        return open_tiff(path, channel=channel, axes=axes)
     if suffix in VIDEO_SUFFIXES:
         return PyAVSource(path, channel=channel)
     if suffix in (".npy",):
@@ -193,7 +222,7 @@ def _open_path(path: Path, channel: int | None) -> VideoSource:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise VideoReadError(f"{path}: not a readable .npy array ({exc})") from exc
-        return _from_array(array, channel, {"source": str(path)})
+        return _from_array(array, channel, {"source": str(path)}, axes=axes)
     raise VideoReadError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use a video "
         f"({', '.join(VIDEO_SUFFIXES)}), a TIFF stack, a folder of images or a zarr store"

@@ -4,7 +4,10 @@
 a file shorter than its header says (a copy or an acquisition that stopped early):
 for an ImageJ hyperstack tifffile would otherwise quietly fall back to a one-page
 series, so the file looked like a single image; a contiguous stack would only fail
-when its first missing frame is read.
+when its first missing frame is read. A plain multi-page TIFF promises no count: its
+chain of pages (IFDs) is walked, and a chain or a page's data that runs past the end
+of the file (:func:`pages_truncation`) is refused too, where tifffile would quietly
+read fewer pages, fail on the last one, or fall back to one page.
 """
 
 from __future__ import annotations
@@ -12,16 +15,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from napari_sam2v.errors import VideoReadError
 from napari_sam2v.io.source import VideoMetadata, pixel_fields
 from napari_sam2v.types import canonical_unit
 
-__all__ = ["imagej_truncation", "open_tiff_array", "series_truncation", "tiff_metadata"]
+__all__ = [
+    "IfdChain",
+    "ifd_chain",
+    "imagej_truncation",
+    "open_tiff_array",
+    "pages_truncation",
+    "series_truncation",
+    "tiff_metadata",
+]
 
 
 def _resolution_size(tags: Any, name: str) -> float | None:
@@ -106,7 +118,7 @@ def _header_count(meta: dict[str, Any], key: str) -> int:
         return 0
 
 
-def imagej_truncation(tif: Any, path: Path) -> str | None:
+def imagej_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
     """Why an ImageJ TIFF is shorter than its header says, or ``None`` if it is not.
 
     The header's ``frames`` x ``slices`` x ``channels`` (read as tifffile reads it)
@@ -121,6 +133,8 @@ def imagej_truncation(tif: Any, path: Path) -> str | None:
         The open file.
     path : Path
         The file, named in the message.
+    chain : IfdChain
+        The file's pages, from :func:`ifd_chain`.
 
     Returns
     -------
@@ -158,12 +172,7 @@ def imagej_truncation(tif: Any, path: Path) -> str | None:
         complete = max(size - int(page.dataoffsets[0]), 0) // plane_bytes
         short = needed - size
     else:
-        pages = list(tif.pages)
-        complete = len(pages)
-        last = pages[-1] if pages else None
-        if last is not None and last.dataoffsets and last.databytecounts:
-            if int(last.dataoffsets[-1]) + int(last.databytecounts[-1]) > size:
-                complete -= 1
+        complete = _complete_pages(tif, chain.pages)
         if complete >= planes:
             return None
     if frames > 1:
@@ -193,6 +202,165 @@ def series_truncation(tif: Any, series: Any, path: Path) -> str | None:
         return None
     complete = max(size - int(offset), 0) // plane
     return _truncated(path, "header", nbytes // plane, complete, "images", offset + nbytes - size)
+
+
+class IfdChain(NamedTuple):
+    """The chain of image file directories (IFDs, one per page) of a TIFF file.
+
+    Attributes
+    ----------
+    pages : int
+        Number of IFDs that lie whole inside the file, in chain order.
+    cut : bool
+        Whether the chain runs past the end of the file: the offset of the next IFD
+        lies beyond it, or the file ends inside an IFD.
+    lost_tag : tuple of int, optional
+        ``(page, tag)``: the first public tag (code below 32768) whose values, stored
+        apart from its IFD, run past the end of the file (an OME-XML description is
+        written last, for one).
+    """
+
+    pages: int
+    cut: bool
+    lost_tag: tuple[int, int] | None = None
+
+
+# Bytes per value of the TIFF tag types (BYTE, ASCII, SHORT, LONG, RATIONAL, ...).
+_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+_TYPE_BYTES.update({13: 4, 16: 8, 17: 8, 18: 8})
+# Tags from here on are private (vendors'); a bad one does not make a file truncated.
+_PRIVATE_TAGS = 32768
+
+
+def _lost_tag(entries: bytes, fmt: Any, size: int) -> int | None:
+    """The first public tag of an IFD whose values, stored apart, run past ``size``."""
+    for code, kind, count, value in struct.iter_unpack(fmt.tagheaderformat, entries):
+        nbytes = int(count) * _TYPE_BYTES.get(kind, 0)
+        if code >= _PRIVATE_TAGS or nbytes <= fmt.tagoffsetthreshold:
+            continue
+        (offset,) = struct.unpack(fmt.offsetformat, value)
+        if int(offset) + nbytes > size:
+            return int(code)
+    return None
+
+
+def ifd_chain(tif: Any) -> IfdChain:
+    """Walk a TIFF's chain of IFDs from its first page, reading only the IFDs.
+
+    tifffile stops quietly (it logs an error) where the chain leaves the file, and
+    fails on an IFD cut in the middle or drops a tag whose values were cut off (an
+    OME-XML description written last); this walk tells them apart from a complete
+    chain. A circular chain ends the walk where it loops (not a truncation).
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        The open file (its file position is restored).
+
+    Returns
+    -------
+    IfdChain
+    """
+    fh, fmt = tif.filehandle, tif.tiff
+    size = int(fh.size)
+    try:
+        offset = int(tif.pages.first.offset)
+    except IndexError:
+        return IfdChain(0, False)
+    seen: set[int] = set()
+    count = 0
+    lost: tuple[int, int] | None = None
+    position = fh.tell()
+    try:
+        while offset and offset not in seen:
+            seen.add(offset)
+            if offset + fmt.tagnosize > size:
+                return IfdChain(count, True, lost)
+            fh.seek(offset)
+            (tags,) = struct.unpack(fmt.tagnoformat, fh.read(fmt.tagnosize))
+            block = fh.read(int(tags) * fmt.tagsize + fmt.offsetsize)
+            if len(block) < int(tags) * fmt.tagsize + fmt.offsetsize:
+                return IfdChain(count, True, lost)
+            tag = _lost_tag(block[: -fmt.offsetsize], fmt, size) if lost is None else None
+            lost = (count, tag) if tag is not None else lost
+            count += 1
+            (offset,) = struct.unpack(fmt.offsetformat, block[-fmt.offsetsize :])
+            offset = int(offset)
+    finally:
+        fh.seek(position)
+    return IfdChain(count, False, lost)
+
+
+def _complete_pages(tif: Any, pages: int) -> int:
+    """How many of the first ``pages`` pages have all their image data in the file."""
+    import tifffile
+
+    size = int(tif.filehandle.size)
+    useframes = tif.pages.useframes
+    tif.pages.useframes = True  # offsets only: much faster than whole pages
+    try:
+        for index in range(pages):
+            try:
+                page = tif.pages[index]
+                spans = zip(page.dataoffsets, page.databytecounts, strict=False)
+                if any(int(offset) + int(n) > size for offset, n in spans):
+                    return index
+            except (tifffile.TiffFileError, struct.error, OSError, ValueError, IndexError):
+                return index  # its tags point past the end of the file
+    finally:
+        tif.pages.useframes = useframes
+    return pages
+
+
+def pages_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
+    """Why a TIFF's pages run past the end of the file, or ``None`` if they do not.
+
+    A plain multi-page TIFF (no ImageJ or tifffile shape in its description) says
+    nothing of how many pages it should have, so a copy cut short is told by its
+    chain of pages (:func:`ifd_chain`) leaving the file, or by a page whose image
+    data does. Uncompressed ImageJ and tifffile stacks read every image from the
+    first page's data offset: :func:`imagej_truncation` and
+    :func:`series_truncation` check their data, and IFDs missing after it lose
+    nothing.
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        The open file.
+    path : Path
+        The file, named in the message.
+    chain : IfdChain
+        The file's pages, from :func:`ifd_chain`.
+
+    Returns
+    -------
+    str or None
+        The error message for a truncated file.
+    """
+    if (tif.is_shaped or tif.is_imagej) and tif.pages.first.is_contiguous:
+        return None
+    complete = _complete_pages(tif, chain.pages)
+    if complete < chain.pages or chain.cut:
+        return _pages_cut(path, complete)
+    if chain.lost_tag is not None:
+        page, tag = chain.lost_tag
+        return (
+            f"{path} is truncated: the file ends inside the values of TIFF tag {tag} of its "
+            f"page {page + 1} (its metadata, e.g. an OME-XML description written last), "
+            "which tifffile would skip, losing the axes or the calibration; the copy stopped "
+            "early. Copy the file again from its source"
+        )
+    return None
+
+
+def _pages_cut(path: Path, complete: int) -> str:
+    plural = "s" if complete != 1 else ""
+    return (
+        f"{path} is truncated: the file ends inside its page {complete + 1}, after only "
+        f"{complete} complete page{plural} (image{plural}); the copy or the acquisition "
+        "stopped early. Copy the file again from its source, or save its complete pages as "
+        "a new TIFF (see 'Truncated TIFF files' in docs/formats.md)"
+    )
 
 
 def _truncated(
@@ -254,7 +422,7 @@ def open_tiff_array(path: Path) -> tuple[Any, Any, Any, Any]:
     import tifffile
     import zarr
 
-    errors = (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError)
+    errors = (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, struct.error)
     with _held_tifffile_log() as held:
         try:
             tif = tifffile.TiffFile(path)
@@ -262,12 +430,15 @@ def open_tiff_array(path: Path) -> tuple[Any, Any, Any, Any]:
             raise VideoReadError(f"{path}: not a readable TIFF file ({exc})") from exc
         store = None
         try:
-            truncated = imagej_truncation(tif, path)
+            chain = ifd_chain(tif)
+            truncated = imagej_truncation(tif, path, chain) or pages_truncation(tif, path, chain)
             if truncated:
                 held.records.clear()  # tifffile's "corrupted file" lines say less
                 raise VideoReadError(truncated)
             series = tif.series[0]
             truncated = series_truncation(tif, series, path)
+            if not truncated and chain.cut and getattr(series, "dataoffset", None) is None:
+                truncated = _pages_cut(path, _complete_pages(tif, chain.pages))
             if truncated:
                 held.records.clear()
                 raise VideoReadError(truncated)

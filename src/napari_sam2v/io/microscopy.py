@@ -1,4 +1,6 @@
-"""Readers for microscopy data: TIFF / OME-TIFF stacks, image folders and (OME-)Zarr.
+"""Readers for microscopy data: TIFF / OME-TIFF stacks and (OME-)Zarr images.
+
+Image folders are read by :mod:`napari_sam2v.io.folder` (re-exported here).
 
 Every reader returns a :class:`~napari_sam2v.io.source.VideoSource` with axes
 ``(t, y, x)`` or ``(t, y, x, c)``: other axis orders (``TCYX``, ``CTYX``, ...) are
@@ -8,17 +10,18 @@ its one non-singleton extra axis (Z, I, Q) as time.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from napari_sam2v.errors import InputError, VideoReadError
-from napari_sam2v.io._axes import plain_axes
+from napari_sam2v.io._axes import array_axes, fill_unnamed_axes
 from napari_sam2v.io._tiff import open_tiff_array
 from napari_sam2v.io._tiff import tiff_metadata as _tiff_metadata
+from napari_sam2v.io.folder import IMAGE_SUFFIXES, FolderSource, natural_key, open_folder
 from napari_sam2v.io.source import VideoMetadata, VideoSource, pixel_fields
 from napari_sam2v.types import canonical_unit
 
@@ -32,16 +35,8 @@ __all__ = [
     "open_zarr",
 ]
 
-#: File suffixes read from image folders.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-
 _TIME_ALIASES = "TZIQ"
 _CHANNEL_ALIASES = "CS"
-
-
-def natural_key(name: str) -> list[Any]:
-    """Sort key that orders ``frame2`` before ``frame10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 class AxesSource(VideoSource):
@@ -91,6 +86,10 @@ class AxesSource(VideoSource):
         self._chan_axis = chan_axis
         self._yx = (axes.index("Y"), axes.index("X"))
         self._ndim = len(shape)
+        stored = {self._yx[0]: "Y", self._yx[1]: "X", time_axis: "T"}
+        if chan_axis >= 0 and shape[chan_axis] > 1:
+            stored[chan_axis] = "C"
+        self._stored_axes = "".join(stored[i] for i in sorted(stored))
         n_frames = shape[time_axis] if time_axis >= 0 else 1
         n_chan = shape[chan_axis] if chan_axis >= 0 else 1
         self._channel: int | None = None
@@ -114,6 +113,11 @@ class AxesSource(VideoSource):
             }
         )
         super().__init__(out_shape, array.dtype, meta)
+
+    @property
+    def stored_axes(self) -> str:
+        """The axes of the array as stored, single-entry ones left out (e.g. ``"TCYX"``)."""
+        return self._stored_axes
 
     @staticmethod
     def _pick(axes: str, shape: Sequence[int], aliases: str, what: str, name: str) -> int:
@@ -160,25 +164,41 @@ class TiffSource(AxesSource):
     pickled: a copy sent to another process reopens the file. A truncated file (an
     ImageJ hyperstack, or a contiguous stack, shorter than its header says) is
     refused when it is opened (see ``docs/formats.md``).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    channel : int, optional
+        Channel to keep from a multi-channel stack.
+    axes : str, optional
+        Validated axes (:func:`~napari_sam2v.io._axes.check_axes`) for the axes that
+        tifffile leaves unnamed (``Q``, ``I``: a TIFF without axes metadata); ignored
+        when the file names all its axes (:func:`open_video` then checks that they
+        agree).
     """
 
-    def __init__(self, path: Path, *, channel: int | None = None) -> None:
+    def __init__(self, path: Path, *, channel: int | None = None, axes: str | None = None) -> None:
         self.path = path
         self._tif, series, self._store, array = open_tiff_array(path)
         try:
-            axes = series.axes
-            if len(axes) >= 5 and set(axes) - set("TCZYXS"):
+            named = series.axes
+            meta = _tiff_metadata(self._tif, series, path)
+            if axes is not None and set(named) & set("QI"):
+                named = fill_unnamed_axes(named, axes, series.shape, str(path))
+                meta = replace(meta, extra={**meta.extra, "array_axes": axes})
+            if len(named) >= 5 and set(named) - set("TCZYXS"):
                 raise VideoReadError(
-                    f"{path}: {len(axes)}-D TIFF without axes metadata (axes {axes!r}, shape "
+                    f"{path}: {len(named)}-D TIFF without axes metadata (axes {named!r}, shape "
                     f"{series.shape}); save it as an ImageJ or OME-TIFF hyperstack with named axes"
                 )
-            if len(axes) == 4 and axes.count("Q") >= 2:
+            if len(named) == 4 and named.count("Q") >= 2:
                 raise VideoReadError(
                     f"{path}: 4-D TIFF without axes metadata (shape {series.shape}); save it as "
-                    "an ImageJ or OME-TIFF hyperstack so the time and channel axes are known"
+                    "an ImageJ or OME-TIFF hyperstack so the time and channel axes are known, "
+                    "or give its axes: open_video(..., axes='TCYX') or 'TYXC'"
                 )
-            meta = _tiff_metadata(self._tif, series, path)
-            super().__init__(array, axes, meta, channel=channel, name=str(path))
+            super().__init__(array, named, meta, channel=channel, name=str(path))
         except BaseException:
             self._release()
             raise
@@ -219,160 +239,9 @@ class TiffSource(AxesSource):
             ) from exc
 
 
-def open_tiff(path: Path, *, channel: int | None = None) -> VideoSource:
+def open_tiff(path: Path, *, channel: int | None = None, axes: str | None = None) -> VideoSource:
     """Open a TIFF / OME-TIFF / ImageJ hyperstack lazily (see :class:`TiffSource`)."""
-    return TiffSource(path, channel=channel)
-
-
-class FolderSource(VideoSource):
-    """A folder of PNG/JPEG/TIFF/BMP frames in natural sort order.
-
-    Every frame must have the size, pixel type (dtype) and number of channels of the
-    first; this is checked from the file headers when the folder is opened, and again
-    when a frame is read. Hidden files (names starting with ``.``, such as the macOS
-    ``._frame.png`` AppleDouble files) are skipped. When the first frame is a
-    calibrated ImageJ or OME-TIFF, its pixel size (and ImageJ ``finterval``, if any)
-    become the calibration.
-
-    Parameters
-    ----------
-    path : Path
-        The folder.
-    channel : int, optional
-        Channel to keep from multi-channel frames.
-    """
-
-    def __init__(self, path: Path, *, channel: int | None = None) -> None:
-        files = sorted(
-            (
-                p
-                for p in path.iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-            ),
-            key=lambda p: natural_key(p.name),
-        )
-        if not files:
-            raise VideoReadError(
-                f"{path}: the folder holds no image frames ({', '.join(IMAGE_SUFFIXES)})"
-            )
-        self.files = files
-        first = self._read_file(files[0])
-        size0, kind0 = self._header(files[0])
-        for file in files[1:]:
-            size, kind = self._header(file)
-            if size != size0:
-                raise VideoReadError(
-                    f"{path}: frame {file.name} is {size[1]}x{size[0]} pixels but "
-                    f"{files[0].name} is {size0[1]}x{size0[0]}: all frames "
-                    "in a folder must have the same size"
-                )
-            if None not in (kind, kind0) and kind != kind0:
-                raise VideoReadError(
-                    f"{path}: frame {file.name} is {_describe(kind)} but {files[0].name} is "
-                    f"{_describe(kind0)}: all frames in a folder must have the same bit depth "
-                    "and number of channels; save every frame with the same type (e.g. "
-                    "Fiji: Image > Type) or move the odd frames out"
-                )
-        self._frame_shape = tuple(first.shape)
-        shape: tuple[int, ...] = (len(files), *first.shape)
-        self._channel = None
-        if first.ndim == 3 and channel is not None:
-            if not 0 <= channel < first.shape[2]:
-                raise InputError(f"{path}: channel {channel} does not exist")
-            self._channel = int(channel)
-            shape = shape[:3]
-        fields, extra = self._calibration(files[0])
-        meta = VideoMetadata(
-            source=str(path),
-            kind="folder",
-            axes="tyxc" if len(shape) == 4 else "tyx",
-            extra={"files": [f.name for f in files], **extra},
-            **fields,
-        )
-        super().__init__(shape, first.dtype, meta)
-
-    @staticmethod
-    def _header(file: Path) -> tuple[tuple[int, int], tuple[str, int] | None]:
-        """``(height, width)`` and ``(dtype name, channels)`` read from the file's header."""
-        try:
-            if file.suffix.lower() in (".tif", ".tiff"):
-                import tifffile
-
-                with tifffile.TiffFile(file) as tif:
-                    series = tif.series[0]
-                    shape, axes = series.shape, series.axes
-                    size = int(shape[axes.index("Y")]), int(shape[axes.index("X")])
-                    channels = int(np.prod(shape)) // max(size[0] * size[1], 1)
-                    return size, (np.dtype(series.dtype).name, channels)
-            from PIL import Image, ImageMode
-
-            with Image.open(file) as img:
-                mode = img.mode
-                if mode == "P":  # _read_file converts palette images
-                    mode = "RGBA" if "transparency" in img.info else "RGB"
-                size = int(img.size[1]), int(img.size[0])
-        except Exception as exc:
-            raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
-        try:
-            desc = ImageMode.getmode(mode)
-        except KeyError:  # a mode Pillow reads but does not describe: checked on reading
-            return size, None
-        return size, (np.dtype(desc.typestr).name, len(desc.bands))
-
-    @staticmethod
-    def _calibration(file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Calibration fields and extras of a TIFF first frame (none for other formats)."""
-        if file.suffix.lower() not in (".tif", ".tiff"):
-            return {}, {}
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(file) as tif:
-                meta = _tiff_metadata(tif, tif.series[0], file)
-        except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
-            raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
-        names = ("fps", "frame_interval", "time_unit", "pixel_size", "unit")
-        return {name: getattr(meta, name) for name in names}, dict(meta.extra)
-
-    @staticmethod
-    def _read_file(file: Path) -> np.ndarray:
-        try:
-            if file.suffix.lower() in (".tif", ".tiff"):
-                import tifffile
-
-                return np.asarray(tifffile.imread(file))
-            from PIL import Image
-
-            with Image.open(file) as img:
-                if img.mode == "P":
-                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                return np.asarray(img)
-        except Exception as exc:
-            raise VideoReadError(f"{file}: unreadable image ({exc})") from exc
-
-    def _read(self, index: int) -> np.ndarray:
-        file = self.files[index]
-        data = self._read_file(file)
-        if data.dtype.name != self.dtype.name or data.shape != self._frame_shape:
-            raise VideoReadError(
-                f"{file}: the frame is {data.dtype.name} with shape {data.shape} but the first "
-                f"frame {self.files[0].name} is {self.dtype.name} with shape "
-                f"{self._frame_shape}: all frames in a folder must have the same size, bit "
-                "depth and number of channels"
-            )
-        if self._channel is not None and data.ndim == 3:
-            data = data[..., self._channel]
-        return data
-
-
-def _describe(kind: tuple[str, int] | None) -> str:
-    dtype, channels = kind or ("unknown", 1)
-    return dtype if channels == 1 else f"{dtype} with {channels} channels"
-
-
-def open_folder(path: Path, *, channel: int | None = None) -> VideoSource:
-    """Open a folder of image frames (see :class:`FolderSource`)."""
-    return FolderSource(path, channel=channel)
+    return TiffSource(path, channel=channel, axes=axes)
 
 
 def _ngff_multiscales(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -393,13 +262,15 @@ def _child_images(node: Any) -> list[str]:
     return [name for name, image in zip(names, is_image, strict=True) if image]
 
 
-def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
+def open_zarr(path: Path, *, channel: int | None = None, axes: str | None = None) -> VideoSource:
     """Open a zarr array or an OME-Zarr image (level 0) lazily.
 
     A bioformats2raw layout (the images at ``x.zarr/0``, ``x.zarr/1``, ... below a
-    root without ``multiscales``) opens its first image, ``x.zarr/0``. A plain 4-D
-    array has no axis names: its channel axis is inferred from its shape
-    (:func:`~napari_sam2v.io._axes.plain_axes`).
+    root without ``multiscales``) opens its first image, ``x.zarr/0``. A plain
+    array has no axis names: they are ``axes`` when given, else inferred from its
+    shape (:func:`~napari_sam2v.io._axes.plain_axes`), and kept in
+    ``metadata.extra["array_axes"]``. ``axes`` is ignored for an OME-Zarr image
+    (:func:`open_video` checks that they agree with its own).
     """
     import zarr
 
@@ -408,9 +279,10 @@ def open_zarr(path: Path, *, channel: int | None = None) -> VideoSource:
     except Exception as exc:
         raise VideoReadError(f"{path}: not a readable zarr store ({exc})") from exc
     meta_kwargs: dict[str, Any] = {"source": str(path), "kind": "zarr"}
-    if isinstance(node, zarr.Array):  # no axis names: inferred from the shape
-        axes = plain_axes(node.shape, str(path))
-        return AxesSource(node, axes, VideoMetadata(**meta_kwargs), channel=channel, name=str(path))
+    if isinstance(node, zarr.Array):  # no axis names: given, or inferred from the shape
+        used = array_axes(node.shape, axes, str(path))
+        meta = VideoMetadata(**meta_kwargs, extra={"array_axes": used})
+        return AxesSource(node, used, meta, channel=channel, name=str(path))
     multiscales = _ngff_multiscales(dict(node.attrs))
     if multiscales is None:
         images = _child_images(node)

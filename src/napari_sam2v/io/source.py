@@ -173,6 +173,16 @@ class VideoSource(ABC):
         return len(self._shape)
 
     @property
+    def stored_axes(self) -> str:
+        """The data's axes in their stored order, single-entry axes left out.
+
+        ``"TYX"``, ``"TYXC"`` or ``"TCYX"`` (``C`` when the data has several channels,
+        even when one is kept): what ``open_video(..., axes=...)`` must agree with for
+        a file that names its axes.
+        """
+        return "TYXC" if self.ndim == 4 else "TYX"
+
+    @property
     def n_frames(self) -> int:
         """Number of frames."""
         return self._shape[0]

@@ -171,6 +171,11 @@ class PyAVSource(VideoSource):
         )
         super().__init__(shape, np.uint8, meta)
 
+    @property
+    def stored_axes(self) -> str:
+        """``"TYXC"``: RGB frames, even when one channel is kept."""
+        return "TYXC"
+
     # -- index ---------------------------------------------------------------------
     def _open(self) -> Any:
         try:

@@ -190,8 +190,11 @@ class Result:
     def open_image(self, *, channel: int | None = None) -> Any:
         """The input frames as a :class:`~napari_sam2v.io.VideoSource`, or ``None``.
 
-        The copy inside the store is used when there is one; otherwise the referenced
-        file is reopened if it still exists with the same size and first-MiB hash.
+        The copy inside the store is used when there is one, read with the axes it
+        was written with (``(t, y, x)`` or ``(t, c, y, x)``, whatever its number of
+        channels); otherwise the referenced file is reopened if it still exists with
+        the same size and first-MiB hash (:func:`same_file`), with the axes recorded
+        for it (``source["axes"]``, for data that does not name its axes).
 
         Parameters
         ----------
@@ -206,35 +209,24 @@ class Result:
             import zarr
 
             arr = zarr.open_array(str(self.path / image["path"]), mode="r")
-            if image.get("axes") == "tcyx":
-                arr = _ChannelLast(arr)
-            return open_video(arr, channel=channel)
+            axes = image.get("axes")  # how the store wrote it: "tyx" or "tcyx"
+            return open_video(arr, channel=channel, axes=str(axes).upper() if axes else None)
         source = self._meta.get("source") or {}
         path = source.get("path")
         if not path or not Path(path).exists():
             return None
         try:
-            if Path(path).is_file() and source.get("sha256_first_mb"):
-                if file_fingerprint(path)["sha256_first_mb"] != source["sha256_first_mb"]:
+            if Path(path).is_file() and any(key in source for key in FINGERPRINT_KEYS):
+                recorded = {**dict.fromkeys(FINGERPRINT_KEYS), **source}
+                if not same_file(recorded, path):
                     return None
-            return open_video(path, channel=source.get("channel") if channel is None else channel)
+            return open_video(
+                path,
+                channel=source.get("channel") if channel is None else channel,
+                axes=source.get("axes"),
+            )
         except (InputError, OSError):
             return None
-
-
-class _ChannelLast:
-    """View a ``(t, c, y, x)`` array as ``(t, y, x, c)`` frame by frame."""
-
-    def __init__(self, array: Any) -> None:
-        self._array = array
-        t, c, y, x = array.shape
-        self.shape = (t, y, x, c)
-        self.dtype = array.dtype
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        if isinstance(key, tuple):
-            return self[key[0]][key[1:]]
-        return np.moveaxis(np.asarray(self._array[key]), -3, -1)
 
 
 def open_result(path: str | os.PathLike[str]) -> Result:
