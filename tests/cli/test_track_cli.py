@@ -182,6 +182,7 @@ def test_calibration_flags_are_recorded_in_the_store(tmp_path: Path, disk_tiff) 
         start=None,
         end=None,
         channel=None,
+        axes="TCYX",
         pixel_size=0.8,
         unit="mm",
         frame_interval=30.0,
@@ -190,7 +191,8 @@ def test_calibration_flags_are_recorded_in_the_store(tmp_path: Path, disk_tiff) 
         precision="auto",
         option=[],
     )
-    assert "--pixel-size 0.8 --unit mm --frame-interval 30.0 --resume" in _resume_command(namespace)
+    command = _resume_command(namespace)
+    assert "--axes TCYX --pixel-size 0.8 --unit mm --frame-interval 30.0 --resume" in command
 
 
 def test_bad_arguments_exit_2_with_usage(disk_tiff) -> None:

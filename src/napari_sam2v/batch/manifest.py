@@ -1,7 +1,7 @@
 """Batch manifests: one CSV row per video, validated before any work starts.
 
 A manifest is a CSV file with a header row. Required columns are ``video`` and
-``prompts``; optional columns are ``channel``, ``pixel_size``, ``unit``,
+``prompts``; optional columns are ``channel``, ``axes``, ``pixel_size``, ``unit``,
 ``frame_interval``, ``time_unit``, ``model`` and ``name``. Relative paths (also a
 ``model`` path) are resolved against the folder holding the manifest, so a manifest can travel with
 its videos. Every problem is reported with the row number of the CSV file (the
@@ -38,6 +38,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("video", "prompts")
 #: Columns a manifest may have; empty cells mean "use the batch default".
 OPTIONAL_COLUMNS: tuple[str, ...] = (
     "channel",
+    "axes",
     "pixel_size",
     "unit",
     "frame_interval",
@@ -88,6 +89,9 @@ class ManifestRow:
         Absolute path of its prompt file (JSON v1 or CSV clicks).
     channel : int or None
         Channel of multi-channel data.
+    axes : str or None
+        Axis order of a video that does not name its axes (``"TCYX"``, ...; see
+        :func:`~napari_sam2v.io.open_video`).
     pixel_size : float or None
         Pixel edge length in ``unit``; ``None`` keeps the video's own metadata.
     unit : str or None
@@ -105,6 +109,7 @@ class ManifestRow:
     video: Path
     prompts: Path
     channel: int | None = None
+    axes: str | None = None
     pixel_size: float | None = None
     unit: str | None = None
     frame_interval: float | None = None
@@ -164,6 +169,15 @@ def _channel(value: str) -> int:
     return number
 
 
+def _axes(value: str) -> str:
+    from napari_sam2v.io._axes import check_axes
+
+    try:
+        return check_axes(value, "column 'axes'")
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _resolve(value: str, base: Path, column: str, check_files: bool) -> Path:
     if not value:
         raise ValueError(f"column '{column}' is empty")
@@ -198,6 +212,7 @@ def _parse_row(
             problems.append(str(exc))
     parsers = {
         "channel": _channel,
+        "axes": _axes,
         "pixel_size": lambda v: _positive_float(v, "pixel_size"),
         "frame_interval": lambda v: _positive_float(v, "frame_interval"),
     }

@@ -312,6 +312,7 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
                 engine=engine,
                 direction=options.direction,
                 channel=row.channel,
+                axes=row.axes,
                 **calibration,
                 resume=outcome.resumed,
             )

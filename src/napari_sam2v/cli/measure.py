@@ -77,6 +77,13 @@ def register(commands: Any) -> None:
         help="channel of multi-channel frames to measure intensities in (default: the channel "
         "tracked, if one was chosen; else every channel, one column each)",
     )
+    parser.add_argument(
+        "--axes",
+        default=None,
+        metavar="AXES",
+        help="axis order of --image when it does not name its axes (.npy, plain zarr "
+        "arrays, TIFFs without axes metadata): TYX, TYXC or TCYX",
+    )
     parser.set_defaults(run=run)
 
 
@@ -121,7 +128,7 @@ def _image_from_file(args: argparse.Namespace, result: Any) -> Any:
     """``--image PATH`` opened with the asked (or the tracked) channel."""
     from napari_sam2v.io import open_video
 
-    video = open_video(args.image)
+    video = open_video(args.image, axes=args.axes)
     channel = args.channel if args.channel is not None else _tracked_channel(result)
     if channel is None or video.ndim == 3:
         if video.ndim == 3 and args.channel not in (None, 0):
@@ -129,7 +136,7 @@ def _image_from_file(args: argparse.Namespace, result: Any) -> Any:
             raise InputError(f"--channel {args.channel}: {args.image} has one channel")
         return video
     video.close()
-    return open_video(args.image, channel=channel)
+    return open_video(args.image, channel=channel, axes=args.axes)
 
 
 def _check_frames(image: Any, result: Any, name: str) -> None:
@@ -150,6 +157,8 @@ def _check_frames(image: Any, result: Any, name: str) -> None:
 
 def _intensity_image(result: Any, args: argparse.Namespace) -> Any:
     """The frames for ``--intensity`` / ``--image``, checked against the labels."""
+    if args.axes is not None and args.image is None:
+        raise InputError("--axes gives the axis order of --image")
     if args.image is not None:
         image, name = _image_from_file(args, result), f"--image {args.image}"
     elif args.intensity:

@@ -44,6 +44,7 @@ _REPEATED_ON_RESUME = (
     "start",
     "end",
     "channel",
+    "axes",
     "pixel_size",
     "unit",
     "frame_interval",
@@ -195,6 +196,13 @@ def register(commands: Any) -> None:
         metavar="C",
         help="channel of multi-channel (non-RGB) data",
     )
+    parser.add_argument(
+        "--axes",
+        default=None,
+        metavar="AXES",
+        help="axis order of data that does not name its axes (.npy, plain zarr arrays, "
+        "TIFFs without axes metadata): TYX, TYXC or TCYX",
+    )
     add_calibration_options(parser, default="from the video's metadata")
     parser.add_argument(
         "--resume",
@@ -251,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frame_interval is not None and not args.time_unit:
         from napari_sam2v.io import open_video
 
-        with open_video(args.video) as video:  # metadata only; no frame is decoded
+        with open_video(args.video, axes=args.axes) as video:  # metadata only; no frame is decoded
             stored = video.metadata.calibration
         note_default_time_unit(args, stored, where=args.video, holder="its metadata")
     progress = ProgressPrinter("tracking", enabled=not args.quiet)
@@ -267,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
             start=args.start,
             end=args.end,
             channel=args.channel,
+            axes=args.axes,
             **calibration_options(args),
             resume=args.resume,
             overwrite=args.overwrite,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_sam2v.engines.base import Direction, Engine
-from napari_sam2v.errors import PromptError, StoreError
+from napari_sam2v.errors import InputError, PromptError, StoreError
 from napari_sam2v.io import VideoSource, open_video
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
@@ -111,6 +111,7 @@ def track(
     start: int | None = None,
     end: int | None = None,
     channel: int | None = None,
+    axes: str | None = None,
     pixel_size: float | None = None,
     unit: str | None = None,
     frame_interval: float | None = None,
@@ -151,6 +152,10 @@ def track(
         propagation direction); not allowed with ``direction="both"``.
     channel : int, optional
         Channel of multi-channel data.
+    axes : str, optional
+        Axis order of data that does not name its axes (``"TYX"``, ``"TYXC"``,
+        ``"TCYX"``; see :func:`~napari_sam2v.io.open_video`); recorded in the store.
+        Not with a ready ``VideoSource``.
     pixel_size, unit, frame_interval, time_unit : optional
         Physical calibration to record in the store, laid over what the video's
         metadata says (see :meth:`~napari_sam2v.types.Calibration.overridden`): the
@@ -202,11 +207,14 @@ def track(
     """
     direction = Direction.parse(direction)
     opened = not isinstance(video, VideoSource)  # then this call closes it at the end
+    if axes is not None and not opened:
+        raise InputError("axes apply to a path or an array: give them to open_video instead")
     # Clean-ups run in reverse: the store, then the engine, then a video opened here.
     with contextlib.ExitStack() as cleanup:
         source = video
         if opened:
-            source = cleanup.enter_context(contextlib.closing(open_video(video, channel=channel)))
+            opening = open_video(video, channel=channel, axes=axes)
+            source = cleanup.enter_context(contextlib.closing(opening))
         given = {
             "pixel_size": pixel_size,
             "unit": unit,

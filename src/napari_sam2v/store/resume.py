@@ -31,7 +31,7 @@ _REPLACE = "replace the store to start again (--overwrite; overwrite=True in Pyt
 
 
 def source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
-    """What the store records about its input: kind, shape, dtype, channel, file.
+    """What the store records about its input: kind, shape, dtype, channel, axes, file.
 
     Parameters
     ----------
@@ -44,7 +44,7 @@ def source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
     -------
     dict
         JSON-safe; a file input adds its resolved path, size and a hash of its
-        first MiB.
+        first MiB; data without axis names adds the ``axes`` it was read with.
     """
     meta = video.metadata
     ref: dict[str, Any] = {
@@ -53,6 +53,8 @@ def source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
         "dtype": str(video.dtype),
         "channel": channel,
     }
+    if meta.extra.get("array_axes"):
+        ref["axes"] = str(meta.extra["array_axes"])
     if meta.source:
         src = Path(meta.source)
         ref["path"] = str(src.resolve())
@@ -148,12 +150,18 @@ def _check_same_engine(store: ResultStore, engine: Engine) -> None:
 
 
 def _check_same_source(store: ResultStore, source: VideoSource, channel: int | None) -> None:
-    """Refuse to resume from another file or channel than the interrupted run's."""
+    """Refuse to resume from another file, channel or axis order than the interrupted run's."""
     recorded = store.meta.get("source") or {}
     if "channel" in recorded and recorded["channel"] != channel:
         raise StoreError(
             f"{store.path}: cannot resume with channel {channel}; the interrupted run "
             f"tracked channel {recorded['channel']}"
+        )
+    axes = source.metadata.extra.get("array_axes")
+    if recorded.get("axes") and axes and recorded["axes"] != axes:
+        raise StoreError(
+            f"{store.path}: cannot resume with axes {axes!r}; the interrupted run read the "
+            f"video as {recorded['axes']!r}"
         )
     if all(k in recorded for k in FINGERPRINT_KEYS) and not same_file(
         recorded, source.metadata.source
