@@ -166,6 +166,20 @@ def _truncated_tiff(scratch: Path) -> Path:
     return path
 
 
+def _cut_pages_tiff(scratch: Path) -> Path:
+    """A plain multi-page TIFF (no ImageJ or tifffile header) cut inside its 9th page."""
+    from PIL import Image
+
+    frames, _ = make_disk_video(12)
+    pages = [Image.fromarray((frame >> 4).astype(np.uint8)) for frame in frames]
+    good = scratch / "pages_good.tif"
+    pages[0].save(good, save_all=True, append_images=pages[1:])
+    data = good.read_bytes()
+    path = scratch / "pages.tif"
+    path.write_bytes(data[: len(data) * 17 // 24])
+    return path
+
+
 def _folder(sizes: list[tuple[int, int]], corrupt: int | None = None) -> Callable[[Path], Path]:
     def make(scratch: Path) -> Path:
         from PIL import Image
@@ -291,6 +305,12 @@ CASES: list[Case] = [
         _video_case(_truncated_tiff),
         VideoReadError,
         r"truncated\.tif is truncated: its header promises 12 images",
+    ),
+    Case(
+        "tiff-pages-truncated",
+        _video_case(_cut_pages_tiff),
+        VideoReadError,
+        r"pages\.tif is truncated: the file ends inside its page 9, after only 8 complete",
     ),
     Case(
         "folder-mismatched-sizes",
