@@ -111,3 +111,30 @@ def test_a_job_that_outlives_its_runner_ends_quietly(qtbot) -> None:
     finally:
         sys.excepthook = hook
     assert done == [] and seen == []  # no callback into the deleted dock, no traceback
+
+
+def test_a_generator_job_runs_to_its_end_when_its_worker_is_quit(qtbot) -> None:
+    """napari quits every running worker when its window closes. A propagation left at a
+    yield then would keep its session's lock (taken in the worker's thread) for good:
+    it must stop only through its own cancel event."""
+    import threading
+
+    from napari_sam2v._qt._jobs import JobRunner
+
+    runner = JobRunner()
+    go, ended = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def frames():
+        for frame in range(4):
+            yield frame
+            go.wait(10)
+        ended.set()  # after the last frame, as a run that saves and lets go of its lock
+
+    worker = runner.start("propagation", frames, generator=True, on_yield=seen.append)
+    qtbot.waitUntil(lambda: seen == [0], timeout=10_000)
+    worker.quit()  # as napari's window does on closing
+    go.set()
+    assert ended.wait(10)
+    qtbot.waitUntil(lambda: not runner.active, timeout=10_000)
+    assert seen == [0, 1, 2, 3]

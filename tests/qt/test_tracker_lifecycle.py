@@ -169,18 +169,7 @@ def test_closing_the_viewer_closes_the_session(make_napari_viewer, disk_video, t
 def test_closing_the_viewer_mid_propagation_ends_the_run_and_frees_the_store(
     make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
 ):
-    import time
-
-    from napari_sam2v.engines.classic import ClassicEngine
-
-    slow = ClassicEngine.propagate
-
-    def one_frame_at_a_time(self, **options):
-        for result in slow(self, **options):
-            time.sleep(0.3)
-            yield result
-
-    monkeypatch.setattr(ClassicEngine, "propagate", one_frame_at_a_time)
+    _slow_frames(monkeypatch)
     viewer = make_napari_viewer(show=True)
     _, widget = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
     path = tmp_path / "s.zarr"
@@ -193,3 +182,113 @@ def test_closing_the_viewer_mid_propagation_ends_the_run_and_frees_the_store(
     assert not (path / "sam2v" / "lock.json").exists()  # released before napari went on
     result = open_result(path)
     assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
+
+
+def _shown_tracker(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
+    qtbot.waitUntil(widget.isVisible)  # as it is before a user can close the window
+    return viewer, widget
+
+
+def _answer_confirm_close(monkeypatch, answer) -> list[str]:
+    """Turn napari's 'confirm close' setting on; its dialog answers ``answer``."""
+    from napari._qt.dialogs.confirm_close_dialog import ConfirmCloseDialog
+    from napari.settings import get_settings
+
+    asked: list[str] = []
+
+    def exec_(dialog) -> int:
+        asked.append(dialog.windowTitle())
+        return answer
+
+    monkeypatch.setattr(get_settings().application, "confirm_close_window", True)
+    monkeypatch.setattr(ConfirmCloseDialog, "exec_", exec_)
+    return asked
+
+
+def _click_close_button(viewer) -> None:
+    """What the window manager does for the window's close button (a spontaneous close)."""
+    viewer.window._qt_window.windowHandle().close()
+
+
+def test_cancelling_the_viewers_close_keeps_the_session(
+    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
+):
+    from qtpy.QtWidgets import QDialog
+
+    viewer, widget = _shown_tracker(make_napari_viewer, qtbot)
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    asked = _answer_confirm_close(monkeypatch, QDialog.DialogCode.Rejected)
+    _click_close_button(viewer)
+    assert asked and viewer.window._qt_window.isVisible()  # the user said no
+    assert widget.session is not None and (path / "sam2v" / "lock.json").exists()
+    widget.prompt_layers.points.add([0, 36, 30])  # the tracker works on
+    wait_jobs(widget)
+    widget.propagate()
+    wait_jobs(widget)
+    assert widget.form.status.text() == "Propagated 12 frames."
+    widget.session.close()
+
+
+def test_cancelling_the_viewers_close_mid_propagation_lets_the_run_finish(
+    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
+):
+    from qtpy.QtWidgets import QDialog
+
+    _slow_frames(monkeypatch)
+    viewer, widget = _shown_tracker(make_napari_viewer, qtbot)
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    widget.prompt_layers.points.add([0, 36, 30])
+    wait_jobs(widget)
+    widget.propagate()
+    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    asked = _answer_confirm_close(monkeypatch, QDialog.DialogCode.Rejected)
+    _click_close_button(viewer)  # napari asks: a task is running
+    assert asked and viewer.window._qt_window.isVisible()
+    wait_jobs(widget)
+    assert widget.form.status.text() == "Propagated 12 frames."
+    assert open_result(path).frames_done.all()
+    widget.session.close()
+
+
+def test_confirming_the_viewers_close_mid_propagation_ends_the_run_and_frees_the_store(
+    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
+):
+    from qtpy.QtWidgets import QDialog
+
+    _slow_frames(monkeypatch)
+    viewer, widget = _shown_tracker(make_napari_viewer, qtbot)
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    widget.prompt_layers.points.add([0, 36, 30])
+    wait_jobs(widget)
+    widget.propagate()
+    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    asked = _answer_confirm_close(monkeypatch, QDialog.DialogCode.Accepted)
+    # napari quits the running workers once the user confirmed: the run still ends
+    # after its frame, saved, rather than be left half-way holding the store
+    _click_close_button(viewer)
+    assert asked and not viewer.window._qt_window.isVisible()
+    assert not (path / "sam2v" / "lock.json").exists()
+    result = open_result(path)
+    assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
+    del viewer.window._qt_window  # deleted by Qt: napari would quit now, not close it again
+
+
+def _slow_frames(monkeypatch) -> None:
+    """The classic engine takes 0.3 s a frame: a propagation is still running when closed."""
+    import time
+
+    from napari_sam2v.engines.classic import ClassicEngine
+
+    slow = ClassicEngine.propagate
+
+    def one_frame_at_a_time(self, **options):
+        for result in slow(self, **options):
+            time.sleep(0.3)
+            yield result
+
+    monkeypatch.setattr(ClassicEngine, "propagate", one_frame_at_a_time)

@@ -11,6 +11,7 @@ import pytest
 import zarr
 
 from napari_sam2v.store import open_result
+from napari_sam2v.types import default_color
 
 pytestmark = pytest.mark.gui
 
@@ -400,7 +401,8 @@ def test_the_brush_paints_the_current_object_and_new_labels_show(
     assert labels.selected_label == 1
     colors = labels.colormap.map(np.array([0, 1, 2, 7]))
     assert colors[0][3] == 0  # background stays transparent
-    np.testing.assert_allclose(colors[1][:3], [0xE6 / 255, 0x9F / 255, 0])  # object 1's colour
+    first = default_color(1)  # object 1's colour
+    np.testing.assert_allclose(colors[1][:3], [int(first[i : i + 2], 16) / 255 for i in (1, 3, 5)])
     assert colors[3][3] == 1 and colors[3][:3].min() > 0.8  # an id no object has: light grey
 
 

@@ -64,13 +64,41 @@ def _guard_gen(job: str, func: Callable[..., Generator[Any, Any, Any]]) -> Calla
     return run
 
 
+def _drive(func: Callable[..., Generator[Any, Any, Any]], emit: Callable[[Any], None]) -> Any:
+    """A function that runs the generator ``func`` to its end, emitting each value.
+
+    napari's generator workers stop at a yield once quit, as napari does to every
+    running worker when its window closes: a propagation left there would hold the
+    session's lock (taken in the worker's thread) for good. Run to its end here, it
+    stops only through its own cancel event, after a whole frame.
+    """
+
+    def run(*args: Any) -> Any:
+        gen = func(*args)
+        while True:
+            try:
+                value = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            emit(value)
+
+    return run
+
+
+class _Relay(QObject):
+    """Carries a generator job's values to the GUI thread (queued signal)."""
+
+    yielded = Signal(object)
+
+
 class JobRunner(QObject):
     """Start workers, track the exclusive one, and report expected errors.
 
     Exclusive jobs (model load, propagation, measurement, export) run one at a time:
     :attr:`busy_changed` tells the widget to disable conflicting controls, and is
     emitted again when the job finishes, is cancelled or fails. Light jobs (prefetch,
-    preview) run beside them.
+    preview) run beside them. Every job, a generator too, runs to its end in its
+    worker: quitting the worker does not stop it (see :func:`_drive`).
     """
 
     busy_changed = Signal(bool)
@@ -129,8 +157,13 @@ class JobRunner(QObject):
             self.failed.emit(f"{job}: another job is running; wait or cancel it first")
             show_error(f"{job}: another job is running; wait or cancel it first")
             return None
-        wrapped = _guard_gen(job, func) if generator else _guard(job, func)
+        relay = _Relay()  # no parent: it outlives a dock deleted while the job runs
+        if generator:
+            wrapped = _drive(_guard_gen(job, func), relay.yielded.emit)
+        else:
+            wrapped = _guard(job, func)
         worker = create_worker(wrapped, *args, _start_thread=False)
+        worker.relay = relay
         self._workers.add(worker)
 
         def returned(value: Any) -> None:
@@ -152,7 +185,7 @@ class JobRunner(QObject):
 
         worker.returned.connect(returned)
         if on_yield is not None:
-            worker.yielded.connect(lambda value: self._alive() and on_yield(value))
+            relay.yielded.connect(lambda value: self._alive() and on_yield(value))
         worker.finished.connect(finished)
         if on_finished is not None:
             worker.finished.connect(on_finished)
@@ -176,6 +209,6 @@ class JobRunner(QObject):
         return bool(self._workers)
 
     def quit_all(self) -> None:
-        """Ask every running worker to stop (generators stop at their next yield)."""
+        """Ask every running worker to stop; jobs end by themselves (cancel a propagation)."""
         for worker in list(self._workers):
             worker.quit()

@@ -12,6 +12,7 @@ from typing import Any
 
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QEvent, QTimer
+from qtpy.QtWidgets import QMainWindow
 
 from napari_sam2v.errors import Sam2vError
 
@@ -37,6 +38,9 @@ class DockLifecycle:
     labels_layer: Any
     form: Any
     running_propagation: Any
+    #: A Close event reached the viewer's window; the Hide that follows it if accepted ends
+    #: the session (a close the user cancels brings none).
+    _window_closing = False
 
     def watch_destruction(self) -> None:
         """Close the session when Qt deletes the dock without closing it (the viewer closed).
@@ -48,28 +52,43 @@ class DockLifecycle:
     def showEvent(self, event: Any) -> None:
         """Once shown, the dock is inside the viewer's window: watch it close."""
         super().showEvent(event)
-        self.window().installEventFilter(self)  # see eventFilter
+        if isinstance(self.window(), QMainWindow):  # not while floating on its own
+            self.window().installEventFilter(self)  # see eventFilter
 
     def eventFilter(self, watched: Any, event: Any) -> bool:
-        """The viewer's window is closing: end a running propagation, save, let go.
+        """The viewer's window closes: end a running propagation, save, let go.
 
-        Qt deletes the dock with the window without a ``closeEvent``, and napari stops
-        its worker threads first: a propagation stopped that way would keep the
-        session's lock to itself. So the run is cancelled here and given up to
-        :data:`CLOSE_WAIT_S` to finish its frame (in its own thread; the GUI's event
-        loop is not entered), then the session is saved and closed.
+        A Close event only asks: napari may then ask the user to confirm, who may say
+        no. Qt hides the window once the close is accepted, before deleting it with
+        the dock (no ``closeEvent`` reaches the dock): that Hide ends the session.
         """
-        if event.type() == QEvent.Type.Close and self.session is not None:
-            self._cancel.set()
-            deadline = time.monotonic() + CLOSE_WAIT_S
-            while self.running_propagation is not None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if self.running_propagation is None:
-                self._close_session()
-                self.form.status.setText(
-                    "Session saved and closed with the viewer; Reopen store continues it."
-                )
+        kind = event.type()
+        if kind == QEvent.Type.Close:
+            self._window_closing = True
+        elif kind == QEvent.Type.Show:
+            self._window_closing = False
+        elif kind == QEvent.Type.Hide and not event.spontaneous():  # not minimised
+            if self._window_closing and self.session is not None:
+                self._window_closing = False
+                self._end_with_window()
         return False
+
+    def _end_with_window(self) -> None:
+        """Cancel a running propagation, wait for its frame, then save and close.
+
+        The run ends in its own thread, given up to :data:`CLOSE_WAIT_S` (the GUI's
+        event loop is not entered meanwhile); napari's quitting of its worker does not
+        stop it half-way (see :class:`~napari_sam2v._qt._jobs.JobRunner`).
+        """
+        self._cancel.set()
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while self.running_propagation is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.running_propagation is None:
+            self._close_session()
+            self.form.status.setText(
+                "Session saved and closed with the viewer; Reopen store continues it."
+            )
 
     def closeEvent(self, event: Any) -> None:
         """Stop jobs, then save the session and release the store when the dock closes."""
@@ -133,10 +152,10 @@ class DockLifecycle:
 def _orphaned(dock: Any) -> None:
     """Close the deleted dock's session, unless a propagation still holds it.
 
-    A run the viewer's closing interrupted keeps the session's lock inside its
-    generator, in a worker thread that will not resume it: only that thread could end
-    it. Its frames are on disk and Reopen store + Resume finishes it; the lock of the
-    store is recovered once this process exits.
+    A run still going holds the session's lock, taken in its worker thread: only that
+    thread can let go of it. The run stops after its frame (its cancel is set); its
+    frames are on disk and Reopen store + Resume finishes it; the lock of the store is
+    recovered once this process exits.
     """
     dock._cancel.set()
     session, dock.session = dock.session, None

@@ -194,9 +194,9 @@ class TrackerForm(QWidget):
         form = QFormLayout(propagate)
         form.addRow("Direction", _row(self.direction_combo, self.from_current_check))
         form.addRow(_row(self.range_check, self.range_lo, QLabel("to"), self.range_hi))
-        form.addRow(_row(self.propagate_button, self.resume_button, self.cancel_button))
-        # ``progress`` and ``status`` are placed by the dock below its scroll area, so
-        # they stay in view wherever the controls are scrolled to.
+        # The run buttons, ``progress`` and ``status`` are placed by the dock below its
+        # scroll area, so they stay in view wherever (and however short) the form is.
+        self.run_buttons = _row(self.propagate_button, self.resume_button, self.cancel_button)
         # -- warnings and saving
         self.warnings = QListWidget()
         self.warnings.setMaximumHeight(90)

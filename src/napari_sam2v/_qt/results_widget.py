@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_sam2v._napari_io import STORE_KEY
 from napari_sam2v._qt._calibration_form import CalibrationForm
+from napari_sam2v._qt._docking import tab_beside_plugin_docks
 from napari_sam2v._qt._frames import show_frame
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._plot_canvas import PlotCanvas
@@ -170,6 +171,11 @@ class ResultsWidget(QWidget):
         browse.clicked.connect(self._browse)
         self.jobs.busy_changed.connect(lambda _: self._update_controls())
         self.jobs.failed.connect(lambda message: self.status.setText(f"Stopped: {message}"))
+
+    def showEvent(self, event: Any) -> None:
+        """Opened beside the tracker dock, it becomes a tab of it (full height)."""
+        super().showEvent(event)
+        tab_beside_plugin_docks(self)
 
     def _update_controls(self) -> None:
         busy, ready = self.jobs.busy, self.measurements is not None

@@ -17,6 +17,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
 from napari_sam2v._napari_io import STORE_KEY, label_colors
+from napari_sam2v._qt._docking import tab_beside_plugin_docks
 from napari_sam2v._qt._frames import layer_frame, show_frame
 from napari_sam2v._qt._jobs import JobRunner
 from napari_sam2v._qt._layer_video import default_store, video_from_layer
@@ -77,8 +78,9 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(scroll)
-        footer = QVBoxLayout()  # progress and status: always in view, never scrolled away
+        footer = QVBoxLayout()  # run buttons, progress, status: never scrolled away
         footer.setContentsMargins(8, 2, 8, 6)
+        footer.addWidget(self.form.run_buttons)
         footer.addWidget(self.form.progress)
         footer.addWidget(self.form.status)
         layout.addLayout(footer)
@@ -461,10 +463,14 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             show_info(f"Session saved to {self.session.store.path}")
 
     def showEvent(self, event: Any) -> None:
-        """Fit the dock to its controls once they are styled (no horizontal clipping)."""
+        """Fit the dock to its controls once they are styled (no horizontal clipping).
+
+        Opened beside the Results dock, it becomes a tab of it (full height).
+        """
         super().showEvent(event)
         bar = self._scroll.verticalScrollBar().sizeHint().width()
         self.setMinimumWidth(self.form.minimumSizeHint().width() + bar + 8)
+        tab_beside_plugin_docks(self)
 
 
 def _create_store(session: TrackingSession, path: Path, overwrite: bool) -> Any:
