@@ -150,3 +150,34 @@ def test_calibration_keeps_one_spelling_per_unit(given, unit, time_given, time_u
     if unit == "um":
         assert udunits_name(given) == "micrometer"
         assert convert_unit(1.0, given, "nm") == pytest.approx(1000.0)
+
+
+def test_the_first_object_colours_stand_apart_from_water_fish_and_grey_cells() -> None:
+    """A mask is drawn over its object: the first colours must not look like the video.
+
+    The reef sample's fish (orange, yellow, blue) and water, and the cells sample's
+    grey as napari shows it (contrast limits at the data range), are what the first
+    objects of underwater or phase-contrast video look like.
+    """
+    import numpy as np
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from napari_sam2v.samples import load_cells, load_reef
+
+    reef = load_reef()
+    frame, labels = np.asarray(reef.frames[0], float), np.asarray(reef.labels[0])
+    seen = [frame[labels == i].mean(axis=0) for i in (1, 2, 3, 0)]  # three fish, water
+    cells = np.asarray(load_cells().frames[0], float)
+    grey = 255 * (np.median(cells) - cells.min()) / (cells.max() - cells.min())
+    seen.append(np.full(3, grey))
+
+    def lab(rgb) -> np.ndarray:
+        return rgb2lab(np.asarray(rgb, float)[None, None] / 255)[0, 0]
+
+    def distance(color: str) -> float:
+        rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+        return min(float(deltaE_ciede2000(lab(rgb), lab(s))) for s in seen)
+
+    distances = [distance(default_color(i)) for i in range(1, 9)]
+    assert distances[0] == max(distances)  # object 1: the colour farthest from all
+    assert min(distances[:3]) > 17.5  # orange (17.2 from the orange fish) is not among them
