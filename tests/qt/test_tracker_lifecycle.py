@@ -292,3 +292,22 @@ def _slow_frames(monkeypatch) -> None:
             yield result
 
     monkeypatch.setattr(ClassicEngine, "propagate", one_frame_at_a_time)
+
+
+def test_closing_the_dock_mid_propagation_ends_the_run_and_frees_the_store(
+    tracker, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
+):
+    """The dock's ✕ cancels the run after its frame, then saves and lets go of the store."""
+    _slow_frames(monkeypatch)
+    viewer, widget = tracker
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    widget.prompt_layers.points.add([0, 36, 30])
+    wait_jobs(widget)
+    widget.propagate()
+    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    viewer.window.remove_dock_widget(widget)  # what the dock's close button does
+    qtbot.waitUntil(lambda: widget.session is None, timeout=20_000)
+    assert not (path / "sam2v" / "lock.json").exists()
+    result = open_result(path)
+    assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
