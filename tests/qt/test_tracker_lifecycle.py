@@ -311,3 +311,26 @@ def test_closing_the_dock_mid_propagation_ends_the_run_and_frees_the_store(
     assert not (path / "sam2v" / "lock.json").exists()
     result = open_result(path)
     assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
+
+
+def test_closing_the_viewer_with_the_dock_floating_mid_propagation_frees_the_store(
+    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
+):
+    """A dock first shown floating is a window of its own: the viewer's window is watched."""
+    _slow_frames(monkeypatch)
+    viewer = make_napari_viewer(show=False)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
+    widget.parentWidget().setFloating(True)
+    viewer.show()
+    qtbot.waitUntil(widget.isVisible)
+    assert widget.window() is widget.parentWidget()  # floating
+    path = tmp_path / "s.zarr"
+    _start(viewer, widget, disk_video[0], path)
+    widget.prompt_layers.points.add([0, 36, 30])
+    wait_jobs(widget)
+    widget.propagate()
+    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    viewer.close()
+    assert not (path / "sam2v" / "lock.json").exists()  # released before napari went on
+    result = open_result(path)
+    assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12

@@ -52,8 +52,9 @@ class DockLifecycle:
     def showEvent(self, event: Any) -> None:
         """Once shown, the dock is inside the viewer's window: watch it close."""
         super().showEvent(event)
-        if isinstance(self.window(), QMainWindow):  # not while floating on its own
-            self.window().installEventFilter(self)  # see eventFilter
+        window = _main_window(self)
+        if window is not None:
+            window.installEventFilter(self)  # see eventFilter
 
     def eventFilter(self, watched: Any, event: Any) -> bool:
         """The viewer's window closes: end a running propagation, save, let go.
@@ -147,6 +148,18 @@ class DockLifecycle:
                 "The SAM2 result layer was removed; the session still writes every mask "
                 "to its store. Press Reopen store to show it again."
             )
+
+
+def _main_window(widget: Any) -> QMainWindow | None:
+    """The viewer's main window holding ``widget``, also while its dock floats.
+
+    A floating dock is a window of its own (``widget.window()`` is the dock), but it
+    keeps the main window as its parent.
+    """
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QMainWindow):
+        parent = parent.parentWidget()
+    return parent
 
 
 def _orphaned(dock: Any) -> None:
