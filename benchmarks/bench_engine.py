@@ -124,21 +124,34 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+#: CPU features that decide the speed of the SAM 2 kernels (bf16 and int8 products).
+_VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
 def machine() -> dict[str, Any]:
     """Describe the machine (CPU, cores, GPU, library versions)."""
     import torch
     import transformers
 
+    from napari_sam2v.engines.sam2.fastpath import bf16_matmul_supported
+
     cpu = platform.processor() or platform.machine()
+    flags: list[str] = []
+    named = False
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            if line.startswith("model name") and not named:
+                cpu, named = line.split(":", 1)[1].strip(), True
+            elif line.startswith("flags") and not flags:
+                flags = [f for f in line.split(":", 1)[1].split() if f in _VECTOR_FLAGS]
     except OSError:
         pass
     return {
         "cpu": cpu,
+        # One "AMD EPYC" name covers CPUs with and without native bf16 products, which
+        # decide what precision="auto" runs (mixed or float32): record both.
+        "cpu_flags": flags,
+        "bf16_native": bf16_matmul_supported(torch.device("cpu")),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -36,6 +36,16 @@ def test_main_writes_json_with_the_machine(tmp_path: Path, monkeypatch: pytest.M
     assert main(["--out", str(out), "--reps", "1"]) == 0
     data = json.loads(out.read_text())
     assert data["shape"] == [8, 16, 8] and "cpu" in json.dumps(data["machine"]).lower()
+    # a CPU's name does not tell whether bf16 products are native, which decides "auto"
+    assert isinstance(data["machine"]["bf16_native"], bool)
+    assert set(data["machine"]["cpu_flags"]) <= {
+        "avx2",
+        "avx512f",
+        "avx512_bf16",
+        "avx512_vnni",
+        "amx_bf16",
+        "amx_tile",
+    }
 
 
 def test_rejects_empty_shapes() -> None:
