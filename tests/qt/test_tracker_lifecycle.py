@@ -173,15 +173,9 @@ def test_closing_the_viewer_mid_propagation_ends_the_run_and_frees_the_store(
     viewer = make_napari_viewer(show=True)
     _, widget = viewer.window.add_plugin_dock_widget("napari-sam2v", "SAM 2 video tracker")
     path = tmp_path / "s.zarr"
-    _start(viewer, widget, disk_video[0], path)
-    widget.prompt_layers.points.add([0, 36, 30])
-    wait_jobs(widget)
-    widget.propagate()
-    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    _propagating(viewer, widget, disk_video[0], path, qtbot, wait_jobs)
     viewer.close()
-    assert not (path / "sam2v" / "lock.json").exists()  # released before napari went on
-    result = open_result(path)
-    assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
+    _assert_stopped_and_freed(path)  # before napari went on
 
 
 def _shown_tracker(make_napari_viewer, qtbot):
@@ -232,50 +226,47 @@ def test_cancelling_the_viewers_close_keeps_the_session(
     widget.session.close()
 
 
-def test_cancelling_the_viewers_close_mid_propagation_lets_the_run_finish(
-    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
+@pytest.mark.parametrize("confirmed", [False, True], ids=["cancelled", "confirmed"])
+def test_the_viewers_close_mid_propagation_follows_the_users_answer(
+    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs, confirmed
 ):
+    """Cancelled, the run goes on to its end; confirmed, it ends after its frame, saved."""
     from qtpy.QtWidgets import QDialog
 
     _slow_frames(monkeypatch)
     viewer, widget = _shown_tracker(make_napari_viewer, qtbot)
     path = tmp_path / "s.zarr"
-    _start(viewer, widget, disk_video[0], path)
-    widget.prompt_layers.points.add([0, 36, 30])
-    wait_jobs(widget)
-    widget.propagate()
-    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
-    asked = _answer_confirm_close(monkeypatch, QDialog.DialogCode.Rejected)
+    _propagating(viewer, widget, disk_video[0], path, qtbot, wait_jobs)
+    code = QDialog.DialogCode.Accepted if confirmed else QDialog.DialogCode.Rejected
+    asked = _answer_confirm_close(monkeypatch, code)
     _click_close_button(viewer)  # napari asks: a task is running
-    assert asked and viewer.window._qt_window.isVisible()
+    assert asked and viewer.window._qt_window.isVisible() is not confirmed
+    if confirmed:
+        # napari quits the running workers once the user confirmed: the run still ends
+        # after its frame, saved, rather than be left half-way holding the store
+        _assert_stopped_and_freed(path)
+        del viewer.window._qt_window  # deleted by Qt: napari would quit now, not close it again
+        return
     wait_jobs(widget)
     assert widget.form.status.text() == "Propagated 12 frames."
     assert open_result(path).frames_done.all()
     widget.session.close()
 
 
-def test_confirming_the_viewers_close_mid_propagation_ends_the_run_and_frees_the_store(
-    make_napari_viewer, disk_video, tmp_path, qtbot, monkeypatch, wait_jobs
-):
-    from qtpy.QtWidgets import QDialog
-
-    _slow_frames(monkeypatch)
-    viewer, widget = _shown_tracker(make_napari_viewer, qtbot)
-    path = tmp_path / "s.zarr"
-    _start(viewer, widget, disk_video[0], path)
+def _propagating(viewer, widget, frames, path, qtbot, wait_jobs) -> None:
+    """Start a session, click an object and propagate; return once 2 frames are done."""
+    _start(viewer, widget, frames, path)
     widget.prompt_layers.points.add([0, 36, 30])
     wait_jobs(widget)
     widget.propagate()
     qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
-    asked = _answer_confirm_close(monkeypatch, QDialog.DialogCode.Accepted)
-    # napari quits the running workers once the user confirmed: the run still ends
-    # after its frame, saved, rather than be left half-way holding the store
-    _click_close_button(viewer)
-    assert asked and not viewer.window._qt_window.isVisible()
+
+
+def _assert_stopped_and_freed(path) -> None:
+    """The run stopped part-way, recorded as cancelled, and the store is unlocked."""
     assert not (path / "sam2v" / "lock.json").exists()
     result = open_result(path)
     assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
-    del viewer.window._qt_window  # deleted by Qt: napari would quit now, not close it again
 
 
 def _slow_frames(monkeypatch) -> None:
@@ -301,16 +292,10 @@ def test_closing_the_dock_mid_propagation_ends_the_run_and_frees_the_store(
     _slow_frames(monkeypatch)
     viewer, widget = tracker
     path = tmp_path / "s.zarr"
-    _start(viewer, widget, disk_video[0], path)
-    widget.prompt_layers.points.add([0, 36, 30])
-    wait_jobs(widget)
-    widget.propagate()
-    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    _propagating(viewer, widget, disk_video[0], path, qtbot, wait_jobs)
     viewer.window.remove_dock_widget(widget)  # what the dock's close button does
     qtbot.waitUntil(lambda: widget.session is None, timeout=20_000)
-    assert not (path / "sam2v" / "lock.json").exists()
-    result = open_result(path)
-    assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
+    _assert_stopped_and_freed(path)
 
 
 def test_closing_the_viewer_with_the_dock_floating_mid_propagation_frees_the_store(
@@ -325,12 +310,6 @@ def test_closing_the_viewer_with_the_dock_floating_mid_propagation_frees_the_sto
     qtbot.waitUntil(widget.isVisible)
     assert widget.window() is widget.parentWidget()  # floating
     path = tmp_path / "s.zarr"
-    _start(viewer, widget, disk_video[0], path)
-    widget.prompt_layers.points.add([0, 36, 30])
-    wait_jobs(widget)
-    widget.propagate()
-    qtbot.waitUntil(lambda: widget.form.progress.value() >= 2, timeout=20_000)
+    _propagating(viewer, widget, disk_video[0], path, qtbot, wait_jobs)
     viewer.close()
-    assert not (path / "sam2v" / "lock.json").exists()  # released before napari went on
-    result = open_result(path)
-    assert result.status == "cancelled" and 2 <= result.frames_done.sum() < 12
+    _assert_stopped_and_freed(path)  # before napari went on
