@@ -134,3 +134,24 @@ def test_many_pages_open_quickly(tmp_path: Path) -> None:
     start = time.perf_counter()
     open_video(path).close()
     assert time.perf_counter() - start < 5.0
+
+
+def test_the_complete_pages_are_counted_once_per_open(
+    tmp_path: Path, frames: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compressed ImageJ stack is checked by its header and by its pages: one count."""
+    from napari_sam2v.io import _tiff
+
+    path = tmp_path / "imagej_zlib.tif"
+    tifffile.imwrite(path, frames, imagej=True, compression="zlib", metadata={"axes": "TYX"})
+    counted: list[int] = []
+    real = _tiff._complete_pages
+
+    def counting(tif: Any, pages: int) -> int:
+        counted.append(pages)
+        return real(tif, pages)
+
+    monkeypatch.setattr(_tiff, "_complete_pages", counting)
+    with open_video(path) as video:
+        assert video.n_frames == N_PAGES
+    assert counted == [N_PAGES]

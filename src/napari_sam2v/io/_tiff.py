@@ -18,8 +18,9 @@ import re
 import struct
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from napari_sam2v.errors import VideoReadError
 from napari_sam2v.io.source import VideoMetadata, pixel_fields
@@ -172,7 +173,7 @@ def imagej_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
         complete = max(size - int(page.dataoffsets[0]), 0) // plane_bytes
         short = needed - size
     else:
-        complete = _complete_pages(tif, chain.pages)
+        complete = chain.complete_pages(tif)
         if complete >= planes:
             return None
     if frames > 1:
@@ -204,7 +205,8 @@ def series_truncation(tif: Any, series: Any, path: Path) -> str | None:
     return _truncated(path, "header", nbytes // plane, complete, "images", offset + nbytes - size)
 
 
-class IfdChain(NamedTuple):
+@dataclass
+class IfdChain:
     """The chain of image file directories (IFDs, one per page) of a TIFF file.
 
     Attributes
@@ -223,6 +225,17 @@ class IfdChain(NamedTuple):
     pages: int
     cut: bool
     lost_tag: tuple[int, int] | None = None
+    _complete: int | None = field(default=None, repr=False)
+
+    def complete_pages(self, tif: Any) -> int:
+        """How many of the :attr:`pages` have all their image data in the file.
+
+        Counted once per chain (it reads every page's data offsets), however many of
+        the truncation checks ask.
+        """
+        if self._complete is None:
+            self._complete = _complete_pages(tif, self.pages)
+        return self._complete
 
 
 # Bytes per value of the TIFF tag types (BYTE, ASCII, SHORT, LONG, RATIONAL, ...).
@@ -339,7 +352,7 @@ def pages_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
     """
     if (tif.is_shaped or tif.is_imagej) and tif.pages.first.is_contiguous:
         return None
-    complete = _complete_pages(tif, chain.pages)
+    complete = chain.complete_pages(tif)
     if complete < chain.pages or chain.cut:
         return _pages_cut(path, complete)
     if chain.lost_tag is not None:
@@ -438,7 +451,7 @@ def open_tiff_array(path: Path) -> tuple[Any, Any, Any, Any]:
             series = tif.series[0]
             truncated = series_truncation(tif, series, path)
             if not truncated and chain.cut and getattr(series, "dataoffset", None) is None:
-                truncated = _pages_cut(path, _complete_pages(tif, chain.pages))
+                truncated = _pages_cut(path, chain.complete_pages(tif))
             if truncated:
                 held.records.clear()
                 raise VideoReadError(truncated)
