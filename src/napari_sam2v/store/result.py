@@ -37,13 +37,13 @@ FINGERPRINT_KEYS = ("size", "sha256_first_mb")
 def same_file(recorded: dict[str, Any], path: str | os.PathLike[str] | None) -> bool:
     """Whether the file at ``path`` has the size and first-MiB hash ``recorded`` holds.
 
-    ``False`` when ``path`` is missing or not a file. ``recorded`` must hold both
-    :data:`FINGERPRINT_KEYS` (a store's ``source`` of a file input does).
+    ``False`` when ``path`` is missing or not a file, or when ``recorded`` lacks one
+    of the :data:`FINGERPRINT_KEYS` (a store's ``source`` of a file input has both).
     """
     if path is None or not Path(path).is_file():
         return False
     current = file_fingerprint(path)
-    return all(current[key] == recorded[key] for key in FINGERPRINT_KEYS)
+    return all(current[key] == recorded.get(key) for key in FINGERPRINT_KEYS)
 
 
 class Result:
@@ -217,8 +217,7 @@ class Result:
             return None
         try:
             if Path(path).is_file() and any(key in source for key in FINGERPRINT_KEYS):
-                recorded = {**dict.fromkeys(FINGERPRINT_KEYS), **source}
-                if not same_file(recorded, path):
+                if not same_file(source, path):
                     return None
             return open_video(
                 path,
