@@ -41,6 +41,8 @@ class DockLifecycle:
     #: A Close event reached the viewer's window; the Hide that follows it if accepted ends
     #: the session (a close the user cancels brings none).
     _window_closing = False
+    #: The widget is in a dock; losing its parent then means the dock's ✕ was pressed.
+    _docked = False
 
     def watch_destruction(self) -> None:
         """Close the session when Qt deletes the dock without closing it (the viewer closed).
@@ -101,7 +103,7 @@ class DockLifecycle:
         if event.type() == QEvent.Type.ParentChange:
             if self.parent() is not None:
                 self._docked = True
-            elif getattr(self, "_docked", False):
+            elif self._docked:
                 self._docked = False
                 self.shut_down()
         return super().event(event)

@@ -136,6 +136,7 @@ class PromptLayers:
         self.points.mode = "add"
         self.shapes.mode = "add_rectangle"
         self._modes: dict[int, str] = {}
+        self._disconnected = False
         viewer.layers.selection.active = self.points
 
     def disconnect(self) -> None:
@@ -144,7 +145,7 @@ class PromptLayers:
         The layers stay in the viewer as plain layers, with what they show. Calling
         it again does nothing.
         """
-        if getattr(self, "_disconnected", False):
+        if self._disconnected:
             return
         self._disconnected = True
         for layer, changed in (
