@@ -155,3 +155,32 @@ def test_the_complete_pages_are_counted_once_per_open(
     with open_video(path) as video:
         assert video.n_frames == N_PAGES
     assert counted == [N_PAGES]
+
+
+@pytest.mark.parametrize(
+    ("layout", "walks"), [("imagej_raw", 0), ("shaped_raw", 0), ("zlib", 1), ("pillow", 1)]
+)
+def test_the_pages_are_walked_only_where_a_check_needs_them(
+    tmp_path: Path, frames: np.ndarray, monkeypatch: pytest.MonkeyPatch, layout: str, walks: int
+) -> None:
+    """Contiguous ImageJ and tifffile stacks are checked from their first page alone."""
+    from napari_sam2v.io import _tiff
+
+    path = tmp_path / f"{layout}.tif"
+    if layout == "imagej_raw":
+        tifffile.imwrite(path, frames, imagej=True, metadata={"axes": "TYX"})
+    elif layout == "shaped_raw":
+        tifffile.imwrite(path, frames)
+    else:
+        _write(path, frames, layout)
+    walked: list[int] = []
+    real = _tiff._walk_ifds
+
+    def counting(tif: Any) -> Any:
+        walked.append(1)
+        return real(tif)
+
+    monkeypatch.setattr(_tiff, "_walk_ifds", counting)
+    with open_video(path) as video:
+        assert video.n_frames == N_PAGES
+    assert len(walked) == walks

@@ -13,12 +13,12 @@ read fewer pages, fail on the last one, or fall back to one page.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import struct
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from napari_sam2v.types import canonical_unit
 
 __all__ = [
     "IfdChain",
-    "ifd_chain",
     "imagej_truncation",
     "open_tiff_array",
     "pages_truncation",
@@ -135,7 +134,7 @@ def imagej_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
     path : Path
         The file, named in the message.
     chain : IfdChain
-        The file's pages, from :func:`ifd_chain`.
+        The file's pages (:class:`IfdChain`).
 
     Returns
     -------
@@ -173,7 +172,7 @@ def imagej_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
         complete = max(size - int(page.dataoffsets[0]), 0) // plane_bytes
         short = needed - size
     else:
-        complete = chain.complete_pages(tif)
+        complete = chain.complete_pages
         if complete >= planes:
             return None
     if frames > 1:
@@ -205,9 +204,18 @@ def series_truncation(tif: Any, series: Any, path: Path) -> str | None:
     return _truncated(path, "header", nbytes // plane, complete, "images", offset + nbytes - size)
 
 
-@dataclass
 class IfdChain:
-    """The chain of image file directories (IFDs, one per page) of a TIFF file.
+    """The chain of image file directories (IFDs, one per page) of an open TIFF file.
+
+    The chain is walked (:func:`_walk_ifds`) the first time one of its attributes is
+    read, and its complete pages counted the first time they are asked for: the
+    contiguous ImageJ and tifffile stacks most microscopes write are checked from
+    their first page alone and never need either.
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        The open file; it must stay open while the chain is read.
 
     Attributes
     ----------
@@ -222,20 +230,33 @@ class IfdChain:
         written last, for one).
     """
 
-    pages: int
-    cut: bool
-    lost_tag: tuple[int, int] | None = None
-    _complete: int | None = field(default=None, repr=False)
+    def __init__(self, tif: Any) -> None:
+        self._tif = tif
 
-    def complete_pages(self, tif: Any) -> int:
+    @functools.cached_property
+    def _walked(self) -> tuple[int, bool, tuple[int, int] | None]:
+        return _walk_ifds(self._tif)
+
+    @property
+    def pages(self) -> int:
+        return self._walked[0]
+
+    @property
+    def cut(self) -> bool:
+        return self._walked[1]
+
+    @property
+    def lost_tag(self) -> tuple[int, int] | None:
+        return self._walked[2]
+
+    @functools.cached_property
+    def complete_pages(self) -> int:
         """How many of the :attr:`pages` have all their image data in the file.
 
         Counted once per chain (it reads every page's data offsets), however many of
         the truncation checks ask.
         """
-        if self._complete is None:
-            self._complete = _complete_pages(tif, self.pages)
-        return self._complete
+        return _complete_pages(self._tif, self.pages)
 
 
 # Bytes per value of the TIFF tag types (BYTE, ASCII, SHORT, LONG, RATIONAL, ...).
@@ -257,7 +278,7 @@ def _lost_tag(entries: bytes, fmt: Any, size: int) -> int | None:
     return None
 
 
-def ifd_chain(tif: Any) -> IfdChain:
+def _walk_ifds(tif: Any) -> tuple[int, bool, tuple[int, int] | None]:
     """Walk a TIFF's chain of IFDs from its first page, reading only the IFDs.
 
     tifffile stops quietly (it logs an error) where the chain leaves the file, and
@@ -272,14 +293,15 @@ def ifd_chain(tif: Any) -> IfdChain:
 
     Returns
     -------
-    IfdChain
+    pages, cut, lost_tag
+        As the attributes of :class:`IfdChain`.
     """
     fh, fmt = tif.filehandle, tif.tiff
     size = int(fh.size)
     try:
         offset = int(tif.pages.first.offset)
     except IndexError:
-        return IfdChain(0, False)
+        return 0, False, None
     seen: set[int] = set()
     count = 0
     lost: tuple[int, int] | None = None
@@ -288,12 +310,12 @@ def ifd_chain(tif: Any) -> IfdChain:
         while offset and offset not in seen:
             seen.add(offset)
             if offset + fmt.tagnosize > size:
-                return IfdChain(count, True, lost)
+                return count, True, lost
             fh.seek(offset)
             (tags,) = struct.unpack(fmt.tagnoformat, fh.read(fmt.tagnosize))
             block = fh.read(int(tags) * fmt.tagsize + fmt.offsetsize)
             if len(block) < int(tags) * fmt.tagsize + fmt.offsetsize:
-                return IfdChain(count, True, lost)
+                return count, True, lost
             tag = _lost_tag(block[: -fmt.offsetsize], fmt, size) if lost is None else None
             lost = (count, tag) if tag is not None else lost
             count += 1
@@ -301,7 +323,7 @@ def ifd_chain(tif: Any) -> IfdChain:
             offset = int(offset)
     finally:
         fh.seek(position)
-    return IfdChain(count, False, lost)
+    return count, False, lost
 
 
 def _complete_pages(tif: Any, pages: int) -> int:
@@ -330,7 +352,7 @@ def pages_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
 
     A plain multi-page TIFF (no ImageJ or tifffile shape in its description) says
     nothing of how many pages it should have, so a copy cut short is told by its
-    chain of pages (:func:`ifd_chain`) leaving the file, or by a page whose image
+    chain of pages (:class:`IfdChain`) leaving the file, or by a page whose image
     data does. Uncompressed ImageJ and tifffile stacks read every image from the
     first page's data offset: :func:`imagej_truncation` and
     :func:`series_truncation` check their data, and IFDs missing after it lose
@@ -343,7 +365,7 @@ def pages_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
     path : Path
         The file, named in the message.
     chain : IfdChain
-        The file's pages, from :func:`ifd_chain`.
+        The file's pages (:class:`IfdChain`).
 
     Returns
     -------
@@ -352,7 +374,7 @@ def pages_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
     """
     if (tif.is_shaped or tif.is_imagej) and tif.pages.first.is_contiguous:
         return None
-    complete = chain.complete_pages(tif)
+    complete = chain.complete_pages
     if complete < chain.pages or chain.cut:
         return _pages_cut(path, complete)
     if chain.lost_tag is not None:
@@ -443,15 +465,15 @@ def open_tiff_array(path: Path) -> tuple[Any, Any, Any, Any]:
             raise VideoReadError(f"{path}: not a readable TIFF file ({exc})") from exc
         store = None
         try:
-            chain = ifd_chain(tif)
+            chain = IfdChain(tif)
             truncated = imagej_truncation(tif, path, chain) or pages_truncation(tif, path, chain)
             if truncated:
                 held.records.clear()  # tifffile's "corrupted file" lines say less
                 raise VideoReadError(truncated)
             series = tif.series[0]
             truncated = series_truncation(tif, series, path)
-            if not truncated and chain.cut and getattr(series, "dataoffset", None) is None:
-                truncated = _pages_cut(path, chain.complete_pages(tif))
+            if not truncated and getattr(series, "dataoffset", None) is None and chain.cut:
+                truncated = _pages_cut(path, chain.complete_pages)
             if truncated:
                 held.records.clear()
                 raise VideoReadError(truncated)
