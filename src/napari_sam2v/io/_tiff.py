@@ -356,21 +356,7 @@ def pages_truncation(tif: Any, path: Path, chain: IfdChain) -> str | None:
     data does. Uncompressed ImageJ and tifffile stacks read every image from the
     first page's data offset: :func:`imagej_truncation` and
     :func:`series_truncation` check their data, and IFDs missing after it lose
-    nothing.
-
-    Parameters
-    ----------
-    tif : tifffile.TiffFile
-        The open file.
-    path : Path
-        The file, named in the message.
-    chain : IfdChain
-        The file's pages (:class:`IfdChain`).
-
-    Returns
-    -------
-    str or None
-        The error message for a truncated file.
+    nothing. The parameters and the result are as for :func:`imagej_truncation`.
     """
     if (tif.is_shaped or tif.is_imagej) and tif.pages.first.is_contiguous:
         return None
