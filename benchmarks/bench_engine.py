@@ -164,20 +164,25 @@ def machine() -> dict[str, Any]:
 
 
 def _random_model_folder(name: str, root: Path) -> Path:
-    """Write a random-weight transformers folder of a real architecture (cached in root)."""
+    """Write a random-weight transformers folder of a real architecture (cached in root).
+
+    ``name`` is ``"sam2.1-<size>-arch"`` (``tiny``, ``small``, ``base-plus``, ``large``)
+    or ``"edgetam-arch"``.
+    """
     import torch
 
     folder = root / name
     if (folder / "config.json").is_file():
         return folder
-    if name == "sam2.1-tiny-arch":
-        from transformers import Sam2VideoModel
+    from napari_sam2v.engines.sam2.configs import _VARIANTS, sam2_video_config
 
-        from napari_sam2v.engines.sam2.configs import _VARIANTS, sam2_video_config
+    variants = {f"sam2.1-{v.name}-arch": v for v in _VARIANTS}
+    if name in variants:
+        from transformers import Sam2VideoModel
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = Sam2VideoModel(sam2_video_config(_VARIANTS[0], sam21=True))
+            model = Sam2VideoModel(sam2_video_config(variants[name], sam21=True))
     elif name == "edgetam-arch":
         from transformers import EdgeTamVideoConfig, EdgeTamVideoModel
 

@@ -27,6 +27,10 @@ Figures (``--only`` picks some):
     real-size run.
 ``edgetam``
     EdgeTAM architecture: plain session vs engine.
+``sizes``
+    The other SAM 2.1 sizes (small, base-plus, large architectures, random
+    weights), 480x640, 1 object, 12 frames: plain session vs the engine at its
+    default precision (``auto``), with the masks' IoU against the plain run.
 ``profile``
     Wall time per model component for one steady-state step
     (:mod:`benchmarks.profile_engine`).
@@ -53,7 +57,8 @@ from benchmarks.bench_sam2_speed import FULL_BANK, mask_agreement
 __all__ = ["FIGURES", "main", "run_figure"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FIGURES = ("speed", "levers", "objects", "threads", "memory", "edgetam", "profile")
+FIGURES = ("speed", "levers", "objects", "threads", "memory", "edgetam", "sizes", "profile")
+SIZES = ("small", "base-plus", "large")
 TINY = "sam2.1-tiny-arch"
 
 
@@ -147,6 +152,35 @@ def run_figure(name: str, *, quick: bool, root: Path, tmp: Path) -> list[dict[st
             for r in ("plain", "engine")
         ]
         return _grid(cases, root)
+    if name == "sizes":
+        if quick:
+            return []
+        rows = []
+        for size in SIZES:
+            pair = [
+                {
+                    "runner": r,
+                    "model": f"sam2.1-{size}-arch",
+                    "size": "480p",
+                    "objects": 1,
+                    "frames": 12,
+                    "masks": str(tmp / f"sizes_{size}_{r}.npz"),
+                }
+                for r in ("plain", "engine")
+            ]
+            pair[1]["precision"] = "auto"
+            plain, engine = (_run(case, root) for case in pair)
+            if "error" not in engine:
+                engine["precision_used"] = engine["settings"]["precision"]
+            if "error" not in plain and "error" not in engine:
+                engine["agreement_vs_plain"] = mask_agreement(pair[0]["masks"], pair[1]["masks"])
+                engine["speedup_steady"] = (
+                    plain["s_per_frame_steady"] / engine["s_per_frame_steady"]
+                )
+            for row in (plain, engine):
+                rows.append(row)
+                print(json.dumps(_brief(row)), flush=True)
+        return rows
     if name == "levers":
         cmd = [
             sys.executable,
