@@ -246,6 +246,41 @@ def test_click_on_flat_background_gives_absent_object() -> None:
     assert not result.scores[1].present
 
 
+def test_a_click_on_the_medium_around_the_objects_finds_nothing() -> None:
+    # bright blobs on a darker medium: the "dark" region under a click on the medium
+    # is the medium itself, which reaches every side of the frame
+    frames = np.full((3, 96, 96), 0.3, np.float32)
+    for cy, cx in ((20, 20), (20, 70), (70, 25), (72, 72)):
+        frames[:, cy - 8 : cy + 9, cx - 8 : cx + 9] = 0.8
+    engine = create_engine("classic", feature="dark")
+    engine.set_video(frames)
+    result = engine.add_prompt(Prompt(0, 1, points=[[48, 48]]))
+    assert not result.masks[1].any()
+    assert not result.scores[1].present
+    assert not any(r.masks[1].any() for r in engine.propagate())
+    # a blob, which reaches no side, is still found
+    blob = create_engine("classic", feature="bright")
+    blob.set_video(frames)
+    square = np.zeros((96, 96), bool)
+    square[12:29, 12:29] = True
+    assert iou(blob.add_prompt(Prompt(0, 1, points=[[20, 20]])).masks[1], square) > 0.8
+
+
+def test_a_click_on_the_medium_of_the_cells_sample_is_not_the_whole_frame() -> None:
+    from napari_sam2v.samples import load_cells
+
+    engine = create_engine("classic")
+    engine.set_video(load_cells().frames[:2])
+    # on the medium, 12+ px from any reference cell; it used to give a 102,120 px
+    # mask (the medium of the whole 320 x 320 frame, feature "dark") with logit 5.4
+    result = engine.add_prompt(Prompt(0, 1, points=[[280, 152]]))
+    assert not result.masks[1].any()
+    assert not result.scores[1].present
+    # a click on a cell next to it still segments that cell
+    cell = engine.add_prompt(Prompt(0, 2, points=[[219, 100]]))
+    assert 300 < cell.masks[2].sum() < 20_000
+
+
 def textured_cells(n_frames: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Phase-contrast-like cells: grainy texture, same mean grey as the background."""
     rng = np.random.default_rng(3)

@@ -63,6 +63,11 @@ class Window:
         ok = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         return rows[ok], cols[ok]
 
+    @staticmethod
+    def surrounds(mask: np.ndarray) -> bool:
+        """Whether ``mask`` (window-sized) reaches all four sides of the window."""
+        return bool(mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any())
+
     def touches_inner_edge(self, mask: np.ndarray, frame_shape: tuple[int, int]) -> bool:
         """Whether ``mask`` (window-sized) reaches an edge that is not the frame's edge."""
         height, width = frame_shape

@@ -306,6 +306,10 @@ def _seed_points(
         inside[pos_rc] = True
         best = None
         grow = False
+        # In the largest window, a region reaching all four of its sides is what lies
+        # around the objects (the medium, the water), not an object: skip it, so that
+        # a click on the background finds nothing instead of the whole frame.
+        final = half >= settings.max_window or window.shape == view.shape
         for feature in candidate_features(view, window, inside, settings):
             if feature == "phase" and _clean_intensity(best):
                 continue  # a clean two-level object: there is no halo to follow
@@ -329,6 +333,8 @@ def _seed_points(
                     labels > 0, elevation, pos_rc, background_gap=settings.texture_size
                 )
                 if halo:
+                    if final and Window.surrounds(mask):
+                        continue
                     if mask.any() and (best is None or sep > best.quality):
                         grow = window.touches_inner_edge(mask, view.shape)
                         best = Seed(CropMask.from_window(window, mask), appearance, sep)
@@ -339,7 +345,7 @@ def _seed_points(
             mask = exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc)
             if feature == "texture" and settings.split_clusters > 0:
                 mask = split_at_clicks(mask, pos_rc, depth=settings.split_clusters) & mask
-            if not mask.any():
+            if not mask.any() or (final and Window.surrounds(mask)):
                 continue
             if best is None or sep > best.quality:
                 # Grow the window while the blob (before the reach limit) touches its
@@ -353,8 +359,7 @@ def _seed_points(
                         min_radius=settings.initial_window / 2,
                     )
                 best = Seed(CropMask.from_window(window, mask), appearance, sep)
-        at_limit = half >= settings.max_window or window.shape == view.shape
-        if best is None or not grow or at_limit:
+        if best is None or not grow or final:
             break
         half = min(2.0 * half, float(settings.max_window))
     return best if best is not None else empty_seed(view, window, inside, settings)
