@@ -3,7 +3,7 @@
 Usage::
 
     python -m benchmarks.run --quick          # minutes: random-tiny + one real-size step
-    python -m benchmarks.run --full           # ~30 min on 2 cores: every figure
+    python -m benchmarks.run --full           # every figure: over an hour on 2 cores
     python -m benchmarks.run --full --only speed memory
 
 Figures (``--only`` picks some):
@@ -271,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="a few minutes (default)")
-    mode.add_argument("--full", action="store_true", help="every figure (~30 min on 2 cores)")
+    mode.add_argument("--full", action="store_true", help="every figure (over an hour on 2 cores)")
     parser.add_argument("--only", nargs="+", choices=FIGURES, help="run only these figures")
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
     args = parser.parse_args(argv)
