@@ -73,3 +73,20 @@ def test_a_moved_video_is_still_its_own(finished, tmp_path) -> None:
                                       finished.options))  # fmt: skip
     assert outcome.status == "skipped", outcome.error
     assert np.asarray(open_result(finished.store_path).labels).max() == 2
+
+
+def test_a_finished_store_is_opened_once_to_check_and_measure(finished, monkeypatch) -> None:
+    import napari_sam2v.store as store
+
+    opened: list[Path] = []
+    real = store.open_result
+
+    def counting(path, *args, **kwargs):
+        opened.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open_result", counting)
+    outcome = process_video(VideoTask(finished.row, finished.out_dir,
+                                      replace(finished.options, remeasure=True)))  # fmt: skip
+    assert outcome.status == "done" and outcome.measured_only, outcome.error
+    assert opened == [finished.store_path]

@@ -19,12 +19,15 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.errors import BatchError, Sam2vError
 from napari_sam2v.types import any_given, given_calibration
+
+if TYPE_CHECKING:
+    from napari_sam2v.store.result import Result
 
 __all__ = ["ENGINE_CACHE", "EngineCache", "check_owner", "is_finished", "process_video"]
 
@@ -181,7 +184,7 @@ def _same_video(recorded: dict[str, Any], video: Path) -> bool:
     return Path(path) == video
 
 
-def check_owner(task: VideoTask) -> None:
+def check_owner(task: VideoTask) -> Result | None:
     """Refuse an output folder whose store holds another video's or prompts' results.
 
     Output folders are named from the manifest; after rows or names change, a folder
@@ -193,6 +196,13 @@ def check_owner(task: VideoTask) -> None:
     task : VideoTask
         The video and its output folder.
 
+    Returns
+    -------
+    Result or None
+        The folder's store, opened read-only, or ``None`` when there is none or it
+        cannot be read (an interrupted creation: :func:`~napari_sam2v.store.track`
+        decides what to do with it).
+
     Raises
     ------
     BatchError
@@ -202,11 +212,11 @@ def check_owner(task: VideoTask) -> None:
     from napari_sam2v.store import open_result
 
     if not task.store_path.exists():
-        return
+        return None
     try:
         result = open_result(task.store_path)
     except Sam2vError:
-        return  # not a readable store (an interrupted creation): track() decides
+        return None
     row, keep = task.row, "nothing there was changed"
     recorded = result.metadata.get("source") or {}
     if not _same_video(recorded, row.video):
@@ -221,6 +231,7 @@ def check_owner(task: VideoTask) -> None:
             f"{row.row}). To track again with the new prompts, move that folder away and "
             f"re-run; {keep}"
         )
+    return result
 
 
 def _load_marker(task: VideoTask, outcome: VideoOutcome) -> None:
@@ -233,18 +244,14 @@ def _load_marker(task: VideoTask, outcome: VideoOutcome) -> None:
     outcome.engine_info = dict(previous.get("engine_info", {}))
 
 
-def _complete_store(task: VideoTask) -> Any:
-    """The finished result store of an earlier run, or ``None`` (absent, partial, unreadable)."""
-    from napari_sam2v.store import open_result
-
-    try:
-        result = open_result(task.store_path)
-    except Sam2vError:
+def _finished(result: Result | None) -> Result | None:
+    """``result`` when an earlier run finished tracking it, else ``None``."""
+    if result is None or not (result.complete and result.status == "complete"):
         return None
-    return result if result.complete and result.status == "complete" else None
+    return result
 
 
-def _record_calibration(task: VideoTask, result: Any, given: dict[str, Any]) -> Any:
+def _record_calibration(task: VideoTask, result: Result, given: dict[str, Any]) -> Result:
     """Record the manifest row's calibration in a finished store, if it differs.
 
     The tables are measured with the row's calibration, so the store's OME-Zarr scale
@@ -272,7 +279,7 @@ def _remove_stale_tables(folder: Path, tables: dict[str, Any], written: list[Pat
             (folder / name).unlink(missing_ok=True)
 
 
-def _run(task: VideoTask, outcome: VideoOutcome) -> None:
+def _run(task: VideoTask, outcome: VideoOutcome, stored: Result | None) -> None:
     from napari_sam2v.analysis import measure
     from napari_sam2v.io.prompt_files import Prompts
     from napari_sam2v.store.pipeline import track
@@ -286,15 +293,15 @@ def _run(task: VideoTask, outcome: VideoOutcome) -> None:
     outcome.resumed = task.store_path.exists()
     start = time.perf_counter()
     calibration = given_calibration(row)
-    result = _complete_store(task) if outcome.resumed else None
+    result = _finished(stored) if outcome.resumed else None
     if result is not None:
         # Tracked by an earlier run (which stopped before its tables, or --remeasure):
         # measure only, with the row's calibration recorded in the store first.
         outcome.measured_only = True
         result = _record_calibration(task, result, calibration)
-        stored = result.metadata.get("engine") or {}
+        recorded = result.metadata.get("engine") or {}
         outcome.engine_info = {
-            key: stored.get(key) for key in ("engine", "model", "device", "random_weights")
+            key: recorded.get(key) for key in ("engine", "model", "device", "random_weights")
         }
     else:
         prompts = Prompts.load(row.prompts)
@@ -367,7 +374,7 @@ def process_video(task: VideoTask) -> VideoOutcome:
         tables=str(task.tables_dir),
     )
     try:
-        check_owner(task)
+        stored = check_owner(task)
         if is_finished(task) and not task.options.remeasure:
             outcome.status = "skipped"
             _load_marker(task, outcome)
@@ -375,7 +382,7 @@ def process_video(task: VideoTask) -> VideoOutcome:
             if task.options.remeasure:
                 # Until its tables are made again, the video is not finished.
                 task.done_marker.unlink(missing_ok=True)
-            _run(task, outcome)
+            _run(task, outcome, stored)
             outcome.status = "done"
             outcome.seconds["total"] = round(time.perf_counter() - begin, 3)
             marker = outcome.to_dict()
