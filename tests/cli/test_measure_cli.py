@@ -110,3 +110,55 @@ def test_channel_of_a_multichannel_image(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "gives the tracked channel only" in proc.stderr
     assert "--image PATH --channel 1" in proc.stderr
+
+
+def test_image_of_the_tracked_channel_alone_and_a_channel_it_lacks(tmp_path: Path) -> None:
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    gray = tifffile.imread(video)
+    multi = tmp_path / "two.tif"
+    tifffile.imwrite(multi, np.stack([gray // 3, gray], 1), imagej=True,
+                     metadata={"axes": "TCYX"})  # fmt: skip
+    store = tmp_path / "two.zarr"
+    track(multi, prompts, store, engine="classic", channel=1)
+    # channel 1 saved alone: measured as it is, without --channel
+    proc = cli("measure", store, "--out", tmp_path / "alone", "--image", video)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(
+        _intensities(tmp_path / "alone")["mean_intensity"],
+        _expected(store, gray)["mean_intensity"],
+    )
+    proc = cli("measure", store, "--out", tmp_path / "x", "--image", video, "--channel", 1)
+    assert proc.returncode == 2
+    assert "channel 1 does not exist (the data has 1 channel)" in proc.stderr
+    assert not (tmp_path / "x" / "frames.csv").exists()
+
+
+@pytest.mark.parametrize("channel", [None, 1])
+def test_image_is_opened_once(tmp_path: Path, monkeypatch, channel) -> None:
+    import napari_sam2v.io as io
+    from napari_sam2v.cli.main import main
+
+    video, prompts = write_video(tmp_path, "disks", n_frames=4)
+    gray = tifffile.imread(video)
+    multi = tmp_path / "two.tif"
+    tifffile.imwrite(multi, np.stack([gray, gray // 2], 1), imagej=True,
+                     metadata={"axes": "TCYX"})  # fmt: skip
+    store = tmp_path / "two.zarr"
+    track(multi, prompts, store, engine="classic", channel=0)
+    opened: list[object] = []
+    real = io.open_video
+
+    def counting(*args, **kwargs):
+        opened.append(kwargs.get("channel"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(io, "open_video", counting)
+    argv = ["measure", str(store), "--out", str(tmp_path / "t"), "--image", str(multi)]
+    argv += [] if channel is None else ["--channel", str(channel)]
+    assert main(argv) == 0
+    assert opened == [0 if channel is None else channel]
+    expected = gray if channel is None else gray // 2
+    np.testing.assert_allclose(
+        _intensities(tmp_path / "t")["mean_intensity"],
+        _expected(store, expected)["mean_intensity"],
+    )

@@ -125,18 +125,26 @@ def _image_from_store(result: Any, args: argparse.Namespace) -> Any:
 
 
 def _image_from_file(args: argparse.Namespace, result: Any) -> Any:
-    """``--image PATH`` opened with the asked (or the tracked) channel."""
+    """``--image PATH`` opened once, with the asked (or the tracked) channel.
+
+    Without ``--channel``, the tracked channel is taken from a multi-channel file,
+    and a one-channel file (that channel saved alone) is used as it is.
+    """
     from napari_sam2v.io import open_video
 
-    video = open_video(args.image, axes=args.axes)
     channel = args.channel if args.channel is not None else _tracked_channel(result)
-    if channel is None or video.ndim == 3:
-        if video.ndim == 3 and args.channel not in (None, 0):
-            video.close()
-            raise InputError(f"--channel {args.channel}: {args.image} has one channel")
-        return video
-    video.close()
-    return open_video(args.image, channel=channel, axes=args.axes)
+    if channel is None:
+        return open_video(args.image, axes=args.axes)
+    try:
+        return open_video(args.image, channel=channel, axes=args.axes)
+    except InputError as exc:
+        if args.channel is not None:
+            raise  # it names the channels the file has
+        video = open_video(args.image, axes=args.axes)
+        if video.ndim == 3:
+            return video
+        video.close()
+        raise InputError(f"{exc} (the tracked channel); choose one with --channel") from None
 
 
 def _check_frames(image: Any, result: Any, name: str) -> None:
