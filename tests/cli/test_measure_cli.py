@@ -162,3 +162,25 @@ def test_image_is_opened_once(tmp_path: Path, monkeypatch, channel) -> None:
         _intensities(tmp_path / "t")["mean_intensity"],
         _expected(store, expected)["mean_intensity"],
     )
+
+
+def test_any_channel_of_a_referenced_multichannel_file(tmp_path: Path) -> None:
+    """No copy in the store: the file it references has every channel to measure."""
+    video, prompts = write_video(tmp_path, "disks", n_frames=5)
+    gray = tifffile.imread(video)
+    other = (gray // 2 + 7).astype(np.uint16)
+    multi = tmp_path / "two.tif"
+    tifffile.imwrite(multi, np.stack([gray, other], 1), imagej=True, metadata={"axes": "TCYX"})
+    store = tmp_path / "ref.zarr"
+    track(multi, prompts, store, engine="classic", channel=0, copy_image=False)
+    assert not open_result(store).image_copied
+    proc = cli("measure", store, "--out", tmp_path / "c1", "--intensity", "--channel", 1)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(
+        _intensities(tmp_path / "c1")["mean_intensity"],
+        _expected(store, other)["mean_intensity"],
+    )
+    proc = cli("measure", store, "--out", tmp_path / "c2", "--intensity", "--channel", 2)
+    assert proc.returncode == 2
+    assert "channel 2 does not exist (the data has 2 channels)" in proc.stderr
+    assert not (tmp_path / "c2" / "frames.csv").exists()

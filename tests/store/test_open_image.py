@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_sam2v.errors import InputError
 from napari_sam2v.io import open_video
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
@@ -108,3 +109,18 @@ def test_recorded_axes_reopen_an_ambiguous_input(tmp_path: Path, prompts: Prompt
     image = open_result(store).open_image()
     assert image is not None and image.shape == (3, 64, 3, 3)
     np.testing.assert_array_equal(image[1], np.moveaxis(tcyx[1], 0, -1))
+
+
+def test_an_asked_channel_of_the_input_file_that_it_lacks_is_named(
+    tmp_path: Path, prompts: Prompts
+) -> None:
+    """Without a channel, an unreadable input is ``None``; with one, the error says why."""
+    store, video = _referencing(tmp_path, prompts)
+    result = open_result(store)
+    one = result.open_image(channel=0)
+    assert one is not None and one.shape == (4, 600, 600)
+    one.close()
+    with pytest.raises(InputError, match=r"channel 1 does not exist \(the data has 1 channel\)"):
+        result.open_image(channel=1)
+    video.unlink()  # gone: nothing to read, whatever the channel
+    assert result.open_image(channel=1) is None

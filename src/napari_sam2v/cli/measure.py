@@ -93,8 +93,13 @@ def _tracked_channel(result: Any) -> int | None:
 
 
 def _image_from_store(result: Any, args: argparse.Namespace) -> Any:
-    """The store's copy of the frames (or its unchanged input file), one channel if asked."""
-    video = result.open_image()
+    """The store's copy of the frames (or its unchanged input file), one channel if asked.
+
+    A referenced file (no copy in the store) has all its channels, so any of them can
+    be asked for; a copy holds the tracked channel only, or every channel.
+    """
+    referenced = args.channel is not None and not result.image_copied
+    video = result.open_image(channel=args.channel if referenced else None)
     if video is None:
         from napari_sam2v.store.pipeline import COPY_LIMIT_BYTES
 
@@ -105,7 +110,7 @@ def _image_from_store(result: Any, args: argparse.Namespace) -> Any:
             f"{where} is no longer at its recorded path, or has changed: give the frames "
             "with --image PATH (the video that was tracked)"
         )
-    if args.channel is None:
+    if args.channel is None or referenced:
         return video
     if video.ndim == 4:
         n_channels = video.shape[3]

@@ -201,6 +201,19 @@ class Result:
         channel : int, optional
             Keep only this channel of multi-channel frames (default: all channels of
             the copy; the tracked channel of the referenced file).
+
+        Returns
+        -------
+        VideoSource or None
+            ``None`` when there is no copy and the referenced file is gone, has
+            changed, or (without ``channel``) cannot be read.
+
+        Raises
+        ------
+        InputError
+            ``channel`` was given and the frames do not have it (the message names
+            the channels they have), or the unchanged referenced file cannot be
+            read with it.
         """
         from napari_sam2v.io import open_video
 
@@ -224,7 +237,11 @@ class Result:
                 channel=source.get("channel") if channel is None else channel,
                 axes=source.get("axes"),
             )
-        except (InputError, OSError):
+        except InputError:
+            if channel is not None:
+                raise  # the asked channel: say why it cannot be read
+            return None
+        except OSError:
             return None
 
 
