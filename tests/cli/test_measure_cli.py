@@ -20,9 +20,35 @@ def _intensities(tables: Path) -> pd.DataFrame:
     return frames.sort_values(["object_id", "frame"]).reset_index(drop=True)
 
 
+def _tcyx_tiff(path: Path, *channels: np.ndarray) -> Path:
+    """Write ``channels`` (``(t, y, x)`` each) as one ImageJ TIFF with axes TCYX."""
+    tifffile.imwrite(path, np.stack(channels, 1), imagej=True, metadata={"axes": "TCYX"})
+    return path
+
+
 def _expected(store: Path, image: np.ndarray) -> pd.DataFrame:
     frames = measure(open_result(store), image).frames
     return frames.sort_values(["object_id", "frame"]).reset_index(drop=True)
+
+
+def _assert_measured_in(tables: Path, store: Path, image: np.ndarray) -> None:
+    """The CLI's mean intensities are those of ``image`` under the store's labels."""
+    np.testing.assert_allclose(
+        _intensities(tables)["mean_intensity"], _expected(store, image)["mean_intensity"]
+    )
+
+
+def _two_channel_store(
+    tmp_path: Path, **track_options
+) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    """Channel 0 of a 2-channel TIFF tracked: ``(store, tiff, channel 0, channel 1)``."""
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    gray = tifffile.imread(video)
+    other = (gray // 2 + 7).astype(np.uint16)
+    multi = _tcyx_tiff(tmp_path / "two.tif", gray, other)
+    store = tmp_path / "two.zarr"
+    track(multi, prompts, store, engine="classic", channel=0, **track_options)
+    return store, multi, gray, other
 
 
 @pytest.fixture
@@ -62,10 +88,7 @@ def test_store_without_a_copy_asks_for_image(tmp_path: Path) -> None:
     assert "give the frames with --image PATH" in proc.stderr
     proc = cli("measure", store, "--out", tmp_path / "t", "--image", moved)  # implies intensity
     assert proc.returncode == 0, proc.stderr
-    np.testing.assert_allclose(
-        _intensities(tmp_path / "t")["mean_intensity"],
-        _expected(store, tifffile.imread(moved))["mean_intensity"],
-    )
+    _assert_measured_in(tmp_path / "t", store, tifffile.imread(moved))
 
 
 def test_image_of_another_length_or_size_is_refused(tracked, tmp_path: Path) -> None:
@@ -86,26 +109,13 @@ def test_image_of_another_length_or_size_is_refused(tracked, tmp_path: Path) -> 
 
 
 def test_channel_of_a_multichannel_image(tmp_path: Path) -> None:
-    video, prompts = write_video(tmp_path, "disks", n_frames=6)
-    gray = tifffile.imread(video)
-    other = (gray // 2 + 7).astype(np.uint16)
-    multi = tmp_path / "two.tif"
-    tifffile.imwrite(multi, np.stack([gray, other], 1), imagej=True, metadata={"axes": "TCYX"})
-    store = tmp_path / "two.zarr"
-    track(multi, prompts, store, engine="classic", channel=0)
-
+    store, multi, gray, other = _two_channel_store(tmp_path)
     proc = cli("measure", store, "--out", tmp_path / "c1", "--image", multi, "--channel", 1)
     assert proc.returncode == 0, proc.stderr
-    np.testing.assert_allclose(
-        _intensities(tmp_path / "c1")["mean_intensity"],
-        _expected(store, other)["mean_intensity"],
-    )
+    _assert_measured_in(tmp_path / "c1", store, other)
     proc = cli("measure", store, "--out", tmp_path / "c0", "--image", multi)  # tracked channel
     assert proc.returncode == 0, proc.stderr
-    np.testing.assert_allclose(
-        _intensities(tmp_path / "c0")["mean_intensity"],
-        _expected(store, gray)["mean_intensity"],
-    )
+    _assert_measured_in(tmp_path / "c0", store, gray)
     proc = cli("measure", store, "--out", tmp_path / "x", "--intensity", "--channel", 1)
     assert proc.returncode == 2
     assert "gives the tracked channel only" in proc.stderr
@@ -115,18 +125,13 @@ def test_channel_of_a_multichannel_image(tmp_path: Path) -> None:
 def test_image_of_the_tracked_channel_alone_and_a_channel_it_lacks(tmp_path: Path) -> None:
     video, prompts = write_video(tmp_path, "disks", n_frames=6)
     gray = tifffile.imread(video)
-    multi = tmp_path / "two.tif"
-    tifffile.imwrite(multi, np.stack([gray // 3, gray], 1), imagej=True,
-                     metadata={"axes": "TCYX"})  # fmt: skip
+    multi = _tcyx_tiff(tmp_path / "two.tif", gray // 3, gray)
     store = tmp_path / "two.zarr"
     track(multi, prompts, store, engine="classic", channel=1)
     # channel 1 saved alone: measured as it is, without --channel
     proc = cli("measure", store, "--out", tmp_path / "alone", "--image", video)
     assert proc.returncode == 0, proc.stderr
-    np.testing.assert_allclose(
-        _intensities(tmp_path / "alone")["mean_intensity"],
-        _expected(store, gray)["mean_intensity"],
-    )
+    _assert_measured_in(tmp_path / "alone", store, gray)
     proc = cli("measure", store, "--out", tmp_path / "x", "--image", video, "--channel", 1)
     assert proc.returncode == 2
     assert "channel 1 does not exist (the data has 1 channel)" in proc.stderr
@@ -140,9 +145,7 @@ def test_image_is_opened_once(tmp_path: Path, monkeypatch, channel) -> None:
 
     video, prompts = write_video(tmp_path, "disks", n_frames=4)
     gray = tifffile.imread(video)
-    multi = tmp_path / "two.tif"
-    tifffile.imwrite(multi, np.stack([gray, gray // 2], 1), imagej=True,
-                     metadata={"axes": "TCYX"})  # fmt: skip
+    multi = _tcyx_tiff(tmp_path / "two.tif", gray, gray // 2)
     store = tmp_path / "two.zarr"
     track(multi, prompts, store, engine="classic", channel=0)
     opened: list[object] = []
@@ -158,28 +161,16 @@ def test_image_is_opened_once(tmp_path: Path, monkeypatch, channel) -> None:
     assert main(argv) == 0
     assert opened == [0 if channel is None else channel]
     expected = gray if channel is None else gray // 2
-    np.testing.assert_allclose(
-        _intensities(tmp_path / "t")["mean_intensity"],
-        _expected(store, expected)["mean_intensity"],
-    )
+    _assert_measured_in(tmp_path / "t", store, expected)
 
 
 def test_any_channel_of_a_referenced_multichannel_file(tmp_path: Path) -> None:
     """No copy in the store: the file it references has every channel to measure."""
-    video, prompts = write_video(tmp_path, "disks", n_frames=5)
-    gray = tifffile.imread(video)
-    other = (gray // 2 + 7).astype(np.uint16)
-    multi = tmp_path / "two.tif"
-    tifffile.imwrite(multi, np.stack([gray, other], 1), imagej=True, metadata={"axes": "TCYX"})
-    store = tmp_path / "ref.zarr"
-    track(multi, prompts, store, engine="classic", channel=0, copy_image=False)
+    store, _, _, other = _two_channel_store(tmp_path, copy_image=False)
     assert not open_result(store).image_copied
     proc = cli("measure", store, "--out", tmp_path / "c1", "--intensity", "--channel", 1)
     assert proc.returncode == 0, proc.stderr
-    np.testing.assert_allclose(
-        _intensities(tmp_path / "c1")["mean_intensity"],
-        _expected(store, other)["mean_intensity"],
-    )
+    _assert_measured_in(tmp_path / "c1", store, other)
     proc = cli("measure", store, "--out", tmp_path / "c2", "--intensity", "--channel", 2)
     assert proc.returncode == 2
     assert "channel 2 does not exist (the data has 2 channels)" in proc.stderr
