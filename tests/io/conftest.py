@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,6 +44,14 @@ def write_mp4(
         for packet in stream.encode():
             container.mux(packet)
     return frames
+
+
+def assert_channels_last(video: Any, tcyx: np.ndarray) -> None:
+    """``video`` reads the ``(t, c, y, x)`` array ``tcyx`` as ``(t, y, x, c)`` frames."""
+    t, c, y, x = tcyx.shape
+    assert video.shape == (t, y, x, c)
+    for index in range(t):
+        np.testing.assert_array_equal(video[index], np.moveaxis(tcyx[index], 0, -1))
 
 
 def corner_index(frame: np.ndarray) -> int:

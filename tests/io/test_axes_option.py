@@ -12,7 +12,7 @@ from PIL import Image
 
 from napari_sam2v.errors import InputError, VideoReadError
 from napari_sam2v.io import open_video
-from tests.io.conftest import write_mp4
+from tests.io.conftest import assert_channels_last, write_mp4
 
 
 @pytest.fixture
@@ -27,8 +27,7 @@ def test_axes_settle_an_ambiguous_npy_either_way(tmp_path: Path, ambiguous: np.n
     with pytest.raises(InputError, match=r"could both be channels.*axes='TCYX'"):
         open_video(path)
     tcyx = open_video(path, axes="tcyx")  # any case
-    assert tcyx.shape == (4, 64, 3, 3)
-    np.testing.assert_array_equal(tcyx[2], np.moveaxis(ambiguous[2], 0, -1))
+    assert_channels_last(tcyx, ambiguous)
     assert tcyx.metadata.extra["array_axes"] == "TCYX"
     tyxc = open_video(path, axes="TYXC", channel=2)
     assert tyxc.shape == (4, 3, 64)
@@ -86,8 +85,7 @@ def test_axes_name_the_axes_a_tiff_leaves_unnamed(tmp_path: Path) -> None:
     with pytest.raises(VideoReadError, match=r"4-D TIFF without axes metadata.*axes='TCYX'"):
         open_video(path)
     video = open_video(path, axes="TCYX")
-    assert video.shape == (5, 16, 24, 2)
-    np.testing.assert_array_equal(video[4], np.moveaxis(data[4], 0, -1))
+    assert_channels_last(video, data)
     assert video.metadata.extra["array_axes"] == "TCYX"
     video.close()
     with pytest.raises(InputError, match=r"contradict the axes the file names, 'QQYX'"):

@@ -12,6 +12,7 @@ import zarr
 from napari_sam2v.errors import InputError
 from napari_sam2v.io import open_video
 from napari_sam2v.io._axes import plain_axes
+from tests.io.conftest import assert_channels_last
 
 
 @pytest.fixture
@@ -23,9 +24,8 @@ def test_tcyx_npy_is_read_with_its_channels_second(tmp_path: Path, tcyx: np.ndar
     path = tmp_path / "cells.npy"
     np.save(path, tcyx)
     video = open_video(path)
-    assert video.shape == (5, 40, 56, 2)
     assert video.frame_shape == (40, 56)  # was (2, 56): y and x taken from c and y
-    np.testing.assert_array_equal(video[3], np.moveaxis(tcyx[3], 0, -1))
+    assert_channels_last(video, tcyx)
     one = open_video(path, channel=1)
     assert one.shape == (5, 40, 56)
     np.testing.assert_array_equal(one[4], tcyx[4, 1])
@@ -104,9 +104,7 @@ def test_layers(tcyx: np.ndarray) -> None:
             self.scale = (1.0,) * (data.ndim - (1 if rgb else 0))
             self.units = ("pixel",) * len(self.scale)
 
-    video = open_video(Layer(tcyx, rgb=False))  # napari's (t, c, y, x)
-    assert video.shape == (5, 40, 56, 2)
-    np.testing.assert_array_equal(video[1], np.moveaxis(tcyx[1], 0, -1))
+    assert_channels_last(open_video(Layer(tcyx, rgb=False)), tcyx)  # napari's (t, c, y, x)
     last = np.moveaxis(tcyx, 1, -1)  # the napari reader's multi-channel frames
     assert open_video(Layer(last, rgb=False)).shape == (5, 40, 56, 2)
     rgb = np.zeros((3, 4, 4, 3), np.uint8)  # RGB says it, whatever the shape
