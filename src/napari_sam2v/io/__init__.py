@@ -79,23 +79,20 @@ def _from_layer(layer: Any) -> tuple[Any, dict[str, Any], str | None]:
 def _from_array(
     array: Any, channel: int | None, meta: dict[str, Any], *, axes: str | None = None
 ) -> VideoSource:
-    """An array as a video; without ``axes``, they are inferred (:func:`array_axes`).
+    """An array as a video; without ``axes``, they are inferred from its shape.
 
     The axes used are kept in ``metadata.extra["array_axes"]``.
     """
-    from napari_sam2v.io._axes import array_axes
+    from napari_sam2v.io.microscopy import AxesSource, unnamed_axes
 
-    shape = tuple(int(s) for s in array.shape)
     name = meta.get("source") or "the array"
-    used = array_axes(shape, axes, name)
+    fields = {k: v for k, v in meta.items() if v is not None}
+    shape = tuple(int(s) for s in array.shape)
+    used, metadata = unnamed_axes(shape, axes, fields, name)
     dtype = np.dtype(array.dtype)
     if dtype.kind not in "biuf":
         raise InputError(f"{name}: unsupported pixel dtype {dtype}")
-    from napari_sam2v.io.microscopy import AxesSource
-
-    fields = {k: v for k, v in meta.items() if v is not None}
-    fields["extra"] = {**fields.get("extra", {}), "array_axes": used}
-    return AxesSource(array, used, VideoMetadata(**fields), channel=channel, name=name)
+    return AxesSource(array, used, metadata, channel=channel, name=name)
 
 
 def open_video(

@@ -33,10 +33,36 @@ __all__ = [
     "open_folder",
     "open_tiff",
     "open_zarr",
+    "unnamed_axes",
 ]
 
 _TIME_ALIASES = "TZIQ"
 _CHANNEL_ALIASES = "CS"
+
+
+def unnamed_axes(
+    shape: Sequence[int], axes: str | None, fields: dict[str, Any], name: str
+) -> tuple[str, VideoMetadata]:
+    """The axes of an array without axis names, and its metadata recording them.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The array's shape.
+    axes : str or None
+        ``axes=`` as given, or ``None`` to infer them (:func:`~._axes.array_axes`).
+    fields : dict
+        :class:`VideoMetadata` fields; ``extra["array_axes"]`` is added to them.
+    name : str
+        The file or array named in error messages.
+
+    Returns
+    -------
+    axes, metadata : str, VideoMetadata
+    """
+    used = array_axes(shape, axes, name)
+    extra = {**fields.get("extra", {}), "array_axes": used}
+    return used, VideoMetadata(**{**fields, "extra": extra})
 
 
 class AxesSource(VideoSource):
@@ -280,8 +306,7 @@ def open_zarr(path: Path, *, channel: int | None = None, axes: str | None = None
         raise VideoReadError(f"{path}: not a readable zarr store ({exc})") from exc
     meta_kwargs: dict[str, Any] = {"source": str(path), "kind": "zarr"}
     if isinstance(node, zarr.Array):  # no axis names: given, or inferred from the shape
-        used = array_axes(node.shape, axes, str(path))
-        meta = VideoMetadata(**meta_kwargs, extra={"array_axes": used})
+        used, meta = unnamed_axes(node.shape, axes, meta_kwargs, str(path))
         return AxesSource(node, used, meta, channel=channel, name=str(path))
     multiscales = _ngff_multiscales(dict(node.attrs))
     if multiscales is None:
