@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "FORMULA_PREFIXES",
@@ -97,6 +97,14 @@ def csv_delimiter(text: str) -> str:
     """
     header = text.split("\n", 1)[0]
     return next((d for d in (",", ";", "\t") if d in header), ",")
+
+
+@overload
+def decimal_number(text: str, delimiter: str) -> str: ...
+
+
+@overload
+def decimal_number(text: None, delimiter: str) -> None: ...
 
 
 def decimal_number(text: str | None, delimiter: str) -> str | None:

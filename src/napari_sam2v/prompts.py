@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from napari_sam2v.errors import PromptError
 from napari_sam2v.types import ObjectInfo
@@ -31,7 +32,7 @@ def _as_points(points: object, what: str) -> np.ndarray:
     return arr
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Prompt:
     """One prompt for one object on one frame.
 
@@ -60,12 +61,33 @@ class Prompt:
 
     frame: int
     object_id: int
-    points: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    box: np.ndarray | None = None
-    mask: np.ndarray | None = None
+    points: np.ndarray | None
+    labels: np.ndarray | None
+    box: np.ndarray | None
+    mask: np.ndarray | None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        frame: int,
+        object_id: int,
+        points: npt.ArrayLike | None = None,
+        labels: npt.ArrayLike | None = None,
+        box: npt.ArrayLike | None = None,
+        mask: npt.ArrayLike | None = None,
+    ) -> None:
+        # Array-likes go in; validated numpy arrays are kept (see _validate).
+        for name, value in (
+            ("frame", frame),
+            ("object_id", object_id),
+            ("points", points),
+            ("labels", labels),
+            ("box", box),
+            ("mask", mask),
+        ):
+            object.__setattr__(self, name, value)
+        self._validate()
+
+    def _validate(self) -> None:
         where = f"prompt (frame {self.frame!r}, object {self.object_id!r})"
         if isinstance(self.frame, bool) or not isinstance(self.frame, (int, np.integer)):
             raise PromptError(f"{where}: frame must be an integer")
@@ -112,6 +134,16 @@ class Prompt:
             if not mask.any():
                 raise PromptError(f"{where}: mask prompt is empty")
             object.__setattr__(self, "mask", mask.astype(bool, copy=False))
+
+    @property
+    def clicks(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(points, labels)``: the clicks' ``(N, 2)`` coordinates and their labels.
+
+        Both are empty (N = 0) for a prompt without points.
+        """
+        if self.points is None or self.labels is None:
+            return np.empty((0, 2), np.float64), np.empty(0, np.int64)
+        return self.points, self.labels
 
     @property
     def kind(self) -> str:

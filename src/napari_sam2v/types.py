@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 from napari_sam2v.errors import InputError
 
@@ -14,6 +14,7 @@ __all__ = [
     "LENGTH_UNITS",
     "TIME_UNITS",
     "Calibration",
+    "CalibrationKeywords",
     "ObjectInfo",
     "any_given",
     "canonical_unit",
@@ -209,7 +210,16 @@ def interval_unit(frame_interval: float | None, time_unit: str | None) -> str | 
     return DEFAULT_TIME_UNIT if frame_interval is not None else None
 
 
-def given_calibration(source: Any) -> dict[str, float | str | None]:
+class CalibrationKeywords(TypedDict):
+    """The calibration keywords of ``track``, ``measure`` and :meth:`Calibration.overridden`."""
+
+    pixel_size: float | None
+    unit: str | None
+    frame_interval: float | None
+    time_unit: str | None
+
+
+def given_calibration(source: Any) -> CalibrationKeywords:
     """The calibration a user gave, as keywords of ``track`` and ``measure``.
 
     The keywords also fit :meth:`Calibration.overridden`.

@@ -8,7 +8,7 @@ must be a ``(t, y, x)`` integer label array (numpy, dask, zarr or any object wit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +115,7 @@ def read_frame(array: Any, index: int) -> np.ndarray:
 
 def iter_frames(
     labels: Any, image: Any | None, n_frames: int
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+) -> Generator[tuple[int, np.ndarray, np.ndarray | None], None, None]:
     """Yield ``(t, labels[t], image[t] or None)``, reading one frame ahead.
 
     The next frame is read (and decompressed, for zarr/dask) in one background thread

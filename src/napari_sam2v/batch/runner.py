@@ -23,7 +23,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from napari_sam2v.batch.combine import combine_tables
@@ -34,6 +34,9 @@ from napari_sam2v.batch.worker import is_finished, process_video
 from napari_sam2v.engines import check_engine_options
 from napari_sam2v.errors import BatchError, InputError, Sam2vError, StoreError
 from napari_sam2v.store.journal import StoreLock
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
 
 __all__ = ["default_workers", "run_batch"]
 
@@ -80,7 +83,7 @@ def _probe(address: str, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def _connect(scheduler: str | None, workers: int, threads: int) -> Iterator[tuple[object, str]]:
+def _connect(scheduler: str | None, workers: int, threads: int) -> Iterator[tuple[Client, str]]:
     try:
         from distributed import Client, LocalCluster
     except ImportError:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.errors import BatchError, Sam2vError
-from napari_sam2v.types import any_given, given_calibration
+from napari_sam2v.types import CalibrationKeywords, any_given, given_calibration
 
 if TYPE_CHECKING:
     from napari_sam2v.store.result import Result
@@ -251,7 +251,7 @@ def _finished(result: Result | None) -> Result | None:
     return result
 
 
-def _record_calibration(task: VideoTask, result: Result, given: dict[str, Any]) -> Result:
+def _record_calibration(task: VideoTask, result: Result, given: CalibrationKeywords) -> Result:
     """Record the manifest row's calibration in a finished store, if it differs.
 
     The tables are measured with the row's calibration, so the store's OME-Zarr scale

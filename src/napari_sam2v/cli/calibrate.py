@@ -15,7 +15,7 @@ from napari_sam2v.cli.common import (
     print_error,
 )
 from napari_sam2v.errors import Sam2vError
-from napari_sam2v.types import any_given
+from napari_sam2v.types import CalibrationKeywords, any_given
 
 __all__ = ["register", "run"]
 
@@ -83,7 +83,7 @@ def _show(path: str) -> str:
     return "\n".join(lines)
 
 
-def _change(path: str, given: dict[str, Any], args: argparse.Namespace) -> str:
+def _change(path: str, given: CalibrationKeywords, args: argparse.Namespace) -> str:
     """Lay ``given`` over the store's calibration and record the result."""
     from napari_sam2v.store import ResultStore
 

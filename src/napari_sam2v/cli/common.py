@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from napari_sam2v.errors import InputError
-from napari_sam2v.types import DEFAULT_TIME_UNIT, Calibration, given_calibration, known_unit
+from napari_sam2v.types import (
+    DEFAULT_TIME_UNIT,
+    Calibration,
+    CalibrationKeywords,
+    given_calibration,
+    known_unit,
+)
 
 __all__ = [
     "EXIT_ERROR",
@@ -156,7 +162,7 @@ def add_calibration_options(parser: argparse.ArgumentParser, *, default: str) ->
     )
 
 
-def calibration_options(args: argparse.Namespace) -> dict[str, Any]:
+def calibration_options(args: argparse.Namespace) -> CalibrationKeywords:
     """Keyword arguments ``pixel_size``, ``unit``, ``frame_interval``, ``time_unit``.
 
     Read as a batch manifest row is read (:func:`~napari_sam2v.types.given_calibration`).

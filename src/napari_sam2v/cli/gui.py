@@ -13,7 +13,7 @@ from napari_sam2v.cli.common import (
     calibration_options,
 )
 from napari_sam2v.errors import Sam2vError
-from napari_sam2v.types import any_given
+from napari_sam2v.types import CalibrationKeywords, any_given
 
 __all__ = ["PLUGIN", "WIDGET", "launch", "register", "run"]
 
@@ -106,7 +106,7 @@ def launch(
     """
     from napari_sam2v.errors import InputError, InputFileNotFoundError
 
-    given = {
+    given: CalibrationKeywords = {
         "pixel_size": pixel_size,
         "unit": unit,
         "frame_interval": frame_interval,
@@ -129,7 +129,7 @@ def launch(
     viewer = napari.Viewer(title="napari-sam2v")
     if video is not None and source is None:
         viewer.open(str(video), plugin=PLUGIN)
-    elif source is not None:
+    elif video is not None and source is not None:
         from napari_sam2v._napari_io import video_layer
 
         data, kwargs, _ = video_layer(video, source, calibration)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -385,7 +385,7 @@ class Engine(ABC):
         direction: str | Direction = Direction.FORWARD,
         frame_range: tuple[int, int] | None = None,
         cancel: threading.Event | None = None,
-    ) -> Iterator[FrameResult]:
+    ) -> Generator[FrameResult, None, None]:
         """Propagate the prompts through the video.
 
         Parameters

@@ -84,7 +84,7 @@ class FrameNormalizer:
                 )
             if not 0 <= int(channel) < n_channels:
                 raise InputError(f"channel {channel} does not exist (0..{n_channels - 1})")
-        self.channel = None if n_channels == 1 or self.rgb else int(channel)
+        self.channel = None if n_channels == 1 or self.rgb or channel is None else int(channel)
         self._multichannel = n_channels > 1
         if self.dtype == np.uint8:
             self.low = np.zeros(3 if self.rgb else 1, np.float32)
@@ -97,7 +97,8 @@ class FrameNormalizer:
             return raw[..., None]
         if self.rgb:
             return raw[..., :3]
-        return raw[..., self.channel : self.channel + 1]
+        channel = self.channel or 0  # set whenever the data has several channels and no RGB
+        return raw[..., channel : channel + 1]
 
     def _estimate_range(
         self, percentiles: tuple[float, float], n_sample: int

@@ -99,8 +99,14 @@ class HeapTrimmer:
     def frame_done(self) -> None:
         """Count one propagated frame; trim on every ``every``-th or on growth."""
         self._frames += 1
-        rss = resident_mib() if self.growth_mib is not None else None
-        grown = rss is not None and self._floor is not None and rss - self._floor > self.growth_mib
+        growth = self.growth_mib
+        rss = resident_mib() if growth is not None else None
+        grown = (
+            growth is not None
+            and rss is not None
+            and self._floor is not None
+            and rss - self._floor > growth
+        )
         if grown or self._frames % self.every == 0:
             trim_heap()
             self.trims += 1

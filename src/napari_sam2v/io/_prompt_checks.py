@@ -45,7 +45,7 @@ def _merge_two(first: Prompt, other: Prompt, entries: str) -> Prompt:
     parts = [p for p in (first, other) if p.points is not None and len(p.points)]
     if not parts:
         return Prompt(first.frame, first.object_id, box=box)
-    rows = np.concatenate([np.column_stack([p.points, p.labels]) for p in parts])
+    rows = np.concatenate([np.column_stack(p.clicks) for p in parts])
     _, keep = np.unique(rows, axis=0, return_index=True)  # a click given twice counts once
     rows = rows[np.sort(keep)]
     return Prompt(
@@ -126,7 +126,8 @@ def warn_background_only(prompts: list[Prompt], source: str) -> None:
     for prompt in prompts:
         if prompt.box is not None or prompt.mask is not None or prompt.points is None:
             continue
-        if len(prompt.labels) and not prompt.labels.any():
+        labels = prompt.clicks[1]
+        if len(labels) and not labels.any():
             warnings.warn(
                 f"{source}: object {prompt.object_id} on frame {prompt.frame} has only "
                 "background clicks (label 0): it will be empty on that frame; add a positive "

@@ -324,9 +324,15 @@ def open_zarr(path: Path, *, channel: int | None = None, axes: str | None = None
         node = node[image]
         multiscales = _ngff_multiscales(dict(node.attrs))
         meta_kwargs["extra"] = {"image_path": image}
+    assert multiscales is not None  # _child_images lists only groups with multiscales
     ms = multiscales[0]
     dataset = ms["datasets"][0]
-    array = node[dataset["path"]]
+    array = node.get(dataset["path"]) if isinstance(node, zarr.Group) else None
+    if not isinstance(array, zarr.Array):
+        raise VideoReadError(
+            f"{path}: the OME-Zarr dataset {dataset['path']!r} of its first resolution "
+            "level is not an array"
+        )
     axes_meta = ms.get("axes") or [{"name": n} for n in "tczyx"[-array.ndim :]]
     axes = "".join((a["name"] if isinstance(a, dict) else str(a))[0].upper() for a in axes_meta)
     scale = next(

@@ -21,7 +21,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -49,7 +49,7 @@ _OBJECT_KEYS = {"id", "name", "color"}
 _PROMPT_KEYS = {"frame", "object", "points", "labels", "box", "mask"}
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -129,9 +129,10 @@ def _parse_prompt(entry: Any, where: str) -> Prompt:
 
 def _prompt_to_dict(prompt: Prompt) -> dict[str, Any]:
     out: dict[str, Any] = {"frame": prompt.frame, "object": prompt.object_id}
-    if prompt.points is not None and len(prompt.points):
-        out["points"] = [[_num(x), _num(y)] for x, y in prompt.points.tolist()]
-        out["labels"] = [int(v) for v in prompt.labels.tolist()]
+    points, labels = prompt.clicks
+    if len(points):
+        out["points"] = [[_num(x), _num(y)] for x, y in points.tolist()]
+        out["labels"] = [int(v) for v in labels.tolist()]
     if prompt.box is not None:
         out["box"] = [_num(v) for v in prompt.box.tolist()]
     if prompt.mask is not None:
@@ -335,7 +336,8 @@ class Prompts(PromptSet):
                     f"{prompt.kind}: save as JSON, CSV holds clicks only"
                 )
             name = neutralise_formula(self.object(prompt.object_id).name)
-            for (x, y), label in zip(prompt.points.tolist(), prompt.labels.tolist(), strict=True):
+            points, labels = prompt.clicks
+            for (x, y), label in zip(points.tolist(), labels.tolist(), strict=True):
                 writer.writerow([prompt.frame, prompt.object_id, _num(x), _num(y), label, name])
         return buf.getvalue()
 

@@ -79,6 +79,11 @@ def _positive(value: float | None) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
+def _every_frame(rest: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The index ``[:, *rest]`` of a stack of frames (``rest`` indexes within a frame)."""
+    return (slice(None), *rest)
+
+
 def _caller_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the code that opened the data.
 
@@ -228,10 +233,10 @@ class VideoSource(ABC):
         if isinstance(key, slice):
             frames = [self._read_checked(i) for i in range(*key.indices(self._shape[0]))]
             out = np.stack(frames) if frames else np.empty((0, *self._shape[1:]), dtype=self._dtype)
-            return out[(slice(None), *rest)] if rest else out
+            return out[_every_frame(rest)] if rest else out
         if isinstance(key, (list, np.ndarray)):
             out = np.stack([self._read_checked(self._frame_index(int(i))) for i in key])
-            return out[(slice(None), *rest)] if rest else out
+            return out[_every_frame(rest)] if rest else out
         frame = self._read_checked(self._frame_index(key))
         return frame[rest] if rest else frame
 

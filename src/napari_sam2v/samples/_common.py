@@ -62,8 +62,8 @@ def interior_points(
         if not allowed.any():
             break
         flat = int(np.argmax(np.where(allowed, depth, -1.0)))
-        y, x = np.unravel_index(flat, mask.shape)
-        chosen.append([int(x), int(y)])
+        row, col = np.unravel_index(flat, mask.shape)
+        chosen.append([int(col), int(row)])
     return chosen
 
 

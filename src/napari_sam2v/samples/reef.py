@@ -304,6 +304,7 @@ def encode_mp4(frames: np.ndarray, path: Path, *, fps: int = REEF_FPS, crf: int 
         ``path``.
     """
     import av
+    from av.video.stream import VideoStream
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -314,6 +315,7 @@ def encode_mp4(frames: np.ndarray, path: Path, *, fps: int = REEF_FPS, crf: int 
     codec = "libx264" if "libx264" in available else "mpeg4"
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps, 1))
+        assert isinstance(stream, VideoStream)  # a video codec gives a video stream
         stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":

@@ -7,12 +7,12 @@ A mixin of :class:`~napari_sam2v.session.TrackingSession`; the store work itself
 from __future__ import annotations
 
 import os
-import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from napari_sam2v.session._state import SessionState
 from napari_sam2v.types import Calibration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,11 +36,9 @@ def bound_session(path: str | os.PathLike[str]) -> TrackingSession | None:
     return _BOUND.get(_key(path))  # type: ignore[return-value]
 
 
-class StoreBindingMixin:
+class StoreBindingMixin(SessionState):
     """Create, reopen, save and release the result store of a session."""
 
-    calibration: Calibration
-    _lock: threading.RLock
     _store: Any = None
 
     @property
@@ -88,7 +86,7 @@ class StoreBindingMixin:
         """How many bytes of frames :meth:`create_store` copies (0 when it references a file)."""
         from napari_sam2v.session.persistence import frames_copied
 
-        return frames_copied(self)
+        return frames_copied(cast("TrackingSession", self))
 
     def create_store(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Any:
         """Create an OME-Zarr result store for this session and bind it.
@@ -107,7 +105,7 @@ class StoreBindingMixin:
 
         with self._lock:
             self.close_store()
-            self.store = create_store(self, path, overwrite=overwrite)
+            self.store = create_store(cast("TrackingSession", self), path, overwrite=overwrite)
             return self.store
 
     @classmethod
@@ -143,7 +141,7 @@ class StoreBindingMixin:
         from napari_sam2v.session.persistence import save_session
 
         with self._lock:
-            save_session(self)
+            save_session(cast("TrackingSession", self))
 
     def close_store(self) -> None:
         """Save and release the bound store (its writer lock)."""

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from napari_sam2v.errors import EngineError, PromptError
+from napari_sam2v.session._state import SessionState
 from napari_sam2v.types import ObjectInfo
 
 __all__ = ["ObjectsMixin"]
 
 
-class ObjectsMixin:
+class ObjectsMixin(SessionState):
     """The tracked objects of a session (ids, names, colours).
 
     Relies on the session's ``store``, ``n_frames``, ``_engine``, ``_prompts``,
-    ``_undo``, ``_redo``, ``_last_run`` and ``_sync_store_objects``. The objects
-    dictionary is replaced, never mutated, so readers always see a snapshot.
+    ``_undo``, ``_redo``, ``_last_run`` and ``_sync_store_objects`` (declared by
+    :class:`~napari_sam2v.session._state.SessionState`). The objects dictionary is
+    replaced, never mutated, so readers always see a snapshot.
     """
-
-    _lock: threading.RLock
-    _objects: dict[int, ObjectInfo]
-    current_object: int | None
 
     @property
     def objects(self) -> list[ObjectInfo]:
@@ -58,7 +56,7 @@ class ObjectsMixin:
         except ValueError as exc:
             raise PromptError(str(exc)) from None
 
-    def _replace_object(self, object_id: int, **changes: str) -> ObjectInfo:
+    def _replace_object(self, object_id: int, **changes: Any) -> ObjectInfo:
         with self._lock:
             obj = replace(self.object(object_id), **changes)
             self._objects = {**self._objects, object_id: obj}

@@ -12,6 +12,7 @@ from typing import Any
 from napari_sam2v.engines import Direction
 from napari_sam2v.engines.base import propagation_order
 from napari_sam2v.errors import EngineError
+from napari_sam2v.session._state import SessionState
 from napari_sam2v.session.values import PropagationProgress, PropagationSummary
 
 __all__ = ["PropagationMixin"]
@@ -62,11 +63,12 @@ class _Run:
         return made if len(made.visited) < len(order) else None
 
 
-class PropagationMixin:
+class PropagationMixin(SessionState):
     """Propagation methods of :class:`~napari_sam2v.session.TrackingSession`.
 
     Relies on the session's ``engine``, ``store``, ``n_frames``, ``_lock``,
-    ``_prompts``, ``_record`` and ``_last_run``.
+    ``_prompts``, ``_record`` and ``_last_run`` (declared by
+    :class:`~napari_sam2v.session._state.SessionState`).
     """
 
     # -- propagation ---------------------------------------------------------------------
@@ -106,6 +108,7 @@ class PropagationMixin:
                         "nothing to resume: no run was cancelled, or the prompts changed since"
                     )
                 run = self._last_run
+                assert run is not None  # can_resume holds only with an unfinished run
             else:
                 d = Direction.parse(direction)
                 first = engine.resolve_start(start, d, sorted({f for f, _ in self._prompts}))

@@ -85,7 +85,7 @@ class TrackingSession(ObjectsMixin, StoreBindingMixin, PropagationMixin):
         self._redo: list[PromptEdit] = []
         self._scores: dict[tuple[int, int], float] = {}
         self._areas: dict[tuple[int, int], int] = {}
-        self._last_run: Any = None  # the unfinished propagation run, if any
+        self._last_run = None  # the unfinished propagation run, if any
 
     # -- engine ----------------------------------------------------------------------
     def configure_engine(self, engine: str, **options: Any) -> None:
@@ -341,6 +341,7 @@ class TrackingSession(ObjectsMixin, StoreBindingMixin, PropagationMixin):
         """Make (frame, oid) hold ``entry`` in the session, the engine and the preview."""
         engine = self.engine
         key = (frame, oid)
+        result: FrameResult | None
         if entry is not None:
             prompt = entry.to_prompt()
             result = engine.add_prompt(prompt)  # validates first: state untouched on error

@@ -21,6 +21,13 @@ __all__ = [
 ]
 
 
+def _box4(box: Sequence[float] | np.ndarray) -> tuple[float, float, float, float]:
+    values = tuple(float(v) for v in box)
+    if len(values) != 4:
+        raise PromptError(f"a box is four numbers (x0, y0, x1, y1), got {len(values)}")
+    return (values[0], values[1], values[2], values[3])
+
+
 @dataclass(frozen=True)
 class FramePrompt:
     """Everything the user gave for one object on one frame.
@@ -83,7 +90,7 @@ class FramePrompt:
 
     def with_box(self, box: tuple[float, float, float, float] | None) -> FramePrompt:
         """This prompt with ``box`` (``None`` removes it); a mask prompt is dropped."""
-        new_box = None if box is None else tuple(float(v) for v in box)
+        new_box = None if box is None else _box4(box)
         return replace(self, box=new_box, mask=None if box is not None else self.mask)
 
     def to_prompt(self) -> Prompt:
@@ -91,9 +98,9 @@ class FramePrompt:
         return Prompt(
             frame=self.frame,
             object_id=self.object_id,
-            points=list(self.points) if self.points else None,
-            labels=list(self.labels) if self.points else None,
-            box=None if self.box is None else list(self.box),
+            points=np.asarray(self.points, dtype=np.float64) if self.points else None,
+            labels=np.asarray(self.labels, dtype=np.int64) if self.points else None,
+            box=None if self.box is None else np.asarray(self.box, dtype=np.float64),
             mask=self.mask,
         )
 
@@ -102,7 +109,7 @@ class FramePrompt:
         """Inverse of :meth:`to_prompt`."""
         points = () if prompt.points is None else tuple(map(tuple, prompt.points.tolist()))
         labels = () if prompt.labels is None else tuple(int(v) for v in prompt.labels)
-        box = None if prompt.box is None else tuple(float(v) for v in prompt.box)
+        box = None if prompt.box is None else _box4(prompt.box)
         return cls(prompt.frame, prompt.object_id, points, labels, box, prompt.mask)
 
 

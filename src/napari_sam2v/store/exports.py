@@ -329,7 +329,8 @@ def export_coco(
     if scores is not None:
         for row in scores.itertuples(index=False):
             score_of[(int(row.frame), int(row.object_id))] = float(row.object_score_logit)
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     categories = {o.id: o for o in res.objects}
     for t in idx:
         images.append(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from napari_sam2v._files import atomic_write_json
 from napari_sam2v.types import Calibration, udunits_name
@@ -58,7 +58,7 @@ def ngff_format(version: str) -> Any:
     return {"0.4": FormatV04, "0.5": FormatV05}[version]()
 
 
-def zarr_format(version: str) -> int:
+def zarr_format(version: str) -> Literal[2, 3]:
     """Zarr format used for an NGFF version (2 for 0.4, 3 for 0.5)."""
     return 2 if version == "0.4" else 3
 

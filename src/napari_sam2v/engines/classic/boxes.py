@@ -52,6 +52,7 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
     with the box as its bound; it is also the answer when no thresholded candidate
     fits the box. The best Otsu separability wins.
     """
+    assert prompt.box is not None  # seed_from_prompt sends box prompts here
     bx0, by0, bx1, by1 = prompt.box
     margin = max(4.0, 0.25 * max(bx1 - bx0, by1 - by0))
     window = Window.around(by0, bx0, by1 - 1, bx1 - 1, margin=margin, shape=view.shape)
@@ -59,8 +60,7 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
     r0, c0 = int(np.floor(by0)) - window.y0, int(np.floor(bx0)) - window.x0
     r1, c1 = int(np.ceil(by1)) - window.y0, int(np.ceil(bx1)) - window.x0
     box_mask[max(r0, 0) : r1, max(c0, 0) : c1] = True
-    pts = prompt.points if prompt.points is not None else np.zeros((0, 2))
-    lbl = prompt.labels if prompt.labels is not None else np.zeros(0, int)
+    pts, lbl = prompt.clicks
     pos_rc = points_in_window(window, pts[lbl == 1])
     neg_rc = points_in_window(window, pts[lbl == 0])
     core = np.zeros(window.shape, bool)
@@ -93,8 +93,8 @@ def seed_box(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed
             hit = hit[hit > 0]
         else:
             counts = np.bincount(labels.ravel(), minlength=labels.max() + 1)
-            inside = np.bincount(labels[box_mask], minlength=labels.max() + 1)
-            frac = np.divide(inside, counts, out=np.zeros(len(counts)), where=counts > 0)
+            in_box = np.bincount(labels[box_mask], minlength=labels.max() + 1)
+            frac = np.divide(in_box, counts, out=np.zeros(len(counts)), where=counts > 0)
             hit = np.flatnonzero(frac >= 0.5)
             hit = hit[hit > 0]
         mask = exclude_negatives(labels, np.isin(labels, hit), pos_rc, neg_rc) & box_mask

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import ClassVar
 
 import numpy as np
@@ -269,7 +269,9 @@ class ClassicEngine(Engine):
         for oid, seeds in self._seeds.items():
             seed = seeds.get(frame)
             own = self._prompts.get(oid, {}).get(frame)
-            if oid == prompt.object_id or not _takes_markers(seed, own) or seed.mask is None:
+            if oid == prompt.object_id or seed is None or own is None or seed.mask is None:
+                continue
+            if not _takes_markers(seed, own):
                 continue
             if not touched[seed.mask.y0 : seed.mask.y1, seed.mask.x0 : seed.mask.x1][
                 seed.mask.mask
@@ -340,7 +342,7 @@ class ClassicEngine(Engine):
         direction: str | Direction = Direction.FORWARD,
         frame_range: tuple[int, int] | None = None,
         cancel: threading.Event | None = None,
-    ) -> Iterator[FrameResult]:
+    ) -> Generator[FrameResult, None, None]:
         """Propagate the prompts (see :meth:`napari_sam2v.engines.base.Engine.propagate`).
 
         A prompted frame re-seeds its object; other frames are tracked from the
@@ -356,7 +358,7 @@ class ClassicEngine(Engine):
 
     def _run(
         self, order: list[tuple[int, Direction]], cancel: threading.Event | None
-    ) -> Iterator[FrameResult]:
+    ) -> Generator[FrameResult, None, None]:
         states: dict[int, TrackState | None] = {}
         current: Direction | None = None
         for index, (frame, pass_dir) in enumerate(order):
@@ -401,7 +403,7 @@ class ClassicEngine(Engine):
         """
         for oid in ids:
             prompt = self._prompts[oid].get(frame)
-            if not _takes_markers(self._seeds[oid].get(frame), prompt):
+            if prompt is None or not _takes_markers(self._seeds[oid].get(frame), prompt):
                 continue
             neighbours = self._neighbour_points(frame, prompt)
             if not len(neighbours):

@@ -288,8 +288,7 @@ def _clean_intensity(seed: Seed | None) -> bool:
 def _seed_points(
     view: FrameView, prompt: Prompt, settings: ClassicSettings, others: np.ndarray
 ) -> Seed:
-    pts = prompt.points
-    labels_ = prompt.labels
+    pts, labels_ = prompt.clicks
     pos, neg = pts[labels_ == 1], pts[labels_ == 0]
     if len(pos) == 0:
         # Only negative clicks: nothing to segment, but keep a usable appearance.
@@ -380,6 +379,7 @@ def empty_seed(
 
 
 def _seed_mask(view: FrameView, prompt: Prompt, settings: ClassicSettings) -> Seed:
+    assert prompt.mask is not None  # seed_from_prompt sends mask prompts here
     given = CropMask.from_array(prompt.mask)
     if given is None:
         raise PromptError(

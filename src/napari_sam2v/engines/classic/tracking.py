@@ -276,10 +276,11 @@ def track_step(
         )
         return _finish(state, window, mask, predicted, settings, area_limit, view.shape)
     labels, n = ndi.label(binary)
-    mask = _select(labels, n, predicted, ref_area, lost, area_limit)
-    if mask is None:
+    selected = _select(labels, n, predicted, ref_area, lost, area_limit)
+    if selected is None:
         state.gap += 1
         return None, ObjectScore(ABSENT_LOGIT if lost else -1.0, 0.0)
+    mask = selected
     if app.feature == "texture" and settings.split_clusters > 0 and not lost:
         mask = _keep_predicted_basins(mask, predicted, settings.split_clusters)
     if app.feature == "texture" and settings.max_reach > 0 and not lost:

@@ -170,7 +170,7 @@ def _blocks_per_stage(shapes: Mapping[str, Sequence[int]]) -> tuple[int, ...]:
 
 def config_from_meta_shapes(
     shapes: Mapping[str, Sequence[int]], *, source: str = "checkpoint"
-) -> Sam2VideoConfig:
+) -> tuple[Sam2VideoConfig, str]:
     """Infer the transformers configuration of a Meta SAM 2 / 2.1 checkpoint.
 
     Parameters

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -374,7 +374,7 @@ class Sam2Engine(Engine):
         direction: str | Direction = Direction.FORWARD,
         frame_range: tuple[int, int] | None = None,
         cancel: threading.Event | None = None,
-    ) -> Iterator[FrameResult]:
+    ) -> Generator[FrameResult, None, None]:
         """Propagate every object through the video (see :meth:`Engine.propagate`).
 
         Raises
@@ -393,7 +393,7 @@ class Sam2Engine(Engine):
 
     def _propagate(
         self, order: list[tuple[int, Direction]], first: int, cancel: threading.Event | None
-    ) -> Iterator[FrameResult]:
+    ) -> Generator[FrameResult, None, None]:
         heap = HeapTrimmer()  # keeps the resident set flat on long videos
         for frame, pass_direction in order:
             if cancel is not None and cancel.is_set():

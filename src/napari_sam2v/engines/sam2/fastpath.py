@@ -147,7 +147,7 @@ def chunked_attention(
 
 
 def fast_rope_attention(
-    self: nn.Module,
+    self: Any,  # a transformers Sam2VideoRoPEAttention (its attributes are untyped)
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
@@ -193,11 +193,11 @@ def _rope_modules(model: nn.Module) -> list[nn.Module]:
     layers = getattr(attention, "layers", None)
     if layers is None:
         return []
-    found = []
+    found: list[nn.Module] = []
     for layer in layers:
         for name in ("self_attn", "cross_attn_image"):
             module = getattr(layer, name, None)
-            if type(module).__name__ == "Sam2VideoRoPEAttention":
+            if isinstance(module, nn.Module) and type(module).__name__ == "Sam2VideoRoPEAttention":
                 found.append(module)
     return found
 

@@ -43,7 +43,7 @@ GLOBAL_ATTENTION_MIN_TOKENS = 1024
 _MARK = "_sam2v_exact"
 
 
-def _attention_forward(self: nn.Module, hidden_states: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+def _attention_forward(self: Any, hidden_states: torch.Tensor, **kwargs: Any) -> torch.Tensor:
     """transformers' ``Sam2MultiScaleAttention.forward`` without its unused scores."""
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
     from transformers.models.sam2.modeling_sam2 import do_pool, eager_attention_forward
@@ -79,7 +79,7 @@ def _attention_forward(self: nn.Module, hidden_states: torch.Tensor, **kwargs: A
     return self.proj(out.reshape(batch, height, width, -1))
 
 
-def _cached_window_embedding(backbone: nn.Module) -> Any:
+def _cached_window_embedding(backbone: Any) -> Any:
     original = backbone._get_pos_embed
     cache: dict[tuple, torch.Tensor] = {}
 

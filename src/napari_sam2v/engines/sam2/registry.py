@@ -428,7 +428,7 @@ def download_model(
         raise ModelError(f"model {name!r} is built locally and has nothing to download")
     from huggingface_hub import snapshot_download
 
-    extra = {} if on_progress is None else {"tqdm_class": _reporting_bar(on_progress)}
+    bar = None if on_progress is None else _reporting_bar(on_progress)
     with _progress_bars(progress or on_progress is not None):
         try:
             folder = Path(
@@ -436,7 +436,7 @@ def download_model(
                     spec.hub_id,
                     allow_patterns=_WEIGHT_PATTERNS,
                     local_files_only=_offline(),
-                    **extra,
+                    tqdm_class=bar,
                 )
             )
         except Exception as exc:

@@ -106,17 +106,22 @@ class FeatureCache:
 
 
 @cache
-def _session_class(architecture: str) -> type:
+def _session_class(architecture: str) -> type[Any]:
+    Base: type[Any]
     if architecture == "edgetam_video":
         from transformers.models.edgetam_video.modeling_edgetam_video import (
-            EdgeTamVideoInferenceSession as Base,
-        )
-    else:
-        from transformers.models.sam2_video.modeling_sam2_video import (
-            Sam2VideoInferenceSession as Base,
+            EdgeTamVideoInferenceSession,
         )
 
-    class StreamingSession(Base):  # type: ignore[valid-type, misc]
+        Base = EdgeTamVideoInferenceSession
+    else:
+        from transformers.models.sam2_video.modeling_sam2_video import (
+            Sam2VideoInferenceSession,
+        )
+
+        Base = Sam2VideoInferenceSession
+
+    class StreamingSession(Base):
         """Inference session that reads and preprocesses frames lazily."""
 
         def __init__(
@@ -177,7 +182,7 @@ def make_session(
 
 
 @cache
-def streaming_model_class(architecture: str) -> type:
+def streaming_model_class(architecture: str) -> type[Any]:
     """Model class that ignores compact (evicted) records when gathering spatial memory.
 
     Parameters
@@ -193,12 +198,17 @@ def streaming_model_class(architecture: str) -> type:
         conditioning frames and only the ``k`` most recent tracked frames (an
         approximation: fewer memory keys, faster, results differ).
     """
+    Base: type[Any]
     if architecture == "edgetam_video":
-        from transformers import EdgeTamVideoModel as Base
-    else:
-        from transformers import Sam2VideoModel as Base
+        from transformers import EdgeTamVideoModel
 
-    class StreamingModel(Base):  # type: ignore[valid-type, misc]
+        Base = EdgeTamVideoModel
+    else:
+        from transformers import Sam2VideoModel
+
+        Base = Sam2VideoModel
+
+    class StreamingModel(Base):
         #: At most this many recent non-conditioning frames are attended to
         #: (``None``: the model's ``num_maskmem - 1``); see :func:`set_memory_frames`.
         memory_frames: int | None = None

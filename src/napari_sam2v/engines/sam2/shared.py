@@ -115,7 +115,9 @@ def install_shared_first_attention(model: nn.Module) -> SharedAttention | None:
 def uninstall_shared_first_attention(model: nn.Module) -> None:
     """Undo :func:`install_shared_first_attention` (the wrapped forward comes back)."""
     module = _first_self_attention(model)
-    current = None if module is None else module.__dict__.get("forward")
+    if module is None:
+        return
+    current = module.__dict__.get("forward")
     if not isinstance(current, SharedAttention):
         return
     if current.replaced is None:
