@@ -2,6 +2,7 @@
 # Install napari-sam2v with its test extras into ./.venv and run the test suite.
 # GUI tests run napari under a virtual X server (xvfb-run); the system libraries
 # Qt needs are installed with apt-get when missing (needs root or sudo).
+# ruff and mypy check the code first (settings in pyproject.toml).
 # Extra arguments are passed to pytest, e.g. scripts/test.sh -m slow
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "warning: cannot install ${missing[*]} (no apt-get); GUI tests may be skipped" >&2
     fi
 fi
+
+echo "==> static checks: ruff (lint) and mypy (type hints)"
+.venv/bin/ruff check --quiet .
+.venv/bin/python -m mypy
 
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export MPLBACKEND=Agg

@@ -31,7 +31,7 @@ def tab_beside_plugin_docks(widget: QWidget) -> None:
     """
     if getattr(widget, "_tab_checked", False):
         return
-    widget._tab_checked = True  # type: ignore[attr-defined]
+    widget._tab_checked = True
     QTimer.singleShot(0, lambda: _tab(widget))
 
 

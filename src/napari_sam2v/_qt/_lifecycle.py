@@ -14,6 +14,7 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import QMainWindow
 
+from napari_sam2v._qt._widget_mixin import WidgetMixin
 from napari_sam2v.errors import Sam2vError
 
 __all__ = ["CLOSE_WAIT_S", "DockLifecycle"]
@@ -22,7 +23,7 @@ __all__ = ["CLOSE_WAIT_S", "DockLifecycle"]
 CLOSE_WAIT_S = 30.0
 
 
-class DockLifecycle:
+class DockLifecycle(WidgetMixin):
     """Mixin of :class:`~napari_sam2v._qt.tracker_widget.TrackerWidget` (before QWidget).
 
     Relies on the widget's ``session``, ``prompt_layers``, ``jobs``, ``_cancel``,
@@ -119,7 +120,12 @@ class DockLifecycle:
         if self.prompt_layers is not None:
             self.prompt_layers.disconnect()
         if self.jobs.active:
-            self.jobs.busy_changed.connect(lambda busy: busy or self._close_session())
+
+            def close_when_idle(busy: bool) -> None:
+                if not busy:
+                    self._close_session()
+
+            self.jobs.busy_changed.connect(close_when_idle)
         else:
             self._close_session()
 

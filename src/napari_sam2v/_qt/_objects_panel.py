@@ -116,7 +116,8 @@ class ObjectsPanel(QWidget):
             "Delete object",
             f"Delete object {oid}, its prompts and its pixels on every frame of the result "
             "store? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            # PyQt5's stubs type this flag combination as int; Qt accepts it
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,  # type: ignore[arg-type]
             QMessageBox.StandardButton.Cancel,
         )
         if answer == QMessageBox.StandardButton.Yes:

@@ -27,6 +27,7 @@ class PlotCanvas(QWidget):
     @property
     def figure(self) -> Figure:
         """The figure on show."""
+        assert self.canvas is not None  # __init__ shows an empty figure
         return self.canvas.figure
 
     def set_figure(self, figure: Figure) -> None:

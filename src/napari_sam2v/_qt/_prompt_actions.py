@@ -17,12 +17,13 @@ from qtpy.QtWidgets import QFileDialog
 
 from napari_sam2v._qt._models import engine_choice
 from napari_sam2v._qt._prompt_layers import PromptEdits
+from napari_sam2v._qt._widget_mixin import WidgetMixin
 from napari_sam2v.session import TrackingSession
 
 __all__ = ["PromptActions"]
 
 
-class PromptActions:
+class PromptActions(WidgetMixin):
     """Prompt edits as worker jobs (mixed into the tracker dock)."""
 
     form: Any

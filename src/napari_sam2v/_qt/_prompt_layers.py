@@ -218,7 +218,7 @@ class PromptLayers:
         oids = self.shapes.features.get("object_id", ())
         if len(oids) != len(self.shapes.data):
             return PromptEdits()
-        boxes = {}
+        boxes: dict[Key, Box | None] = {}
         for verts, oid in zip(self.shapes.data, oids, strict=True):
             frame, box = _box_of(verts)
             drawn = self._drawn_boxes.get((frame, int(oid)))
@@ -246,7 +246,7 @@ class PromptLayers:
             return
         if action == "removing":
             oids = self.shapes.features.get("object_id", ())
-            removed = {}
+            removed: dict[Key, Box | None] = {}
             for index in event.data_indices:
                 if index < len(oids):
                     removed[(_box_of(self.shapes.data[index])[0], int(oids[index]))] = None
@@ -271,12 +271,11 @@ class PromptLayers:
         ndim = self.points.ndim
         for prompt in session.prompts:
             lead = [prompt.frame] + [0] * (ndim - 3)
-            if prompt.points is not None:
-                for (x, y), label in zip(prompt.points, prompt.labels, strict=True):
-                    rows.append([*lead, y, x])
-                    oids.append(prompt.object_id)
-                    labels.append(int(label))
-                    faces.append(colors.get(prompt.object_id, "#ffffff") if label else _BACKGROUND)
+            for (x, y), label in zip(*prompt.clicks, strict=True):
+                rows.append([*lead, y, x])
+                oids.append(prompt.object_id)
+                labels.append(int(label))
+                faces.append(colors.get(prompt.object_id, "#ffffff") if label else _BACKGROUND)
             if prompt.box is not None:
                 x0, y0, x1, y1 = prompt.box
                 boxes.append([[*lead, y, x] for y, x in ((y0, x0), (y0, x1), (y1, x1), (y1, x0))])

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from napari_sam2v._qt._widget_mixin import WidgetMixin
 from napari_sam2v.session import PropagationProgress
 
 __all__ = ["PropagationControls"]
 
 
-class PropagationControls:
+class PropagationControls(WidgetMixin):
     """Propagate, show progress, cancel and resume (mixed into the tracker dock)."""
 
     form: Any
