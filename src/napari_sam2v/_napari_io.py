@@ -8,6 +8,7 @@ erase tools write straight to disk), and the prompts as Points (clicks) and Shap
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = [
     "STORE_KEY",
     "UNPROMPTED_LABEL_COLOR",
     "VIDEO_SUFFIXES",
+    "channel_colormaps",
     "get_result_reader",
     "get_video_reader",
     "label_colors",
@@ -80,30 +82,62 @@ def label_colors(objects: dict[int, str]) -> dict[int | None, str]:
     Label values that are no object (a new label painted by hand) are drawn in
     :data:`UNPROMPTED_LABEL_COLOR`, so a user's paint never becomes invisible.
     """
-    return {None: UNPROMPTED_LABEL_COLOR, 0: "transparent", **objects}
+    colors: dict[int | None, str] = {None: UNPROMPTED_LABEL_COLOR, 0: "transparent"}
+    colors.update(objects.items())
+    return colors
 
 
-def video_layer(path: str | Path, source: Any, calibration: Any) -> LayerData:
+#: napari's colours for the layers of one multi-channel image (its ``channel_axis`` defaults).
+_TWO_CHANNELS = ("magenta", "green")
+_MORE_CHANNELS = ("cyan", "magenta", "yellow", "blue", "green", "red")
+
+
+def channel_colormaps(n_channels: int) -> list[str]:
+    """Colormaps for the ``n_channels`` layers of one image, as napari picks them."""
+    if n_channels == 1:
+        return ["gray"]
+    if n_channels == 2:
+        return list(_TWO_CHANNELS)
+    return list(itertools.islice(itertools.cycle(_MORE_CHANNELS), n_channels))
+
+
+def video_layer(
+    path: str | Path,
+    source: Any,
+    calibration: Any,
+    *,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> LayerData:
     """The Image layer data of a video file opened with :func:`~napari_sam2v.io.open_video`.
 
     The frames stay lazy (dask). The layer is scaled by ``calibration`` and carries it
     in its metadata, with the file's path for a camera video, so the tracker records
     both in the result store (it references such a video instead of copying it).
+    Multi-channel (non-RGB) frames become one ``(t, y, x)`` layer per channel
+    (napari's ``channel_axis``), each with ``metadata["channel"]``: napari lines
+    layers up by their last axes, so only then do they line up with the
+    ``(t, y, x)`` result. ``name`` and ``metadata`` replace the defaults (the file's
+    stem; its calibration and, for a camera video, its path).
     """
     scale, units = layer_axes(calibration)
     rgb = source.ndim == 4 and source.shape[-1] in (3, 4)
-    if source.ndim == 4 and not rgb:  # (t, y, x, c): channels last, unscaled
-        scale, units = (*scale, 1.0), (*units, "pixel")
-    metadata: dict[str, Any] = {"calibration": calibration.to_dict()}
-    if source.metadata.kind == "video":  # referenced by the store, never copied
-        metadata["video_path"] = str(path)
-    kwargs = {
-        "name": Path(path).stem,
-        "rgb": rgb,
-        "scale": list(scale),
-        "units": list(units),
-        "metadata": metadata,
-    }
+    if metadata is None:
+        metadata = {"calibration": calibration.to_dict()}
+        if source.metadata.kind == "video":  # referenced by the store, never copied
+            metadata["video_path"] = str(path)
+    name = name or Path(path).stem
+    kwargs: dict[str, Any] = {"scale": list(scale), "units": list(units)}
+    if source.ndim == 4 and not rgb:  # (t, y, x, c): one layer per channel
+        n_channels = int(source.shape[-1])
+        kwargs.update(
+            channel_axis=3,
+            name=[f"{name} (channel {c})" for c in range(n_channels)],
+            metadata=[{**metadata, "channel": c} for c in range(n_channels)],
+            colormap=channel_colormaps(n_channels),
+        )
+    else:
+        kwargs.update(name=name, rgb=rgb, metadata=metadata)
     return source.to_dask(), kwargs, "image"
 
 
@@ -164,14 +198,19 @@ def read_result(path: str | list[str]) -> list[LayerData]:
             stacklevel=2,
         )
     if source is not None:  # scaled as any video, channels of microscopy included
-        data, kwargs, kind = video_layer(result.path, source, result.calibration)
         # keep the calibration (time is in frames on the layer); the video is the store's
-        meta = {**kwargs["metadata"], **owner}
-        meta.pop("video_path", None)
+        meta: dict[str, Any] = {"calibration": result.calibration.to_dict(), **owner}
         if result.video_path:
             meta["video_path"] = str(result.video_path)
-        kwargs.update(name=f"{result.path.stem} video", metadata=meta)
-        layers.append((data, kwargs, kind))
+        layers.append(
+            video_layer(
+                result.path,
+                source,
+                result.calibration,
+                name=f"{result.path.stem} video",
+                metadata=meta,
+            )
+        )
     colors = label_colors({o.id: o.color for o in result.objects})
     layers.append(
         (

@@ -265,38 +265,6 @@ def test_a_store_opened_in_napari_is_rescaled_by_a_saved_calibration(
     assert open_result(tmp_path / "r.zarr").calibration.pixel_size == 2.5
 
 
-def test_a_multichannel_store_opens_and_rescales_on_its_image_axes(
-    tmp_path, make_napari_viewer, wait_jobs
-) -> None:
-    """Microscopy channels last: the reader opens the store, a save scales y and x, not c."""
-    import tifffile
-
-    from napari_sam2v.io import open_video
-    from napari_sam2v.io.prompt_files import Prompts
-    from napari_sam2v.prompts import Prompt
-    from napari_sam2v.store.pipeline import track
-    from tests.conftest import make_disk_video
-
-    frames, _ = make_disk_video(4, (48, 64), starts=((24.0, 30.0),), velocity=((0.0, 1.0),))
-    two = np.stack([frames, frames[:, ::-1]], axis=1)  # (t, c, y, x), as ImageJ writes it
-    tifffile.imwrite(tmp_path / "two.tif", two, imagej=True, metadata={"axes": "TCYX"})
-    prompts = Prompts([], [Prompt(0, 1, points=[[30, 24]])])
-    video = open_video(tmp_path / "two.tif")
-    track(video, prompts, tmp_path / "c.zarr", engine=create_engine("classic"), channel=0)
-    viewer = make_napari_viewer()
-    layers = viewer.open(str(tmp_path / "c.zarr"), plugin="napari-sam2v")
-    image = layers[0]
-    assert image._type_string == "image" and image.data.shape == (4, 48, 64, 2)
-    _, results = viewer.window.add_plugin_dock_widget("napari-sam2v", "Tracking results")
-    results.calibration.pixel_size.value = 0.5
-    results.calibration.unit.value = "um"
-    results.save_calibration()
-    wait_jobs(results)
-    np.testing.assert_allclose(image.scale, (1.0, 0.5, 0.5, 1.0))
-    assert [str(u) for u in image.units] == ["pixel", "micrometer", "micrometer", "pixel"]
-    np.testing.assert_allclose(layers[1].scale, (1.0, 0.5, 0.5))  # the labels match it
-
-
 def test_results_dock_keeps_each_stores_tables_apart(tmp_path, make_napari_viewer, wait_jobs):
     """Picking another store drops the first one's tables; a save measures again."""
     import tifffile

@@ -12,7 +12,7 @@ from napari_sam2v.errors import InputError
 from napari_sam2v.io import VideoMetadata, layer_fields
 from napari_sam2v.types import Calibration
 
-__all__ = ["ChannelsLast", "LayerVideo", "default_store", "video_from_layer"]
+__all__ = ["ChannelsLast", "LayerVideo", "default_store", "layer_source_path", "video_from_layer"]
 
 
 class ChannelsLast:
@@ -56,6 +56,9 @@ class LayerVideo:
         Calibration from the layer metadata, else from its scale.
     is_sample : bool
         Whether the layer is a bundled sample (its folder is not for results).
+    channel : int or None
+        For one channel of a multi-channel file (a layer split from a channel stack):
+        that channel of ``video_path``.
     """
 
     frames: Any
@@ -64,6 +67,7 @@ class LayerVideo:
     video_path: str | None
     calibration: Calibration
     is_sample: bool = False
+    channel: int | None = None
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -81,7 +85,8 @@ def _calibration(layer: Any) -> Calibration:
     return VideoMetadata(**layer_fields(layer)).calibration
 
 
-def _video_path(layer: Any) -> str | None:
+def layer_source_path(layer: Any) -> str | None:
+    """The file a layer's frames come from, as its metadata or napari's reader says."""
     meta = getattr(layer, "metadata", {}) or {}
     for key in ("video_path", "source_path", "path"):
         if meta.get(key):
@@ -127,9 +132,16 @@ def video_from_layer(layer: Any) -> LayerVideo:
     if not rgb and ndim == 4:
         n_channels = int(data.shape[1])
         frames = ChannelsLast(data) if n_channels > 1 else _squeeze_channel(data)
-    is_sample = bool((getattr(layer, "metadata", {}) or {}).get("sample"))
+    meta = getattr(layer, "metadata", {}) or {}
+    channel = meta.get("channel") if ndim == 3 and not rgb else None
     return LayerVideo(
-        frames, n_channels, rgb, _video_path(layer), _calibration(layer), is_sample=is_sample
+        frames,
+        n_channels,
+        rgb,
+        layer_source_path(layer),
+        _calibration(layer),
+        is_sample=bool(meta.get("sample")),
+        channel=channel if isinstance(channel, int) and channel >= 0 else None,
     )
 
 

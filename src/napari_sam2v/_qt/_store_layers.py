@@ -13,8 +13,10 @@ from typing import Any
 from napari.layers import Image, Tracks
 
 from napari_sam2v._napari_io import STORE_KEY, layer_axes
+from napari_sam2v.errors import StoreExistsError
 
 __all__ = [
+    "create_session_store",
     "drop_reader_layers",
     "refill_tracks",
     "rescale_store_layers",
@@ -66,8 +68,10 @@ def rescale_store_layers(viewer: Any, path: str, calibration: Any) -> list[str]:
     for layer in store_layers(viewer, path):
         new_scale = [float(v) for v in layer.scale]
         new_units = [str(u) for u in layer.units]
-        # t, y, x lead every such layer; microscopy channels, if any, come last
-        for axis, value, unit in zip((0, 1, 2), scale, units, strict=True):
+        # time is the first axis, y and x the last two (multi-channel frames are one
+        # (t, y, x) layer per channel; a (t, c, y, x) layer keeps its channel unscaled)
+        n = len(new_scale)
+        for axis, value, unit in zip((0, n - 2, n - 1), scale, units, strict=True):
             new_scale[axis], new_units[axis] = value, unit
         layer.units = new_units
         layer.scale = new_scale
@@ -123,3 +127,15 @@ def drop_reader_layers(viewer: Any, store: str | Path) -> list[str]:
     for layer in removed:
         viewer.layers.remove(layer)
     return [layer.name for layer in removed]
+
+
+def create_session_store(session: Any, path: Path, overwrite: bool) -> Any:
+    """Create the session's store; a path that holds a store is explained for the dock."""
+    try:
+        return session.create_store(path, overwrite=overwrite)
+    except StoreExistsError:
+        raise StoreExistsError(
+            f"{path} already holds a result store: press Reopen store to continue it, "
+            "or type another store path to start afresh",
+            path=path,
+        ) from None

@@ -17,6 +17,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
 from napari_sam2v._napari_io import STORE_KEY, label_colors
+from napari_sam2v._qt._channels import add_frames_layer, layer_to_track
 from napari_sam2v._qt._docking import tab_beside_plugin_docks
 from napari_sam2v._qt._frames import layer_frame, show_frame
 from napari_sam2v._qt._jobs import JobRunner
@@ -34,9 +35,9 @@ from napari_sam2v._qt._models import (
 from napari_sam2v._qt._prompt_actions import PromptActions
 from napari_sam2v._qt._prompt_layers import PromptLayers
 from napari_sam2v._qt._propagation import PropagationControls
-from napari_sam2v._qt._store_layers import drop_reader_layers, store_of
+from napari_sam2v._qt._store_layers import create_session_store, drop_reader_layers, store_of
 from napari_sam2v._qt._tracker_form import HELP, TrackerForm
-from napari_sam2v.errors import Sam2vError, StoreExistsError
+from napari_sam2v.errors import Sam2vError
 from napari_sam2v.session import TrackingSession
 
 __all__ = ["COPY_IN_WORKER", "LABELS_NAME", "TrackerWidget"]
@@ -68,6 +69,8 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         #: The masks of the last preview (click, box, undo, ...), if any.
         self.last_result: Any = None
         self._label_colors: tuple[Any, dict[int, str]] | None = None
+        #: The store path this dock filled in itself (a picked layer's default), if any.
+        self._default_store: str | None = None
         self._cancel = threading.Event()
         self._last_refresh = 0.0
         self.form = TrackerForm()
@@ -177,16 +180,30 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             video = video_from_layer(layer) if layer is not None else None
         except Sam2vError:
             video = None
-        multi = video is not None and video.n_channels > 1
-        f.channel_label.setVisible(multi)
-        f.channel_spin.setVisible(multi)
-        if multi:
-            f.channel_spin.setRange(0, video.n_channels - 1)
+        channels = video.n_channels if video is not None else 1
+        f.channel_label.setVisible(channels > 1)
+        f.channel_spin.setVisible(channels > 1)
+        if channels > 1:
+            f.channel_spin.setRange(0, channels - 1)
         opened_from = store_of(layer) if layer is not None else None
         if opened_from and self.session is None:  # the frames of a store (File > Open)
             f.store_edit.setText(str(opened_from))
-        elif video is not None and not f.store_edit.text():
-            f.store_edit.setText(str(default_store(layer.name, video)))
+        elif layer is not None and video is not None and self._store_is_default():
+            # a default follows the picked layer; a path the user gave stays
+            self._default_store = str(default_store(layer.name, video))
+            f.store_edit.setText(self._default_store)
+
+    def _store_is_default(self) -> bool:
+        text = self.form.store_edit.text()
+        return not text or text == self._default_store
+
+    def _usable_layer(self) -> Image | None:
+        """The picked layer; a ``(t, c, y, x)`` stack is first split into its channels."""
+        picked = self._picked_layer()
+        layer = layer_to_track(self.viewer, picked, self.form.channel_spin.value())
+        if layer is not picked:
+            self.form.layer_combo.setCurrentText(layer.name)
+        return layer
 
     def _browse_store(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Result store (.zarr folder)")
@@ -203,7 +220,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         Returns ``False`` (after a notification) when the layer or store is unusable,
         ``True`` when the session started or its store is being created.
         """
-        layer = self._picked_layer()
+        layer = self._usable_layer()
         path = Path(store or self.form.store_edit.text()).expanduser()
         if layer is None:
             show_warning("Pick an image layer first (File > Open, or a sample).")
@@ -220,7 +237,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             engine, options = engine_choice(self.form)
             session = TrackingSession(
                 video.frames,
-                channel=self.form.channel_spin.value() if video.n_channels > 1 else None,
+                channel=self.form.channel_spin.value() if video.n_channels > 1 else video.channel,
                 engine=engine,
                 engine_options=options,
                 calibration=video.calibration,
@@ -234,7 +251,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             self.form.status.setText(f"Copying {copied / 2**20:.0f} MiB of frames into {path}…")
             job = self.jobs.start(
                 "session start",
-                _create_store,
+                create_session_store,
                 session,
                 path,
                 overwrite,
@@ -243,7 +260,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             )
             return job is not None
         try:
-            _create_store(session, path, overwrite)
+            create_session_store(session, path, overwrite)
         except Sam2vError as exc:
             show_error(str(exc))
             return False
@@ -257,7 +274,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
 
     def open_store(self, path: str | Path) -> bool:
         """Reopen a result store: labels, prompts and objects; the picked layer is the video."""
-        layer = self._picked_layer()
+        layer = self._usable_layer()
         if self._holds(Path(path)):
             self._detach()  # reloading its own store: let go of it first
         try:
@@ -268,10 +285,8 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
             return False
         self._detach()  # the current session is closed only once the other one opened
         if layer is None:
-            frames = session.frames
-            data = frames.to_dask() if hasattr(frames, "to_dask") else frames
-            rgb = len(frames.shape) == 4 and frames.shape[-1] in (3, 4)
-            layer = self.viewer.add_image(data, name=Path(str(path)).stem, rgb=rgb)
+            name = Path(str(path)).stem
+            layer = add_frames_layer(self.viewer, session.frames, name, channel=session.channel)
         drop_reader_layers(self.viewer, session.store.path)
         self._attach(session, layer)
         show_engine_choice(self.form, session.engine_name, session.engine_options)
@@ -335,6 +350,8 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         """Give the Labels layer the objects' colours (only when they changed: it is slow)."""
         from napari.utils.colormaps import DirectLabelColormap
 
+        if self.session is None:
+            return
         colors = {o.id: o.color for o in self.session.objects}
         if (self.labels_layer, colors) == self._label_colors:
             return
@@ -343,6 +360,8 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
 
     def _show_session(self) -> None:
         session = self.session
+        if session is None or self.prompt_layers is None:
+            return
         self.form.objects.set_objects(session.objects, session.current_object)
         self.prompt_layers.show(session)
         self._color_labels()
@@ -448,6 +467,8 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
 
     def _jump_to_warning(self, item: QListWidgetItem) -> None:
         frame, oid = item.data(Qt.ItemDataRole.UserRole)
+        if self.session is None:
+            return
         self.jump_to_frame(frame)
         self._set_current_object(oid)
         self.form.objects.set_objects(self.session.objects, oid)
@@ -468,18 +489,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         Opened beside the Results dock, it becomes a tab of it (full height).
         """
         super().showEvent(event)
-        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        scroll_bar = self._scroll.verticalScrollBar()
+        bar = scroll_bar.sizeHint().width() if scroll_bar is not None else 0
         self.setMinimumWidth(self.form.minimumSizeHint().width() + bar + 8)
         tab_beside_plugin_docks(self)
-
-
-def _create_store(session: TrackingSession, path: Path, overwrite: bool) -> Any:
-    """Create the session's store; a path that holds a store is explained for the dock."""
-    try:
-        return session.create_store(path, overwrite=overwrite)
-    except StoreExistsError:
-        raise StoreExistsError(
-            f"{path} already holds a result store: press Reopen store to continue it, "
-            "or type another store path to start afresh",
-            path=path,
-        ) from None
