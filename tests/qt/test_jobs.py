@@ -138,3 +138,20 @@ def test_a_generator_job_runs_to_its_end_when_its_worker_is_quit(qtbot) -> None:
     assert ended.wait(10)
     qtbot.waitUntil(lambda: not runner.active, timeout=10_000)
     assert seen == [0, 1, 2, 3]
+
+
+def test_napari_lists_a_running_job_by_its_name(make_napari_viewer, qtbot) -> None:
+    """napari's task list (and its close-confirm dialog) names the job, not a function."""
+    import threading
+
+    from napari_sam2v._qt._jobs import JobRunner
+
+    viewer = make_napari_viewer()
+    runner = JobRunner()
+    release = threading.Event()
+    runner.start("propagation", release.wait, 10)
+    tasks = viewer.window._task_status_manager
+    qtbot.waitUntil(lambda: any("Executing" in s for s in tasks.get_status()), timeout=10_000)
+    assert tasks.get_status() == ["napari-worker: Executing napari-sam2v propagation"]
+    release.set()
+    qtbot.waitUntil(lambda: not runner.active, timeout=10_000)

@@ -85,6 +85,24 @@ def _drive(func: Callable[..., Generator[Any, Any, Any]], emit: Callable[[Any], 
     return run
 
 
+class _Named:
+    """A worker's function under the job's name.
+
+    napari lists a running worker as ``Executing <function>``, for instance in the
+    dialog that asks whether to close the viewer mid-run; this reads "Executing
+    napari-sam2v propagation" there instead of an internal function's name.
+    """
+
+    def __init__(self, job: str, func: Callable[..., Any]) -> None:
+        self.job, self._func = job, func
+
+    def __call__(self, *args: Any) -> Any:
+        return self._func(*args)
+
+    def __repr__(self) -> str:
+        return f"napari-sam2v {self.job}"
+
+
 class _Relay(QObject):
     """Carries a generator job's values to the GUI thread (queued signal)."""
 
@@ -162,7 +180,7 @@ class JobRunner(QObject):
             wrapped = _drive(_guard_gen(job, func), relay.yielded.emit)
         else:
             wrapped = _guard(job, func)
-        worker = create_worker(wrapped, *args, _start_thread=False)
+        worker = create_worker(_Named(job, wrapped), *args, _start_thread=False)
         worker.relay = relay
         self._workers.add(worker)
 
@@ -185,7 +203,12 @@ class JobRunner(QObject):
 
         worker.returned.connect(returned)
         if on_yield is not None:
-            relay.yielded.connect(lambda value: self._alive() and on_yield(value))
+
+            def relay_yield(value: Any) -> None:
+                if self._alive():
+                    on_yield(value)
+
+            relay.yielded.connect(relay_yield)
         worker.finished.connect(finished)
         if on_finished is not None:
             worker.finished.connect(on_finished)
