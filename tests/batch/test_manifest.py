@@ -180,6 +180,17 @@ def test_all_row_problems_are_reported_at_once(folder: Path) -> None:
     assert "row 4" not in message
 
 
+def test_a_wrong_value_beside_its_unit_is_one_problem(folder: Path) -> None:
+    """A negative pixel size is reported as such, not as a missing one next to its unit."""
+    text = "video,prompts,pixel_size,unit,frame_interval,time_unit\na.tif,a.json,-2,um,x,s\n"
+    with pytest.raises(InputError) as info:
+        read_manifest(write(folder, text))
+    message = str(info.value)
+    assert "column 'pixel_size' must be a positive finite number, got '-2'" in message
+    assert "column 'frame_interval' must be a number, got 'x'" in message
+    assert "is empty" not in message
+
+
 def test_many_problems_are_summarised(folder: Path) -> None:
     rows = "".join(f"missing{i}.tif,a.json\n" for i in range(12))
     with pytest.raises(InputError, match="and 4 more"):

@@ -234,9 +234,10 @@ def _parse_row(
         fields["model"] = _model_cell(record["model"], base)
     if record.get("name"):
         fields["name"] = record["name"]
-    if "unit" in fields and "pixel_size" not in fields:
+    # a unit needs its value; a value that is there but wrong has its own problem above
+    if "unit" in fields and not record.get("pixel_size"):
         problems.append("column 'unit' is set but 'pixel_size' is empty")
-    if "time_unit" in fields and "frame_interval" not in fields:
+    if "time_unit" in fields and not record.get("frame_interval"):
         problems.append("column 'time_unit' is set but 'frame_interval' is empty")
     return fields, problems
 
