@@ -10,7 +10,7 @@ import pytest
 
 from napari_sam2v.engines import Direction, Engine, EngineInfo, FrameResult, ObjectScore
 from napari_sam2v.engines.base import propagation_order
-from napari_sam2v.errors import EngineError, PromptError
+from napari_sam2v.errors import EngineError, InputError, PromptError
 from napari_sam2v.prompts import Prompt
 from napari_sam2v.session import FramePrompt, PropagationProgress, TrackingSession
 from napari_sam2v.types import default_color
@@ -313,6 +313,12 @@ def test_prefetch_goes_to_the_engine(session: TrackingSession) -> None:
 def test_frames_must_be_a_video() -> None:
     with pytest.raises(EngineError, match="axes"):
         TrackingSession(np.zeros((32, 32)))
+
+
+def test_frames_too_small_for_the_engines_are_refused_at_once() -> None:
+    """Before a store is made for them (the dock made one, then refused every click)."""
+    with pytest.raises(InputError, match=r"frames of 7x6 pixels are too small \(min 8x8\)"):
+        TrackingSession(np.zeros((4, 6, 7), np.uint8), engine="classic")
 
 
 # -- the result store binding -------------------------------------------------------------

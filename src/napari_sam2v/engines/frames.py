@@ -20,7 +20,25 @@ import numpy as np
 
 from napari_sam2v.errors import InputError
 
-__all__ = ["FrameNormalizer", "frame_count", "frame_shape"]
+__all__ = ["MIN_FRAME_SIZE", "FrameNormalizer", "check_frame_size", "frame_count", "frame_shape"]
+
+#: Smallest frame height and width (pixels) the engines accept.
+MIN_FRAME_SIZE = 8
+
+
+def check_frame_size(height: int, width: int) -> None:
+    """Refuse frames smaller than :data:`MIN_FRAME_SIZE` on a side.
+
+    Raises
+    ------
+    InputError
+        If ``height`` or ``width`` is below :data:`MIN_FRAME_SIZE`.
+    """
+    if height < MIN_FRAME_SIZE or width < MIN_FRAME_SIZE:
+        raise InputError(
+            f"frames of {width}x{height} pixels are too small "
+            f"(min {MIN_FRAME_SIZE}x{MIN_FRAME_SIZE})"
+        )
 
 
 def frame_count(frames: Any) -> int:
@@ -68,8 +86,7 @@ class FrameNormalizer:
             raise InputError(f"frames must have axes (t, y, x) or (t, y, x, c); got shape {shape}")
         if shape[0] < 1:
             raise InputError("the video has no frames")
-        if shape[1] < 8 or shape[2] < 8:
-            raise InputError(f"frames of {shape[2]}x{shape[1]} pixels are too small (min 8x8)")
+        check_frame_size(int(shape[1]), int(shape[2]))
         self.frames = frames
         self.n_frames = int(shape[0])
         self.shape = (int(shape[1]), int(shape[2]))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.engines import Engine, EngineInfo, FrameResult, create_engine
+from napari_sam2v.engines.frames import check_frame_size
 from napari_sam2v.errors import EngineError, PromptError, StoreError
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.session.binding import StoreBindingMixin
@@ -67,6 +68,7 @@ class TrackingSession(ObjectsMixin, StoreBindingMixin, PropagationMixin):
         shape = tuple(getattr(frames, "shape", ()))
         if len(shape) not in (3, 4):
             raise EngineError(f"frames must have axes (t, y, x) or (t, y, x, c); got {shape}")
+        check_frame_size(int(shape[1]), int(shape[2]))  # before a store is made for them
         self.frames = frames
         self.channel = channel
         self.n_frames = int(shape[0])
