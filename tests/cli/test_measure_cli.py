@@ -116,10 +116,34 @@ def test_channel_of_a_multichannel_image(tmp_path: Path) -> None:
     proc = cli("measure", store, "--out", tmp_path / "c0", "--image", multi)  # tracked channel
     assert proc.returncode == 0, proc.stderr
     _assert_measured_in(tmp_path / "c0", store, gray)
+    # the store's copy holds channel 0: channel 1 comes from the unchanged input file
+    proc = cli("measure", store, "--out", tmp_path / "s1", "--intensity", "--channel", 1)
+    assert proc.returncode == 0, proc.stderr
+    _assert_measured_in(tmp_path / "s1", store, other)
+    proc = cli("measure", store, "--out", tmp_path / "s0", "--intensity", "--channel", 0)
+    assert proc.returncode == 0, proc.stderr
+    _assert_measured_in(tmp_path / "s0", store, gray)
+    multi.rename(tmp_path / "moved.tif")
     proc = cli("measure", store, "--out", tmp_path / "x", "--intensity", "--channel", 1)
     assert proc.returncode == 2
-    assert "gives the tracked channel only" in proc.stderr
+    assert "its copy of the frames holds the tracked channel 0 only" in proc.stderr
     assert "--image PATH --channel 1" in proc.stderr
+    assert not (tmp_path / "x" / "frames.csv").exists()
+
+
+def test_another_channel_than_the_copy_is_never_the_copy(tmp_path: Path) -> None:
+    """Channel 0 of a store that tracked (and copied) channel 1 is the file's channel 0."""
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    gray = tifffile.imread(video)
+    triple = (gray.astype(np.uint32) * 3).astype(np.uint16)
+    multi = _tcyx_tiff(tmp_path / "two.tif", triple, gray)
+    store = tmp_path / "two.zarr"
+    track(multi, prompts, store, engine="classic", channel=1)
+    proc = cli("measure", store, "--out", tmp_path / "c0", "--intensity", "--channel", 0)
+    assert proc.returncode == 0, proc.stderr
+    _assert_measured_in(tmp_path / "c0", store, triple)
+    image = open_result(store).open_image(channel=1)
+    np.testing.assert_array_equal(image[2], gray[2])
 
 
 def test_image_of_the_tracked_channel_alone_and_a_channel_it_lacks(tmp_path: Path) -> None:

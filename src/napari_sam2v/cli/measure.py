@@ -95,11 +95,11 @@ def _tracked_channel(result: Any) -> int | None:
 def _image_from_store(result: Any, args: argparse.Namespace) -> Any:
     """The store's copy of the frames (or its unchanged input file), one channel if asked.
 
-    A referenced file (no copy in the store) has all its channels, so any of them can
-    be asked for; a copy holds the tracked channel only, or every channel.
+    Channels are numbered as in the input file. A copy of the tracked channel alone
+    gives that channel; another one comes from the input file while it is unchanged
+    (:meth:`~napari_sam2v.store.Result.open_image`).
     """
-    referenced = args.channel is not None and not result.image_copied
-    video = result.open_image(channel=args.channel if referenced else None)
+    video = result.open_image(channel=args.channel)
     if video is None:
         from napari_sam2v.store.pipeline import COPY_LIMIT_BYTES
 
@@ -110,23 +110,7 @@ def _image_from_store(result: Any, args: argparse.Namespace) -> Any:
             f"{where} is no longer at its recorded path, or has changed: give the frames "
             "with --image PATH (the video that was tracked)"
         )
-    if args.channel is None or referenced:
-        return video
-    if video.ndim == 4:
-        n_channels = video.shape[3]
-        video.close()
-        if args.channel >= n_channels:
-            raise InputError(
-                f"--channel {args.channel}: the frames of {args.result} have {n_channels} "
-                f"channels (0..{n_channels - 1})"
-            )
-        return result.open_image(channel=args.channel)
-    if args.channel in (0, _tracked_channel(result)):
-        return video  # the store kept the tracked channel only
-    raise InputError(
-        f"--channel {args.channel}: {args.result} gives the tracked channel only; to measure "
-        f"another, give the multi-channel file: --image PATH --channel {args.channel}"
-    )
+    return video
 
 
 def _image_from_file(args: argparse.Namespace, result: Any) -> Any:

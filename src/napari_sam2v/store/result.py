@@ -218,12 +218,37 @@ class Result:
         from napari_sam2v.io import open_video
 
         image = self._meta.get("image")
+        source = self._meta.get("source") or {}
         if image:
             import zarr
 
+            axes = str(image.get("axes") or "").upper()  # how the store wrote it: TYX or TCYX
+            tracked = source.get("channel")
+            if channel is not None and axes == "TYX" and tracked is not None:
+                # the copy holds the tracked channel alone, under its number in the input
+                if int(channel) != int(tracked):
+                    return self._other_channel(int(channel), int(tracked))
+                channel = None
             arr = zarr.open_array(str(self.path / image["path"]), mode="r")
-            axes = image.get("axes")  # how the store wrote it: "tyx" or "tcyx"
-            return open_video(arr, channel=channel, axes=str(axes).upper() if axes else None)
+            return open_video(arr, channel=channel, axes=axes or None)
+        return self._open_source(channel)
+
+    def _other_channel(self, channel: int, tracked: int) -> Any:
+        """Channel ``channel`` of the unchanged input file, beside a copy of ``tracked``."""
+        video = self._open_source(channel)
+        if video is None:
+            where = f" {self.video_path}" if self.video_path else ""
+            raise InputError(
+                f"{self.path}: its copy of the frames holds the tracked channel {tracked} "
+                f"only, and its input file{where} is gone or has changed: give the "
+                f"multi-channel file for channel {channel} (--image PATH --channel {channel})"
+            )
+        return video
+
+    def _open_source(self, channel: int | None) -> Any:
+        """The referenced input file, if unchanged (see :meth:`open_image`)."""
+        from napari_sam2v.io import open_video
+
         source = self._meta.get("source") or {}
         path = source.get("path")
         if not path or not Path(path).exists():
