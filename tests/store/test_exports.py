@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_sam2v.errors import StoreError
+from napari_sam2v.errors import ExportError, StoreError
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.io.rle import rle_decode
 from napari_sam2v.prompts import Prompt
@@ -201,6 +201,46 @@ def test_png_instance_maps_are_16_bit_and_replace_an_earlier_export(tmp_path, re
             assert img.mode == "I;16"
             np.testing.assert_array_equal(np.asarray(img), truth[t])
     assert mine.read_text() == "kept"
+
+
+def test_png_export_never_replaces_frames_it_did_not_write(tmp_path, result):
+    """A folder of frames extracted from a video (ffmpeg's frame_%06d.png) is left alone."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(48):
+        (folder / f"frame_{t:06d}.png").write_bytes(b"a frame of the user's")
+    for mode in ("instance", "objects"):
+        target = folder if mode == "instance" else folder / "001_escape_HYPERLINK_x"
+        target.mkdir(exist_ok=True)
+        (target / "frame_000000.png").write_bytes(b"a frame of the user's")
+        with pytest.raises(
+            ExportError,
+            match="48 frame PNGs that no napari-sam2v export wrote"
+            if mode == "instance"
+            else "1 frame PNGs that no napari-sam2v",
+        ):
+            export_png(result, folder, mode=mode)
+    assert len(list(folder.glob("frame_*.png"))) == 48
+    assert {p.read_bytes() for p in folder.glob("frame_*.png")} == {b"a frame of the user's"}
+
+
+def test_per_object_png_includes_ids_painted_by_hand(tmp_path, result, disk_video):
+    """An id painted into the labels gets its folder, blank before it shows (as in COCO)."""
+    _, truth = disk_video
+    labels = result.labels_array(writable=True)
+    frame = np.asarray(labels[5])
+    frame[:4, :4] = 7
+    labels[5] = frame
+    files = export_png(result, tmp_path / "objs", mode="objects")
+    painted = tmp_path / "objs" / "007_object_7"
+    assert sorted(p.name for p in painted.glob("*.png")) == [
+        f"frame_{t:06d}.png" for t in range(12)
+    ]
+    assert len(files) == 36
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(painted / "frame_000005.png")) > 0, frame == 7
+    )
+    assert not np.asarray(Image.open(painted / "frame_000002.png")).any()
 
 
 def test_tiff_interval_of_a_frame_subset(tmp_path, result):

@@ -19,7 +19,7 @@ import numpy as np
 from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import ExportError, StoreError
 from napari_sam2v.io.rle import rle_encode
-from napari_sam2v.store.layout import atomic_write_json
+from napari_sam2v.store.layout import atomic_write_json, read_json
 from napari_sam2v.store.result import Result, open_result
 from napari_sam2v.types import Calibration, ObjectInfo
 
@@ -211,9 +211,17 @@ def export_png(
     Returns
     -------
     list of Path
-        The written files. Files ``frame_NNNNNN.png`` of an earlier export that this
-        one did not write are removed from the folders written to, so a folder
-        always holds one export.
+        The written files. Each folder gets a record of its frame files
+        (:data:`PNG_EXPORT_RECORD`); frame files an earlier export recorded there and
+        this one did not write are removed, so a folder always holds one export.
+
+    Raises
+    ------
+    ExportError
+        If a folder to write holds frame PNGs that no export wrote (nothing is
+        replaced).
+    StoreError
+        If ids above 65535 are asked for as a 16-bit instance map.
     """
     if mode not in ("instance", "objects"):
         raise StoreError(f"unknown PNG export mode {mode!r}: use 'instance' or 'objects'")
@@ -227,13 +235,27 @@ def export_png(
     root = _make_dir(Path(out_dir))
     idx = _frames(res, frames)
     masks = _mask_array(res)
-    written: list[Path] = []
-    folders = {}
-    if mode == "objects":
-        for obj in res.objects:
-            folder = _inside(root, root / f"{obj.id:03d}_{safe_name(obj.name)}")
+    names = {obj.id: obj.name for obj in res.objects}
+    folders: dict[int, Path] = {}
+    earlier: dict[Path, set[str]] = {}
+
+    def folder_of(oid: int) -> Path:
+        """The object's folder; an id painted by hand gets one too, blank before it shows."""
+        if oid not in folders:
+            name = safe_name(names.get(oid) or f"object {oid}")
+            folder = _inside(root, root / f"{oid:03d}_{name}")
+            earlier[folder] = _earlier_export(folder)
             folder.mkdir(exist_ok=True)
-            folders[obj.id] = folder
+            folders[oid] = folder
+        return folders[oid]
+
+    if mode == "instance":
+        earlier[root] = _earlier_export(root)
+    else:
+        for oid in names:
+            folder_of(oid)
+    written: list[Path] = []
+    done: list[int] = []
     for t in idx:
         labels = np.asarray(array[t])
         if mode == "instance":
@@ -243,24 +265,58 @@ def export_png(
             continue
         stack = np.asarray(masks[t]) if masks is not None else None
         frame_masks = _frame_masks(labels, stack, res.objects)
-        for obj in res.objects:
-            mask = frame_masks.get(obj.id, np.zeros(labels.shape, dtype=bool))
-            path = _inside(root, folders[obj.id] / f"frame_{t:06d}.png")
+        for oid in sorted(set(folders) | set(frame_masks)):
+            if oid not in folders:  # first seen on this frame: blank on the frames before
+                blank = np.zeros(labels.shape, np.uint8)
+                for before in done:
+                    path = folder_of(oid) / f"frame_{before:06d}.png"
+                    _write_png(path, blank)
+                    written.append(path)
+            mask = frame_masks.get(oid, np.zeros(labels.shape, dtype=bool))
+            path = _inside(root, folder_of(oid) / f"frame_{t:06d}.png")
             _write_png(path, mask.astype(np.uint8) * 255)
             written.append(path)
-    _remove_stale_frames({root} if mode == "instance" else set(folders.values()), set(written))
+        done.append(t)
+    _finish_export(earlier, written)
     return written
 
 
 _FRAME_PNG = re.compile(r"frame_\d{6}\.png")
+#: In every folder a PNG export writes: the frame files it wrote (JSON list).
+PNG_EXPORT_RECORD = ".napari-sam2v-png-export.json"
 
 
-def _remove_stale_frames(folders: set[Path], written: set[Path]) -> None:
-    """Remove frame PNGs an earlier, longer export left beside this one's."""
-    for folder in folders:
-        for path in folder.iterdir():
-            if _FRAME_PNG.fullmatch(path.name) and path not in written and path.is_file():
-                path.unlink()
+def _earlier_export(folder: Path) -> set[str]:
+    """The frame PNGs an earlier export recorded in ``folder``; refuse anyone else's.
+
+    Raises
+    ------
+    ExportError
+        If ``folder`` holds frame PNGs that no export of this package wrote (a
+        folder of frames extracted from a video, say): they are not replaced.
+    """
+    if not folder.is_dir():
+        return set()
+    present = {p.name for p in folder.iterdir() if _FRAME_PNG.fullmatch(p.name)}
+    recorded = read_json(folder / PNG_EXPORT_RECORD)
+    ours = {str(name) for name in recorded} if isinstance(recorded, list) else set()
+    foreign = sorted(present - ours)
+    if foreign:
+        raise ExportError(
+            f"{folder} holds {len(foreign)} frame PNGs that no napari-sam2v export wrote "
+            f"({foreign[0]}, ...): export into an empty folder or another one (they are not "
+            "replaced)"
+        )
+    return ours
+
+
+def _finish_export(earlier: dict[Path, set[str]], written: list[Path]) -> None:
+    """Record each folder's frames; remove those of an earlier, longer export."""
+    for folder, ours in earlier.items():
+        now = sorted(p.name for p in written if p.parent == folder)
+        for stale in ours - set(now):
+            (folder / stale).unlink(missing_ok=True)
+        atomic_write_json(folder / PNG_EXPORT_RECORD, now)
 
 
 def _frame_masks(
