@@ -287,3 +287,24 @@ def test_an_output_folder_that_cannot_be_made_is_a_clear_error(tmp_path, result)
         with pytest.raises(ExportError, match=r"afile/sub: cannot create the output folder"):
             call()
         assert blocker.read_text() == "not a folder", kind
+
+
+def test_tiff_into_a_read_only_folder_is_one_clear_error(tmp_path, result, monkeypatch):
+    """The clean-up of the partial file fails there too: the export's error still shows."""
+    import errno
+    import pathlib
+
+    def refuse(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    real_unlink = pathlib.Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if ".partial-" in self.name:
+            refuse()
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(tifffile, "imwrite", refuse)
+    monkeypatch.setattr(pathlib.Path, "unlink", unlink)
+    with pytest.raises(StoreError, match=r"l\.tif: cannot write the TIFF \(\[Errno 30\]"):
+        export_tiff(result, tmp_path / "l.tif")

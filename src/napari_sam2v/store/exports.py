@@ -7,6 +7,7 @@ output path is checked to stay inside the output folder.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import re
@@ -175,7 +176,8 @@ def export_tiff(
     except OSError as exc:
         raise StoreError(f"{out}: cannot write the TIFF ({exc})") from exc
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder: nothing was written
+            partial.unlink(missing_ok=True)
     return out
 
 
