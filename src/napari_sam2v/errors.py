@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "READ_ERRORS",
     "BatchError",
     "CheckpointError",
+    "DamagedStoreError",
     "EngineError",
     "ExportError",
     "FrameIndexError",
@@ -75,6 +77,24 @@ class UnsafeCheckpointError(CheckpointError):
 
 class StoreError(Sam2vError, OSError):
     """The result store cannot be created, opened or written."""
+
+
+class DamagedStoreError(StoreError):
+    """Part of a result store cannot be read: a chunk or metadata file missing or corrupt."""
+
+    @classmethod
+    def reading(cls, path: object, what: str, exc: BaseException) -> DamagedStoreError:
+        """The error for ``exc``, raised while reading ``what`` of the store at ``path``."""
+        return cls(
+            f"{path}: {what} cannot be read ({type(exc).__name__}: {exc}); the store is "
+            "damaged (a file inside it is missing or corrupt): track again, or restore "
+            "it from a backup"
+        )
+
+
+#: What reading a damaged zarr array raises (a corrupt chunk, a missing file), besides
+#: this package's own errors.
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, ValueError, KeyError)
 
 
 class StoreExistsError(StoreError, FileExistsError):

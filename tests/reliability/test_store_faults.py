@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 from napari_sam2v.engines.base import FrameResult, ObjectScore
-from napari_sam2v.errors import StoreError, StoreExistsError, StoreLockedError, StoreVersionError
+from napari_sam2v.errors import (
+    DamagedStoreError,
+    StoreError,
+    StoreExistsError,
+    StoreLockedError,
+    StoreVersionError,
+)
 from napari_sam2v.io import open_video
 from napari_sam2v.store import ResultStore, open_result
 from napari_sam2v.store.pipeline import track
@@ -181,6 +187,42 @@ def test_store_from_a_newer_format_version(finished_store, tmp_path, workdir):
     with pytest.raises(StoreVersionError, match="update napari-sam2v"):
         _track(workdir, store, resume=True)
     assert tree_digest(store) == before
+
+
+def test_a_damaged_store_is_one_clear_error_everywhere(finished_store, tmp_path, workdir):
+    """A corrupt chunk or a missing array file: measure, exports and reopening say so."""
+    from napari_sam2v.analysis import measure
+    from napari_sam2v.store.exports import export_coco, export_png, export_tiff
+
+    corrupt = _copy(finished_store, tmp_path, "corrupt.zarr")
+    chunk = next(
+        p
+        for p in sorted((corrupt / "labels").rglob("*"))
+        if p.is_file() and p.parent.name.isdigit() and p.stat().st_size > 0 and p.name.isdigit()
+    )
+    chunk.write_bytes(b"xx")
+    frame = int(chunk.relative_to(corrupt / "labels" / "objects" / "0").parts[0])
+    damaged = rf"corrupt\.zarr: frame {frame} of its labels cannot be read .* the store is damaged"
+    with pytest.raises(DamagedStoreError, match=damaged):
+        measure(open_result(corrupt))
+    for export in (
+        lambda: export_tiff(corrupt, tmp_path / "l.tif"),
+        lambda: export_png(corrupt, tmp_path / "png"),
+        lambda: export_coco(corrupt, tmp_path / "c.json"),
+    ):
+        with pytest.raises(DamagedStoreError, match=damaged):
+            export()
+    missing = _copy(finished_store, tmp_path, "missing.zarr")
+    (missing / "labels" / "objects" / "0" / ".zarray").unlink()
+    with pytest.raises(DamagedStoreError, match="missing.zarr: its label image cannot be read"):
+        open_result(missing).labels_array(writable=False)
+    with pytest.raises(DamagedStoreError, match="missing.zarr: its label image cannot be read"):
+        ResultStore.open(missing)
+    stateless = _copy(finished_store, tmp_path, "stateless.zarr")
+    (stateless / "sam2v" / "state.json").write_text("{")
+    with pytest.raises(DamagedStoreError, match="can still be measured and exported"):
+        ResultStore.open(stateless)
+    assert len(measure(open_result(stateless)).frames) > 0
 
 
 def test_existing_output_needs_resume_or_overwrite(finished_store, tmp_path, workdir):

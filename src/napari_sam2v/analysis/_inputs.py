@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_sam2v.errors import InputError
+from napari_sam2v.errors import (
+    READ_ERRORS,
+    DamagedStoreError,
+    InputError,
+    Sam2vError,
+    VideoReadError,
+)
 from napari_sam2v.types import Calibration, ObjectInfo
 
 __all__ = [
@@ -114,17 +120,39 @@ def read_frame(array: Any, index: int) -> np.ndarray:
 
 
 def iter_frames(
-    labels: Any, image: Any | None, n_frames: int
+    labels: Any, image: Any | None, n_frames: int, *, what: str = "the labels"
 ) -> Generator[tuple[int, np.ndarray, np.ndarray | None], None, None]:
     """Yield ``(t, labels[t], image[t] or None)``, reading one frame ahead.
 
     The next frame is read (and decompressed, for zarr/dask) in one background thread
     while the caller measures the current one, so at most two frames are in memory.
     Closing the generator stops the read-ahead.
+
+    Raises
+    ------
+    DamagedStoreError
+        If a frame of the labels (of the store ``what`` names) cannot be read.
+    VideoReadError
+        If a frame of the image cannot be read.
     """
 
     def read(t: int) -> tuple[np.ndarray, np.ndarray | None]:
-        return read_frame(labels, t), None if image is None else read_frame(image, t)
+        try:
+            lab = read_frame(labels, t)
+        except Sam2vError:
+            raise
+        except READ_ERRORS as exc:
+            raise DamagedStoreError.reading(what, f"frame {t} of its labels", exc) from exc
+        if image is None:
+            return lab, None
+        try:
+            return lab, read_frame(image, t)
+        except Sam2vError:
+            raise
+        except READ_ERRORS as exc:
+            raise VideoReadError(
+                f"frame {t} of the intensity image cannot be read ({type(exc).__name__}: {exc})"
+            ) from exc
 
     if n_frames == 0:
         return

@@ -209,7 +209,7 @@ def _scan(
     chunks: list[dict[str, np.ndarray]] = []
     first_image = None
     workspace: np.ndarray | None = None
-    frames_iter = iter_frames(labels, image, n_frames)
+    frames_iter = iter_frames(labels, image, n_frames, what=what)
     try:
         for t, lab, img in frames_iter:
             if cancel is not None and cancel():

@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.engines.base import score_probability
-from napari_sam2v.errors import ExportError, StoreError
+from napari_sam2v.errors import (
+    READ_ERRORS,
+    DamagedStoreError,
+    ExportError,
+    Sam2vError,
+    StoreError,
+)
 from napari_sam2v.io.rle import rle_encode
 from napari_sam2v.store.layout import atomic_write_json, read_json
 from napari_sam2v.store.result import Result, open_result
@@ -31,6 +37,16 @@ _TIFF_UNITS = {"um": "micron", "nm": "nm", "mm": "mm", "cm": "cm", "m": "m"}
 
 def _as_result(result: Result | str | os.PathLike[str]) -> Result:
     return result if isinstance(result, Result) else open_result(result)
+
+
+def _read(result: Result, array: Any, t: int, what: str = "its labels") -> np.ndarray:
+    """Frame ``t`` of one of the store's arrays; a damaged store is said so."""
+    try:
+        return np.asarray(array[t])
+    except Sam2vError:
+        raise
+    except READ_ERRORS as exc:
+        raise DamagedStoreError.reading(result.path, f"frame {t} of {what}", exc) from exc
 
 
 def safe_name(name: str, *, max_length: int = 48) -> str:
@@ -151,7 +167,7 @@ def export_tiff(
 
     def pages() -> Iterator[np.ndarray]:
         for t in idx:
-            page = np.asarray(array[t])
+            page = _read(res, array, t)
             if dtype == np.float32 and page.size and int(page.max()) > _FLOAT32_EXACT:
                 raise StoreError(
                     f"frame {t} holds label {int(page.max())}, above 2**24, which a float32 "
@@ -173,6 +189,8 @@ def export_tiff(
             **kwargs,
         )
         os.replace(partial, out)
+    except Sam2vError:
+        raise
     except OSError as exc:
         raise StoreError(f"{out}: cannot write the TIFF ({exc})") from exc
     finally:
@@ -259,13 +277,13 @@ def export_png(
     written: list[Path] = []
     done: list[int] = []
     for t in idx:
-        labels = np.asarray(array[t])
+        labels = _read(res, array, t)
         if mode == "instance":
             path = _inside(root, root / f"frame_{t:06d}.png")
             _write_png(path, labels.astype(np.uint16, copy=False))
             written.append(path)
             continue
-        stack = np.asarray(masks[t]) if masks is not None else None
+        stack = _read(res, masks, t, "its kept masks") if masks is not None else None
         frame_masks = _frame_masks(labels, stack, res.objects)
         for oid in sorted(set(folders) | set(frame_masks)):
             if oid not in folders:  # first seen on this frame: blank on the frames before
@@ -403,8 +421,8 @@ def export_coco(
         )
         if not done[t]:
             continue
-        labels = np.asarray(array[t])
-        stack = np.asarray(masks[t]) if masks is not None else None
+        labels = _read(res, array, t)
+        stack = _read(res, masks, t, "its kept masks") if masks is not None else None
         for oid, mask in sorted(_frame_masks(labels, stack, res.objects).items()):
             if not mask.any():
                 continue

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_sam2v.errors import InputError, StoreError
+from napari_sam2v.errors import READ_ERRORS, DamagedStoreError, InputError, StoreError
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.store import layout
 from napari_sam2v.store.journal import FrameRecord, ProgressJournal
@@ -92,6 +92,8 @@ class Result:
             )
         except PermissionError as exc:
             raise StoreError(f"{self.path}: the labels are read-only ({exc})") from exc
+        except READ_ERRORS as exc:
+            raise DamagedStoreError.reading(self.path, "its label image", exc) from exc
 
     @property
     def labels(self) -> Any:

@@ -11,10 +11,18 @@ from typing import Any
 import numpy as np
 
 from napari_sam2v.engines.base import EngineInfo, FrameResult, compose_labels
-from napari_sam2v.errors import EngineError, StoreError, StoreExistsError
+from napari_sam2v.errors import (
+    READ_ERRORS,
+    DamagedStoreError,
+    EngineError,
+    Sam2vError,
+    StoreError,
+    StoreExistsError,
+)
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store import layout
+from napari_sam2v.store.image_copy import write_image_copy
 from napari_sam2v.store.journal import FrameRecord, ProgressJournal, StoreLock, pid_alive
 from napari_sam2v.store.provenance import (
     jsonable,
@@ -164,7 +172,7 @@ class ResultStore:
             private = root.create_group(layout.PRIVATE)
             kwargs = layout.array_kwargs(zfmt)
             if image is not None:
-                meta["image"] = cls._copy_image(root, image, calibration, fmt, kwargs)
+                meta["image"] = write_image_copy(root, image, calibration, fmt, kwargs)
             labels_group = root.create_group("labels").create_group(layout.LABELS_NAME)
             labels_group.create_array(
                 "0", shape=shape, chunks=layout.chunk_shape(shape[1:]), dtype=dtype, **kwargs
@@ -273,40 +281,6 @@ class ResultStore:
         except OSError as exc:
             raise StoreError(f"{path}: cannot remove the old store ({exc})") from exc
 
-    @staticmethod
-    def _copy_image(
-        root: Any, image: Any, calibration: Calibration, fmt: Any, kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
-        from ome_zarr.writer import write_multiscales_metadata
-
-        shape = tuple(int(s) for s in image.shape)
-        multichannel = len(shape) == 4
-        zshape = (shape[0], shape[3], shape[1], shape[2]) if multichannel else shape
-        arr = root.create_array(
-            "0", shape=zshape, chunks=layout.chunk_shape(zshape[1:]), dtype=image.dtype, **kwargs
-        )
-        for t in range(shape[0]):
-            frame = np.asarray(image[t])
-            arr[t] = np.moveaxis(frame, -1, 0) if multichannel else frame
-        write_multiscales_metadata(
-            root,
-            [
-                {
-                    "path": "0",
-                    "coordinateTransformations": [
-                        {
-                            "type": "scale",
-                            "scale": layout.ngff_scale(calibration, channel=multichannel),
-                        }
-                    ],
-                }
-            ],
-            fmt=fmt,
-            axes=layout.ngff_axes(calibration, channel=multichannel),
-            name="image",
-        )
-        return {"path": "0", "axes": "tcyx" if multichannel else "tyx", "shape": list(shape)}
-
     # -- reopening -----------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, fsync: bool = True) -> ResultStore:
@@ -326,12 +300,21 @@ class ResultStore:
         path = Path(path)
         _, meta = load_store_meta(path)
         if layout.read_json(path / layout.PRIVATE / "state.json") is None:
-            raise StoreError(f"{path}: the store was never completely created; create it again")
+            raise DamagedStoreError(
+                f"{path}: its run state (sam2v/state.json) is missing or unreadable, so it "
+                "cannot be written to any more; its labels can still be measured and "
+                "exported. To track again, write a new store"
+            )
         lock = StoreLock(path / layout.PRIVATE / "lock.json")
         lock.acquire()
         try:
             root = zarr.open_group(str(path), mode="r+")
             return cls(path, root, meta, lock, fsync=fsync)
+        except READ_ERRORS as exc:
+            lock.release()
+            if isinstance(exc, Sam2vError):
+                raise
+            raise DamagedStoreError.reading(path, "its label image", exc) from exc
         except BaseException:
             lock.release()
             raise
