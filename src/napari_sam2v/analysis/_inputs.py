@@ -45,6 +45,8 @@ class Source:
     description: str
     #: Frames the tracker wrote (a partial store's others were never tracked); None: all.
     tracked: np.ndarray | None = None
+    #: The input video's frame intervals (min, median, max) when its frame rate varies.
+    variable_rate: dict[str, float] | None = None
 
 
 def _describe(obj: Any) -> str:
@@ -105,7 +107,17 @@ def resolve_source(obj: Any) -> Source:
         tracked = None if done is None else np.asarray(done, dtype=bool)
         if tracked is not None and (tracked.shape != (labels.shape[0],) or tracked.all()):
             tracked = None
-        return Source(labels, calibration, objects, scores, _describe(obj), tracked)
+        recorded = (getattr(obj, "metadata", None) or {}).get("source") or {}
+        variable = recorded.get("variable_frame_rate")
+        return Source(
+            labels,
+            calibration,
+            objects,
+            scores,
+            _describe(obj),
+            tracked,
+            variable_rate=dict(variable) if isinstance(variable, dict) else None,
+        )
     what = _describe(obj)
     _check_labels(obj, what)
     return Source(obj, Calibration(), {}, None, what)

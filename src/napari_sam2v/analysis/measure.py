@@ -8,6 +8,7 @@ holds one frame plus the growing result table, never the whole label volume.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,6 +25,7 @@ from napari_sam2v.analysis.measurements import Measurements
 from napari_sam2v.analysis.trajectory import ensemble_msd, frame_times, msd_table, track_table
 from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import InputError, MeasurementCancelledError
+from napari_sam2v.io.video import variable_rate_note
 from napari_sam2v.types import ObjectInfo
 
 __all__ = ["measure"]
@@ -131,6 +133,10 @@ def measure(
     requested = None if objects is None else list(objects)
     given = {o.id: o for o in requested or () if isinstance(o, ObjectInfo)}
     source = resolve_source(result_or_labels)
+    if source.variable_rate is not None:
+        warnings.warn(
+            variable_rate_note(source.description, source.variable_rate), UserWarning, stacklevel=2
+        )
     calibration = source.calibration.overridden(
         pixel_size=pixel_size,
         unit=unit,

@@ -27,10 +27,58 @@ from napari_sam2v._files import atomic_write_text
 from napari_sam2v.errors import VideoReadError
 from napari_sam2v.io.source import VideoMetadata, VideoSource
 
-__all__ = ["INDEX_FORMAT", "PyAVSource", "index_cache_dir", "load_index", "VIDEO_SUFFIXES"]
+__all__ = [
+    "INDEX_FORMAT",
+    "VIDEO_SUFFIXES",
+    "PyAVSource",
+    "frame_interval_range",
+    "index_cache_dir",
+    "load_index",
+    "variable_rate_note",
+]
 
 #: File suffixes opened with PyAV.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+
+
+def frame_interval_range(timestamps: Any) -> dict[str, float]:
+    """The shortest, median and longest interval between frames (seconds).
+
+    Parameters
+    ----------
+    timestamps : array-like
+        The frames' presentation times in seconds (:attr:`PyAVSource.timestamps`).
+
+    Returns
+    -------
+    dict
+        ``min``, ``median`` and ``max``; empty for fewer than two frames.
+    """
+    steps = np.diff(np.asarray(timestamps, dtype=np.float64))
+    if steps.size == 0:
+        return {}
+    return {
+        "min": round(float(steps.min()), 6),
+        "median": round(float(np.median(steps)), 6),
+        "max": round(float(steps.max()), 6),
+    }
+
+
+def variable_rate_note(where: object, intervals: dict[str, float]) -> str:
+    """What a variable frame rate means for measured times and speeds (a warning text)."""
+    span = (
+        f" (its frames are {intervals['min']:g}-{intervals['max']:g} s apart)"
+        if {"min", "max"} <= set(intervals)
+        else ""
+    )
+    return (
+        f"{where}: the video has a variable frame rate{span}; times, speeds and MSD lag "
+        "times use one interval for every frame (the median interval, or the one given), "
+        "so they are wrong where the real intervals differ. Re-encode it at a constant "
+        "frame rate first (for example: ffmpeg -i in.mp4 -fps_mode cfr -r 30 out.mp4)"
+    )
+
+
 #: Version of the cached frame-index JSON.
 INDEX_FORMAT = 1
 # Read forward instead of seeking when the wanted frame is this close ahead.

@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from napari_sam2v.engines.base import Direction, Engine
 from napari_sam2v.errors import InputError, PromptError, StoreError
 from napari_sam2v.io import VideoSource, open_video
 from napari_sam2v.io.prompt_files import Prompts
+from napari_sam2v.io.video import frame_interval_range, variable_rate_note
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store.result import Result, open_result
 from napari_sam2v.store.result_store import ResultStore
@@ -222,6 +224,10 @@ def track(
             "time_unit": time_unit,
         }
         calibration = source.metadata.calibration.overridden(**given)
+        if source.metadata.variable_frame_rate:
+            intervals = frame_interval_range(getattr(source, "timestamps", []))
+            where = source.metadata.source or "the video"
+            warnings.warn(variable_rate_note(where, intervals), UserWarning, stacklevel=2)
         if isinstance(prompts, (str, os.PathLike)):
             prompts = Prompts.load(prompts)
         prompts = Prompts.from_prompt_set(prompts)

@@ -16,6 +16,7 @@ from napari_sam2v.engines.base import Engine
 from napari_sam2v.errors import StoreError
 from napari_sam2v.io import VideoSource
 from napari_sam2v.io.prompt_files import Prompts
+from napari_sam2v.io.video import frame_interval_range
 from napari_sam2v.store.provenance import jsonable
 from napari_sam2v.store.result import FINGERPRINT_KEYS, file_fingerprint, same_file
 from napari_sam2v.store.result_store import ResultStore
@@ -55,6 +56,8 @@ def source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
     }
     if meta.extra.get("array_axes"):
         ref["axes"] = str(meta.extra["array_axes"])
+    if meta.variable_frame_rate:
+        ref["variable_frame_rate"] = frame_interval_range(getattr(video, "timestamps", []))
     if meta.source:
         src = Path(meta.source)
         ref["path"] = str(src.resolve())
