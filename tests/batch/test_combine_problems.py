@@ -57,3 +57,20 @@ def test_the_tables_of_the_latest_save_are_read(tmp_path: Path) -> None:
     # Without a sidecar, the newest file wins.
     (tmp_path / "measurements.json").unlink()
     assert read_video_table(tmp_path, "tracks")["area_mean"].iloc[0] == 16.0
+
+
+def test_the_calibrated_videos_choose_the_combined_units() -> None:
+    """One video with a pixel size among uncalibrated ones: its unit, not pixels, wins.
+
+    Before, pixels won the vote, and the report named the calibrated video as the one
+    that 'could not be converted (no calibration ...)'.
+    """
+    from napari_sam2v.batch.combine import target_units
+    from napari_sam2v.types import Calibration
+
+    sized = Calibration(pixel_size=0.87, unit="um")
+    timed = Calibration(frame_interval=2.0, time_unit="min")
+    assert target_units([Calibration(), sized, Calibration(), timed]) == ("um", "min")
+    assert target_units([Calibration(), sized, Calibration()]) == ("um", "frame")
+    assert target_units([Calibration(), Calibration()]) == ("px", "frame")
+    assert target_units([None]) is None

@@ -130,13 +130,20 @@ def _calibration(tables_dir: str | Path) -> Calibration | None:
 
 
 def target_units(calibrations: Iterable[Calibration | None]) -> tuple[str, str] | None:
-    """The length and time units most of the videos use (the first on a tie)."""
+    """The length and time units most of the calibrated videos use (the first on a tie).
+
+    Only videos calibrated on an axis vote for its unit, so the one video with a pixel
+    size among uncalibrated ones sets the length unit (the others, in pixels, cannot
+    be converted and are the ones named). With none calibrated, pixels and frames.
+    """
     known = [c for c in calibrations if c is not None]
     if not known:
         return None
-    length = Counter(c.unit for c in known).most_common(1)[0][0]
-    time = Counter(c.time_unit for c in known).most_common(1)[0][0]
-    return length, time
+    sized = [c.unit for c in known if c.pixel_size is not None] or [c.unit for c in known]
+    timed = [c.time_unit for c in known if c.frame_interval is not None] or [
+        c.time_unit for c in known
+    ]
+    return Counter(sized).most_common(1)[0][0], Counter(timed).most_common(1)[0][0]
 
 
 def _factors(kind: str, source: Calibration, target: Calibration) -> dict[str, float] | None:
