@@ -199,3 +199,15 @@ def test_any_channel_of_a_referenced_multichannel_file(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "channel 2 does not exist (the data has 2 channels)" in proc.stderr
     assert not (tmp_path / "c2" / "frames.csv").exists()
+
+
+def test_a_store_partial_by_its_range_is_not_told_to_resume(tmp_path: Path) -> None:
+    """A run that ended at --end left frames no --resume would track: say what would."""
+    video, prompts = write_video(tmp_path, "disks", n_frames=6)
+    store = tmp_path / "part.zarr"
+    result = track(video, prompts, store, engine="classic", end=2)
+    assert result.status == "partial"
+    proc = cli("measure", store, "--out", tmp_path / "t")
+    assert proc.returncode == 0, proc.stderr
+    assert "frames 3-5 were never tracked" in proc.stderr
+    assert "another --direction" in proc.stderr and "--resume" not in proc.stderr

@@ -220,10 +220,17 @@ def run(args: argparse.Namespace) -> int:
         spans = ", ".join(
             f"{a}-{b}" if a != b else str(a) for a, b in measurements.untracked_frames
         )
+        if result.status == "partial":  # the run ended: its direction or range left them
+            finish = (
+                "Track them with another --direction (both, or backward from the prompts) "
+                "or --start/--end range, into a new store"
+            )
+        else:  # interrupted, cancelled or failed: resuming continues it
+            finish = "Run the same track command with --resume to finish it"
         print(
             f"note: {args.result} is not complete ({result.status}): frames {spans} were "
             "never tracked; the presence table marks them tracked=False, which is not the "
-            "objects being absent. Run the same track command with --resume to finish it",
+            f"objects being absent. {finish}",
             file=sys.stderr,
         )
     out = Path(args.out)
