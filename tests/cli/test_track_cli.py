@@ -231,6 +231,13 @@ def test_precision_option(tmp_path: Path) -> None:
     bad = track_cells(tmp_path / "classic.zarr", "--engine", "classic", "--precision", "mixed")
     assert bad.returncode == 2
     assert "error: --precision applies to the sam2 engine only" in bad.stderr
+    bad = track_cells(tmp_path / "classic.zarr", "--engine", "classic", "--model", "x.pt")
+    assert bad.returncode == 2
+    assert "error: --model applies to the sam2 engine only" in bad.stderr
+    both = track_cells(tmp_path / "classic.zarr", "--engine", "classic", "--resume", "--overwrite")
+    assert both.returncode == 2
+    assert "--overwrite: not allowed with argument --resume" in both.stderr
+    assert not (tmp_path / "classic.zarr").exists()
     assert not (tmp_path / "classic.zarr").exists()
 
 

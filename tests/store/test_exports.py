@@ -308,3 +308,17 @@ def test_tiff_into_a_read_only_folder_is_one_clear_error(tmp_path, result, monke
     monkeypatch.setattr(pathlib.Path, "unlink", unlink)
     with pytest.raises(StoreError, match=r"l\.tif: cannot write the TIFF \(\[Errno 30\]"):
         export_tiff(result, tmp_path / "l.tif")
+
+
+def test_nothing_is_exported_into_the_store(result):
+    """An export into the store (its folder, its labels group) is refused."""
+    inside = (
+        lambda: export_tiff(result, result.path),
+        lambda: export_png(result, result.path / "labels"),
+        lambda: export_coco(result, result.path / "labels" / "coco.json"),
+    )
+    for export in inside:
+        with pytest.raises(ExportError, match="is inside the result store"):
+            export()
+    assert not (result.path / "labels.tif").exists()
+    assert not list((result.path / "labels").glob("*.png"))

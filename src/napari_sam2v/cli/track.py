@@ -131,8 +131,8 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     Raises
     ------
     EngineError
-        ``--precision`` with the classic engine, or ``--option`` for a setting that
-        has its own flag.
+        ``--precision`` or ``--model`` with the classic engine, or ``--option`` for a
+        setting that has its own flag.
     """
     options: dict[str, Any] = dict(args.option)
     for key in options:
@@ -142,6 +142,8 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
         if args.engine != "sam2":
             raise EngineError("--precision applies to the sam2 engine only")
         options["precision"] = args.precision
+    if getattr(args, "model", None) is not None and args.engine == "classic":
+        raise EngineError("--model applies to the sam2 engine only (the classic engine has none)")
     return options
 
 
@@ -204,12 +206,13 @@ def register(commands: Any) -> None:
         "TIFFs without axes metadata): TYX, TYXC or TCYX",
     )
     add_calibration_options(parser, default="from the video's metadata")
-    parser.add_argument(
+    existing = parser.add_mutually_exclusive_group()  # one answer for an existing store
+    existing.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run in an existing store (finished frames are kept)",
     )
-    parser.add_argument(
+    existing.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an existing store at --out (never a folder that is not a store)",

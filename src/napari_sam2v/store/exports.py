@@ -39,6 +39,16 @@ def _as_result(result: Result | str | os.PathLike[str]) -> Result:
     return result if isinstance(result, Result) else open_result(result)
 
 
+def _outside_store(result: Result, out: Path) -> Path:
+    """``out``, refused when it lies inside the store (its labels group, say)."""
+    if out.resolve().is_relative_to(Path(result.path).resolve()):
+        raise ExportError(
+            f"{out} is inside the result store {result.path}: export next to it instead "
+            "(nothing is written into a store but its own data)"
+        )
+    return out
+
+
 def _read(result: Result, array: Any, t: int, what: str = "its labels") -> np.ndarray:
     """Frame ``t`` of one of the store's arrays; a damaged store is said so."""
     try:
@@ -145,7 +155,7 @@ def export_tiff(
     import tifffile
 
     res = _as_result(result)
-    out = _file_in(path, "labels.tif")
+    out = _outside_store(res, _file_in(path, "labels.tif"))
     idx = _frames(res, frames)
     array = res.labels_array(writable=False)
     dtype = np.uint16 if array.dtype.itemsize <= 2 else np.float32
@@ -252,7 +262,7 @@ def export_png(
             "object ids above 65535 do not fit a 16-bit PNG instance map: export a "
             "TIFF, COCO JSON or per-object PNG masks instead"
         )
-    root = _make_dir(Path(out_dir))
+    root = _make_dir(_outside_store(res, Path(out_dir)))
     idx = _frames(res, frames)
     masks = _mask_array(res)
     names = {obj.id: obj.name for obj in res.objects}
@@ -394,7 +404,7 @@ def export_coco(
     Path
     """
     res = _as_result(result)
-    out = _file_in(path, "coco.json")
+    out = _outside_store(res, _file_in(path, "coco.json"))
     idx = _frames(res, frames)
     height, width = res.shape[1:]
     array = res.labels_array(writable=False)
