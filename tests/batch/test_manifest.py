@@ -170,11 +170,16 @@ def test_invalid_manifests_name_the_problem(folder: Path, text: str, message: st
     assert str(path) in str(info.value)
 
 
-def test_all_row_problems_are_reported_at_once(folder: Path) -> None:
-    text = "video,prompts,pixel_size\nnope.tif,a.json,1\na.tif,a.json,0\nb.tif,b.csv,2\n"
+def _problems(folder: Path, text: str) -> str:
+    """The message of the InputError that reading the manifest ``text`` raises."""
     with pytest.raises(InputError) as info:
         read_manifest(write(folder, text))
-    message = str(info.value)
+    return str(info.value)
+
+
+def test_all_row_problems_are_reported_at_once(folder: Path) -> None:
+    text = "video,prompts,pixel_size\nnope.tif,a.json,1\na.tif,a.json,0\nb.tif,b.csv,2\n"
+    message = _problems(folder, text)
     assert "row 2: video 'nope.tif' does not exist" in message
     assert "row 3: column 'pixel_size' must be a positive finite number" in message
     assert "row 4" not in message
@@ -183,9 +188,7 @@ def test_all_row_problems_are_reported_at_once(folder: Path) -> None:
 def test_a_wrong_value_beside_its_unit_is_one_problem(folder: Path) -> None:
     """A negative pixel size is reported as such, not as a missing one next to its unit."""
     text = "video,prompts,pixel_size,unit,frame_interval,time_unit\na.tif,a.json,-2,um,x,s\n"
-    with pytest.raises(InputError) as info:
-        read_manifest(write(folder, text))
-    message = str(info.value)
+    message = _problems(folder, text)
     assert "column 'pixel_size' must be a positive finite number, got '-2'" in message
     assert "column 'frame_interval' must be a number, got 'x'" in message
     assert "is empty" not in message
