@@ -155,6 +155,15 @@ def test_truncated_checkpoints(good_checkpoint, tmp_path, fraction):
         load_model(resolve_model(path))
 
 
+def test_a_file_that_is_no_checkpoint_is_not_called_unsafe(tmp_path):
+    """A text file named .pt was refused as 'contains pickled code'; it is no checkpoint."""
+    path = tmp_path / "notes.pt"
+    path.write_text("garbage\n")
+    with pytest.raises(CheckpointError, match=r"notes\.pt: not a PyTorch checkpoint") as info:
+        load_model(resolve_model(path))
+    assert "pickled code" not in str(info.value)
+
+
 @pytest.mark.parametrize("where", ["tensor-data", "pickle-stream"])
 def test_corrupt_checkpoint_bytes(good_checkpoint, tmp_path, where):
     """Damaged bytes are caught by the zip checksums: never loaded silently as wrong

@@ -320,18 +320,30 @@ def _check_zip_crcs(path: Path) -> None:
     """Verify the CRC-32 of every member of a zip-format ``.pt`` file.
 
     ``torch.load`` does not check them, so damaged tensor bytes would load silently
-    as wrong weights, and a damaged pickle stream would look like unsafe code.
+    as wrong weights, and a damaged pickle stream would look like unsafe code. A
+    file that is neither a zip archive nor a pickle is no checkpoint at all.
     """
     try:
         if not zipfile.is_zipfile(path):
-            return  # legacy (non-zip) or truncated files: torch.load reports them
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
+            with open(path, "rb") as file:
+                head = file.read(2)
+            bad = None
+        else:
+            head = b""
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise CheckpointError(
             f"{path}: cannot read the checkpoint, the file is truncated or corrupt "
             f"({type(exc).__name__}); download it again"
         ) from None
+    # a zip cut short (no directory at its end) starts with PK; a legacy torch file is a
+    # pickle (protocol 2 or later starts with 0x80); torch.load reports what is wrong
+    if head and head[:1] != b"\x80" and not head.startswith(b"PK"):
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle): give a "
+            "SAM 2 .pt or .safetensors file, or a model name"
+        )
     if bad is not None:
         raise CheckpointError(
             f"{path}: the checkpoint is corrupt (checksum mismatch in {bad!r}); download it again"
