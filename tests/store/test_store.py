@@ -99,6 +99,20 @@ def test_ngff_05_and_reference_instead_of_copy(tmp_path, disk_video, prompts):
     assert root["labels/objects"].attrs["ome"]["version"] == "0.5"
     np.testing.assert_array_equal(np.asarray(result.labels), truth)
     assert result.metadata["image"] is None and result.open_image() is None
+    # NGFF 0.5: every array names its axes, every OME group says its version
+    assert root["labels"].attrs["ome"] == {"version": "0.5", "labels": ["objects"]}
+    assert root["labels/objects/0"].metadata.dimension_names == ("t", "y", "x")
+    copied = track(
+        frames,
+        prompts,
+        tmp_path / "c5.zarr",
+        engine=FakeEngine(),
+        ngff_version="0.5",
+        keep_masks=True,
+    )
+    root = zarr.open_group(str(copied.path))
+    assert root["0"].metadata.dimension_names == ("t", "y", "x")
+    assert root["sam2v/masks"].metadata.dimension_names == ("t", "object", "y", "x")
 
 
 def test_labels_array_is_writable(tmp_path, disk_video, prompts):

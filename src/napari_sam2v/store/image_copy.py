@@ -47,8 +47,14 @@ def write_image_copy(
     shape = tuple(int(s) for s in image.shape)
     multichannel = len(shape) == 4
     zshape = (shape[0], shape[3], shape[1], shape[2]) if multichannel else shape
+    axes = "tcyx" if multichannel else "tyx"
     arr = root.create_array(
-        "0", shape=zshape, chunks=layout.chunk_shape(zshape[1:]), dtype=image.dtype, **kwargs
+        "0",
+        shape=zshape,
+        chunks=layout.chunk_shape(zshape[1:]),
+        dtype=image.dtype,
+        **kwargs,
+        **layout.dimension_names(int(root.metadata.zarr_format), list(axes)),
     )
     for t in range(shape[0]):
         frame = np.asarray(image[t])
@@ -70,4 +76,4 @@ def write_image_copy(
         axes=layout.ngff_axes(calibration, channel=multichannel),
         name="image",
     )
-    return {"path": "0", "axes": "tcyx" if multichannel else "tyx", "shape": list(zshape)}
+    return {"path": "0", "axes": axes, "shape": list(zshape)}

@@ -115,6 +115,19 @@ def array_kwargs(zarr_fmt: int) -> dict[str, Any]:
     return kwargs
 
 
+def dimension_names(zarr_fmt: int, names: list[str]) -> dict[str, Any]:
+    """``create_array`` keywords naming the axes: zarr v3 arrays must (NGFF 0.5)."""
+    return {"dimension_names": names} if zarr_fmt == 3 else {}
+
+
+def ome_versioned(attrs: dict[str, Any], version: str) -> dict[str, Any]:
+    """Group attributes whose ``ome`` entry (NGFF 0.5) carries its ``version``."""
+    ome = attrs.get("ome")
+    if not isinstance(ome, dict) or "version" in ome:
+        return attrs
+    return {**attrs, "ome": {"version": version, **ome}}
+
+
 def frame_chunk_dir(array_dir: Path, frame: int, zarr_fmt: int) -> Path:
     """Folder holding every chunk of one frame (the ``/``-separated chunk keys)."""
     return array_dir / str(frame) if zarr_fmt == 2 else array_dir / "c" / str(frame)

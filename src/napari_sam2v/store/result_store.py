@@ -175,7 +175,12 @@ class ResultStore:
                 meta["image"] = write_image_copy(root, image, calibration, fmt, kwargs)
             labels_group = root.create_group("labels").create_group(layout.LABELS_NAME)
             labels_group.create_array(
-                "0", shape=shape, chunks=layout.chunk_shape(shape[1:]), dtype=dtype, **kwargs
+                "0",
+                shape=shape,
+                chunks=layout.chunk_shape(shape[1:]),
+                dtype=dtype,
+                **kwargs,
+                **layout.dimension_names(zfmt, ["t", "y", "x"]),
             )
             write_multiscales_metadata(
                 labels_group,
@@ -199,6 +204,8 @@ class ResultStore:
                 fmt=fmt,
                 **({"source": {"image": "../../"}} if image is not None else {}),
             )
+            labels_attrs = root["labels"].attrs
+            labels_attrs.put(layout.ome_versioned(dict(labels_attrs), ngff_version))
             if keep_masks:
                 mshape = (shape[0], max(1, len(objects)), shape[1], shape[2])
                 private.create_array(
@@ -207,6 +214,7 @@ class ResultStore:
                     chunks=layout.chunk_shape(mshape[1:]),
                     dtype=bool,
                     **{**kwargs, "fill_value": False},
+                    **layout.dimension_names(zfmt, ["t", "object", "y", "x"]),
                 )
             root.attrs[layout.META_KEY] = meta
             prompts.save(staging / layout.PRIVATE / "prompts.json")
