@@ -185,6 +185,14 @@ def test_all_row_problems_are_reported_at_once(folder: Path) -> None:
     assert "row 4" not in message
 
 
+def test_clashing_names_are_listed_with_the_other_row_problems(folder: Path) -> None:
+    """Before, two rows sharing an output name showed up only once the rest was fixed."""
+    text = "video,prompts,name\na.tif,a.json,x\nb.tif,b.csv,x\nnope.tif,a.json,y\n"
+    message = _problems(folder, text)
+    assert "row 4: video 'nope.tif' does not exist" in message
+    assert "row 3: output name 'x' is also row 2's" in message
+
+
 def test_a_wrong_value_beside_its_unit_is_one_problem(folder: Path) -> None:
     """A negative pixel size is reported as such, not as a missing one next to its unit."""
     text = "video,prompts,pixel_size,unit,frame_interval,time_unit\na.tif,a.json,-2,um,x,s\n"

@@ -405,6 +405,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     if duplicated:
         raise InputError(f"manifest {path}: duplicated column(s) {', '.join(duplicated)}")
     parsed: list[dict[str, object]] = []
+    clean: list[dict[str, object]] = []  # the rows without a problem of their own
     problems: list[str] = []
     for number, cells in lines[1:]:
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
@@ -419,12 +420,14 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         fields, row_problems = _parse_row(number, record, base, check_files)
         problems += [f"row {number}: {p}" for p in row_problems]
         parsed.append(fields)
-    if problems:
-        raise InputError(f"manifest {path}: {_listed(problems)}")
-    if not parsed:
+        if not row_problems:
+            clean.append(fields)
+    if not parsed and not problems:
         raise InputError(f"manifest {path} has a header but no video rows")
-    names, problems = _assign_names(parsed)
-    problems = _repeated_rows(parsed) + problems
+    # rows that clash (same output name, or repeated) are listed with the rows' own
+    # problems, so one run of the check names them all
+    names, clashes = _assign_names(clean)
+    problems += _repeated_rows(clean) + clashes
     if problems:
         raise InputError(f"manifest {path}: {_listed(problems)}")
     rows = tuple(
