@@ -1,19 +1,23 @@
-"""A camera video with a variable frame rate: recorded in the store, said on track and measure."""
+"""A camera video with a variable frame rate: its frame times are recorded and measured with."""
 
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 from napari_sam2v.analysis import measure
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import Prompt
-from napari_sam2v.store import open_result
+from napari_sam2v.store import ResultStore, open_result
 from napari_sam2v.store.pipeline import track
+from napari_sam2v.types import Calibration
 from tests.io.conftest import write_mp4
 
 PROMPTS = Prompts([], [Prompt(0, 1, points=[[5, 25]])])
+SPAN = r"variable frame rate \(its frames are 0\.1-0\.3 s apart\)"
+TIMES = [0.0, 0.1, 0.4, 0.5, 0.8, 0.9, 1.2, 1.3]  # steps of 0.1 s and 0.3 s
 
 
 @pytest.fixture(autouse=True)
@@ -21,18 +25,43 @@ def _index_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-NOTE = r"variable frame rate \(its frames are 0\.1-0\.3 s apart\); times, speeds and MSD"
-
-
-def test_variable_frame_rate_is_recorded_and_said(tmp_path) -> None:
+@pytest.fixture
+def vfr_store(tmp_path):
     video = tmp_path / "vfr.mkv"
     write_mp4(video, n_frames=8, pts_step=[100, 300])
-    with pytest.warns(UserWarning, match=NOTE):
+    with pytest.warns(UserWarning, match=f"{SPAN}; times and speeds use its own frame times"):
         result = track(video, PROMPTS, tmp_path / "vfr.zarr", engine="classic")
-    recorded = open_result(result.path).metadata["source"]["variable_frame_rate"]
-    assert recorded == {"min": 0.1, "median": 0.1, "max": 0.3}
-    with pytest.warns(UserWarning, match=f"vfr.zarr: the video has a {NOTE}"):
-        measure(open_result(result.path))
+    return result.path
+
+
+def test_the_videos_own_frame_times_give_times_and_speeds(vfr_store) -> None:
+    source = open_result(vfr_store).metadata["source"]
+    assert source["variable_frame_rate"] == {"min": 0.1, "median": 0.1, "max": 0.3}
+    np.testing.assert_allclose(source["frame_times"], TIMES)
+    with pytest.warns(UserWarning, match="MSD lag times count frames at the median interval"):
+        m = measure(open_result(vfr_store))
+    frames = m.frames.sort_values("frame")
+    np.testing.assert_allclose(frames["time"], np.asarray(TIMES)[frames["frame"]])
+    np.testing.assert_allclose(m.presence["time"], TIMES * (len(m.presence) // 8))
+    track_row = m.tracks.iloc[0]
+    first, last = int(track_row["first_frame"]), int(track_row["last_frame"])
+    assert track_row["duration"] == pytest.approx(TIMES[last] - TIMES[first])
+    step = np.hypot(np.diff(frames["centroid_y"]), np.diff(frames["centroid_x"]))
+    dt = np.diff(np.asarray(TIMES)[frames["frame"]])
+    assert track_row["mean_speed"] == pytest.approx(np.mean(step / dt))
+    # one interval given: evenly spaced, and said so
+    with pytest.warns(UserWarning, match="use one interval for every frame"):
+        even = measure(open_result(vfr_store), frame_interval=0.2, time_unit="s")
+    np.testing.assert_allclose(even.frames.sort_values("frame")["time"], 0.2 * frames["frame"])
+
+
+def test_a_recalibrated_interval_replaces_the_frame_times(vfr_store) -> None:
+    with ResultStore.open(vfr_store) as store:
+        store.set_calibration(Calibration(frame_interval=0.5, time_unit="s"))
+    with pytest.warns(UserWarning, match="use one interval for every frame"):
+        m = measure(open_result(vfr_store))
+    frames = m.frames.sort_values("frame")
+    np.testing.assert_allclose(frames["time"], 0.5 * frames["frame"])
 
 
 def test_a_constant_frame_rate_is_not_flagged(tmp_path) -> None:
@@ -42,4 +71,5 @@ def test_a_constant_frame_rate_is_not_flagged(tmp_path) -> None:
         warnings.simplefilter("error", UserWarning)
         result = track(video, PROMPTS, tmp_path / "cfr.zarr", engine="classic")
         measure(open_result(result.path))
-    assert "variable_frame_rate" not in open_result(result.path).metadata["source"]
+    source = open_result(result.path).metadata["source"]
+    assert "variable_frame_rate" not in source and "frame_times" not in source

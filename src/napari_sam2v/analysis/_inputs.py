@@ -47,6 +47,8 @@ class Source:
     tracked: np.ndarray | None = None
     #: The input video's frame intervals (min, median, max) when its frame rate varies.
     variable_rate: dict[str, float] | None = None
+    #: Then also when each frame was taken (seconds from the first), if recorded.
+    frame_times: np.ndarray | None = None
 
 
 def _describe(obj: Any) -> str:
@@ -109,6 +111,9 @@ def resolve_source(obj: Any) -> Source:
             tracked = None
         recorded = (getattr(obj, "metadata", None) or {}).get("source") or {}
         variable = recorded.get("variable_frame_rate")
+        times = recorded.get("frame_times")
+        if not isinstance(times, list) or len(times) != labels.shape[0]:
+            times = None
         return Source(
             labels,
             calibration,
@@ -117,6 +122,7 @@ def resolve_source(obj: Any) -> Source:
             _describe(obj),
             tracked,
             variable_rate=dict(variable) if isinstance(variable, dict) else None,
+            frame_times=None if times is None else np.asarray(times, dtype=np.float64),
         )
     what = _describe(obj)
     _check_labels(obj, what)

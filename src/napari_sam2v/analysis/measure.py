@@ -16,17 +16,18 @@ import numpy as np
 import pandas as pd
 
 from napari_sam2v.analysis._inputs import (
+    Source,
     iter_frames,
     resolve_source,
     select_objects,
 )
 from napari_sam2v.analysis.features import frame_features, new_workspace
 from napari_sam2v.analysis.measurements import Measurements
-from napari_sam2v.analysis.trajectory import ensemble_msd, frame_times, msd_table, track_table
+from napari_sam2v.analysis.trajectory import FrameClock, ensemble_msd, msd_table, track_table
 from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import InputError, MeasurementCancelledError
 from napari_sam2v.io.video import variable_rate_note
-from napari_sam2v.types import ObjectInfo
+from napari_sam2v.types import Calibration, ObjectInfo, convert_unit
 
 __all__ = ["measure"]
 
@@ -133,16 +134,18 @@ def measure(
     requested = None if objects is None else list(objects)
     given = {o.id: o for o in requested or () if isinstance(o, ObjectInfo)}
     source = resolve_source(result_or_labels)
-    if source.variable_rate is not None:
-        warnings.warn(
-            variable_rate_note(source.description, source.variable_rate), UserWarning, stacklevel=2
-        )
     calibration = source.calibration.overridden(
         pixel_size=pixel_size,
         unit=unit,
         frame_interval=frame_interval,
         time_unit=time_unit,
     )
+    clock = _frame_clock(source, calibration, given_interval=frame_interval is not None)
+    if source.variable_rate is not None:
+        note = variable_rate_note(
+            source.description, source.variable_rate, own_times=clock.times is not None
+        )
+        warnings.warn(note, UserWarning, stacklevel=2)
     wanted = select_objects(requested)
     labels = source.labels
     n_frames = int(labels.shape[0])
@@ -157,9 +160,7 @@ def measure(
         cancel=cancel,
     )
     frame_shape = (int(labels.shape[1]), int(labels.shape[2]))
-    frames = _assemble(
-        chunks, calibration.spatial_scale, calibration.time_scale, n_channels, frame_shape
-    )
+    frames = _assemble(chunks, calibration.spatial_scale, clock, n_channels, frame_shape)
     # Every object found or known to the store; an explicit selection is reported in
     # full, so a requested object that never appears gets a row saying so.
     found = {int(v) for v in frames["object_id"].unique()}
@@ -170,12 +171,12 @@ def measure(
     names = {oid: info.name for oid, info in infos.items()}
     frames.insert(1, "name", frames["object_id"].map(names).astype(object))
     frames = _score_columns(frames, source.scores)
-    presence = _presence(frames, object_ids, n_frames, calibration.time_scale, source.tracked)
+    presence = _presence(frames, object_ids, n_frames, clock, source.tracked)
     tracks = track_table(
         frames,
         object_ids,
         names,
-        time_scale=calibration.time_scale,
+        time_scale=clock,
         growth_threshold=float(growth_threshold),
     )
     full_msd = msd_table(frames, time_scale=calibration.time_scale, max_lag=max_lag)
@@ -255,10 +256,30 @@ def _scan(
     return chunks, first_image
 
 
+def _frame_clock(source: Source, calibration: Calibration, *, given_interval: bool) -> FrameClock:
+    """Evenly spaced frames, or a variable-rate video's own frame times.
+
+    The store's recorded frame times (seconds) are used unless a frame interval is
+    given to ``measure``, or the store's interval is no longer the video's (set with
+    ``napari-sam2v calibrate`` since): then one interval serves every frame.
+    """
+    times, rate = source.frame_times, source.variable_rate or {}
+    uniform = FrameClock(calibration.time_scale)
+    if times is None or given_interval or calibration.frame_interval is None:
+        return uniform
+    per_second = convert_unit(1.0, "s", calibration.time_unit)
+    median = rate.get("median")
+    if per_second is None or median is None:
+        return uniform
+    if not math.isclose(calibration.frame_interval, median * per_second, rel_tol=1e-6):
+        return uniform
+    return FrameClock(calibration.time_scale, times * per_second)
+
+
 def _assemble(
     chunks: list[dict[str, np.ndarray]],
     scale: float,
-    time_scale: float,
+    clock: FrameClock,
     n_channels: int,
     frame_shape: tuple[int, int],
 ) -> pd.DataFrame:
@@ -284,7 +305,7 @@ def _assemble(
     data: dict[str, np.ndarray] = {
         "object_id": oid,
         "frame": frame,
-        "time": frame_times(frame, time_scale),
+        "time": clock.at(frame),
         "area_px": area_px.astype(np.int64),
         "area": area_px * scale**2,
         "perimeter": perim_px * scale,
@@ -321,7 +342,7 @@ def _presence(
     frames: pd.DataFrame,
     object_ids: list[int],
     n_frames: int,
-    time_scale: float,
+    clock: FrameClock,
     tracked: np.ndarray | None,
 ) -> pd.DataFrame:
     """Long table ``object_id, frame, time, present, tracked`` for every object and frame."""
@@ -337,7 +358,7 @@ def _presence(
         {
             "object_id": oid,
             "frame": frame,
-            "time": frame_times(frame, time_scale),
+            "time": clock.at(frame),
             "present": present,
             "tracked": np.tile(done, len(object_ids)),
         }

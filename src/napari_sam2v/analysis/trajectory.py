@@ -9,6 +9,7 @@ an object is absent simply contribute no pair (never a zero position).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from napari_sam2v.errors import InputError
 
 __all__ = [
     "TRACK_COLUMNS",
+    "FrameClock",
     "ensemble_msd",
     "fit_power_law",
     "frame_times",
@@ -91,12 +93,47 @@ def growth_class(change: float, threshold: float) -> str:
     return "same"
 
 
-def step_table(frames: pd.DataFrame, time_scale: float) -> pd.DataFrame:
+@dataclass(frozen=True)
+class FrameClock:
+    """When each frame was taken, in the time unit.
+
+    Parameters
+    ----------
+    interval : float
+        Time between frames (the frame interval; 1 when uncalibrated).
+    times : ndarray, optional
+        The time of every frame index, when the frames are not evenly spaced (a
+        variable-frame-rate video's own timestamps); ``interval`` then is their
+        median spacing, used for MSD lag times only.
+    """
+
+    interval: float
+    times: np.ndarray | None = None
+
+    def at(self, frames: np.ndarray) -> np.ndarray:
+        """Times of frame indices."""
+        if self.times is None:
+            return frame_times(frames, self.interval)
+        return self.times[np.asarray(frames, dtype=np.int64)]
+
+    def between(self, first: np.ndarray, later: np.ndarray) -> np.ndarray:
+        """Time from frame indices ``first`` to ``later`` (element-wise)."""
+        if self.times is None:
+            return (np.asarray(later) - np.asarray(first)) * self.interval
+        return self.at(later) - self.at(first)
+
+
+def _clock(time_scale: float | FrameClock) -> FrameClock:
+    return time_scale if isinstance(time_scale, FrameClock) else FrameClock(float(time_scale))
+
+
+def step_table(frames: pd.DataFrame, time_scale: float | FrameClock) -> pd.DataFrame:
     """Displacement between consecutive *present* frames of each object.
 
     Returns a frame per step with ``object_id``, ``frame`` (the later frame),
     ``dt`` (real time between the two frames, gaps included), ``step`` (length) and
-    ``speed = step / dt``.
+    ``speed = step / dt``. ``time_scale`` is the frame interval, or a
+    :class:`FrameClock` of frames that are not evenly spaced.
     """
     ordered = frames.sort_values(["object_id", "frame"], kind="stable")
     oid = ordered["object_id"].to_numpy()
@@ -104,7 +141,7 @@ def step_table(frames: pd.DataFrame, time_scale: float) -> pd.DataFrame:
     y = ordered["centroid_y"].to_numpy(dtype=np.float64)
     x = ordered["centroid_x"].to_numpy(dtype=np.float64)
     same = oid[1:] == oid[:-1]
-    dt = (fr[1:] - fr[:-1]) * time_scale
+    dt = _clock(time_scale).between(fr[:-1], fr[1:])
     step = np.hypot(y[1:] - y[:-1], x[1:] - x[:-1])
     return pd.DataFrame(
         {
@@ -140,7 +177,7 @@ def track_table(
     object_ids: list[int],
     names: dict[int, str],
     *,
-    time_scale: float,
+    time_scale: float | FrameClock,
     growth_threshold: float,
 ) -> pd.DataFrame:
     """One row per object with TrackMate-style track features and area change.
@@ -153,12 +190,13 @@ def track_table(
         Every object to report, including ones never present (all-NaN row).
     names : dict
         Object names.
-    time_scale : float
-        Duration of one frame in the time unit.
+    time_scale : float or FrameClock
+        Duration of one frame in the time unit, or when each frame was taken.
     growth_threshold : float
         Relative area change for :func:`growth_class`.
     """
-    steps = step_table(frames, time_scale)
+    clock = _clock(time_scale)
+    steps = step_table(frames, clock)
     by_obj = dict(tuple(frames.groupby("object_id", sort=True)))
     steps_by_obj = dict(tuple(steps.groupby("object_id", sort=True)))
     rows = []
@@ -174,7 +212,7 @@ def track_table(
             area = obj["area"].to_numpy(dtype=np.float64)
             st = steps_by_obj.get(oid)
             speed = st["speed"].to_numpy() if st is not None else np.zeros(0)
-            duration = (fr[-1] - fr[0]) * time_scale
+            duration = float(clock.between(fr[:1], fr[-1:])[0])
             path = float(st["step"].sum()) if st is not None else 0.0
             net = float(math.hypot(y[-1] - y[0], x[-1] - x[0]))
             row.update(

@@ -64,18 +64,28 @@ def frame_interval_range(timestamps: Any) -> dict[str, float]:
     }
 
 
-def variable_rate_note(where: object, intervals: dict[str, float]) -> str:
-    """What a variable frame rate means for measured times and speeds (a warning text)."""
+def variable_rate_note(where: object, intervals: dict[str, float], *, own_times: bool) -> str:
+    """What a variable frame rate means for measured times and speeds (a warning text).
+
+    ``own_times``: the measurements use the video's own frame times (the store
+    records them); otherwise one interval for every frame (a frame interval given).
+    """
     span = (
         f" (its frames are {intervals['min']:g}-{intervals['max']:g} s apart)"
         if {"min", "max"} <= set(intervals)
         else ""
     )
+    if own_times:
+        return (
+            f"{where}: the video has a variable frame rate{span}; times and speeds use its "
+            "own frame times, but MSD lag times count frames at the median interval"
+        )
     return (
         f"{where}: the video has a variable frame rate{span}; times, speeds and MSD lag "
-        "times use one interval for every frame (the median interval, or the one given), "
-        "so they are wrong where the real intervals differ. Re-encode it at a constant "
-        "frame rate first (for example: ffmpeg -i in.mp4 -fps_mode cfr -r 30 out.mp4)"
+        "times use one interval for every frame (the one given), so they are wrong where "
+        "the real intervals differ. Leave the frame interval to the video, or re-encode "
+        "it at a constant frame rate (for example: ffmpeg -i in.mp4 -fps_mode cfr -r 30 "
+        "out.mp4)"
     )
 
 

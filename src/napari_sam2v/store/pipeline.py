@@ -227,7 +227,8 @@ def track(
         if source.metadata.variable_frame_rate:
             intervals = frame_interval_range(getattr(source, "timestamps", []))
             where = source.metadata.source or "the video"
-            warnings.warn(variable_rate_note(where, intervals), UserWarning, stacklevel=2)
+            note = variable_rate_note(where, intervals, own_times=frame_interval is None)
+            warnings.warn(note, UserWarning, stacklevel=2)
         if isinstance(prompts, (str, os.PathLike)):
             prompts = Prompts.load(prompts)
         prompts = Prompts.from_prompt_set(prompts)

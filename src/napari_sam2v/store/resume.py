@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from napari_sam2v.engines.base import Engine
 from napari_sam2v.errors import StoreError
 from napari_sam2v.io import VideoSource
@@ -57,7 +59,10 @@ def source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
     if meta.extra.get("array_axes"):
         ref["axes"] = str(meta.extra["array_axes"])
     if meta.variable_frame_rate:
-        ref["variable_frame_rate"] = frame_interval_range(getattr(video, "timestamps", []))
+        stamps = np.asarray(getattr(video, "timestamps", []), dtype=np.float64)
+        ref["variable_frame_rate"] = frame_interval_range(stamps)
+        # when each frame was taken (seconds from the first): measure's times and speeds
+        ref["frame_times"] = [round(float(t), 6) for t in stamps - stamps[:1].sum()]
     if meta.source:
         src = Path(meta.source)
         ref["path"] = str(src.resolve())
