@@ -211,3 +211,11 @@ def test_a_store_partial_by_its_range_is_not_told_to_resume(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert "frames 3-5 were never tracked" in proc.stderr
     assert "another --direction" in proc.stderr and "--resume" not in proc.stderr
+
+
+def test_tables_are_never_written_into_the_store(tracked, tmp_path: Path) -> None:
+    _, store = tracked
+    proc = cli("measure", store, "--out", store / "tables")
+    assert proc.returncode == 2
+    assert "is inside the result store" in proc.stderr
+    assert not (store / "tables").exists()

@@ -209,6 +209,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.store import open_result
 
     result = open_result(args.result)
+    if Path(args.out).resolve().is_relative_to(Path(result.path).resolve()):
+        raise InputError(
+            f"--out {args.out} is inside the result store {args.result}: write the tables "
+            "next to it (nothing is written into a store but its own data)"
+        )
     note_default_time_unit(args, result.calibration, where=args.result)
     image = _intensity_image(result, args)
     try:
