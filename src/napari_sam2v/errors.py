@@ -9,6 +9,8 @@ that catch the standard exceptions keep working.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "UnsafeCheckpointError",
     "VideoReadError",
     "WeightsNotFoundError",
+    "read_errors_as",
+    "reading_store",
 ]
 
 
@@ -95,6 +99,25 @@ class DamagedStoreError(StoreError):
 #: What reading a damaged zarr array raises (a corrupt chunk, a missing file), besides
 #: this package's own errors.
 READ_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, ValueError, KeyError)
+
+
+@contextlib.contextmanager
+def read_errors_as(error: Callable[[BaseException], Sam2vError]) -> Iterator[None]:
+    """Raise ``error(exc)`` for what reading a damaged array raises (:data:`READ_ERRORS`).
+
+    This package's own errors pass unchanged.
+    """
+    try:
+        yield
+    except Sam2vError:
+        raise
+    except READ_ERRORS as exc:
+        raise error(exc) from exc
+
+
+def reading_store(path: object, what: str) -> contextlib.AbstractContextManager[None]:
+    """:func:`read_errors_as` a :class:`DamagedStoreError` naming ``what`` of ``path``."""
+    return read_errors_as(lambda exc: DamagedStoreError.reading(path, what, exc))
 
 
 class StoreExistsError(StoreError, FileExistsError):

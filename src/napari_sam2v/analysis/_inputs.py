@@ -16,13 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_sam2v.errors import (
-    READ_ERRORS,
-    DamagedStoreError,
-    InputError,
-    Sam2vError,
-    VideoReadError,
-)
+from napari_sam2v.errors import InputError, VideoReadError, read_errors_as, reading_store
 from napari_sam2v.types import Calibration, ObjectInfo
 
 __all__ = [
@@ -155,22 +149,16 @@ def iter_frames(
     """
 
     def read(t: int) -> tuple[np.ndarray, np.ndarray | None]:
-        try:
+        with reading_store(what, f"frame {t} of its labels"):
             lab = read_frame(labels, t)
-        except Sam2vError:
-            raise
-        except READ_ERRORS as exc:
-            raise DamagedStoreError.reading(what, f"frame {t} of its labels", exc) from exc
         if image is None:
             return lab, None
-        try:
+        with read_errors_as(
+            lambda e: VideoReadError(
+                f"frame {t} of the intensity image cannot be read ({type(e).__name__}: {e})"
+            )
+        ):
             return lab, read_frame(image, t)
-        except Sam2vError:
-            raise
-        except READ_ERRORS as exc:
-            raise VideoReadError(
-                f"frame {t} of the intensity image cannot be read ({type(exc).__name__}: {exc})"
-            ) from exc
 
     if n_frames == 0:
         return

@@ -19,11 +19,10 @@ import numpy as np
 
 from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import (
-    READ_ERRORS,
-    DamagedStoreError,
     ExportError,
     Sam2vError,
     StoreError,
+    reading_store,
 )
 from napari_sam2v.io.rle import rle_encode
 from napari_sam2v.store.layout import atomic_write_json, read_json
@@ -51,12 +50,8 @@ def _outside_store(result: Result, out: Path) -> Path:
 
 def _read(result: Result, array: Any, t: int, what: str = "its labels") -> np.ndarray:
     """Frame ``t`` of one of the store's arrays; a damaged store is said so."""
-    try:
+    with reading_store(result.path, f"frame {t} of {what}"):
         return np.asarray(array[t])
-    except Sam2vError:
-        raise
-    except READ_ERRORS as exc:
-        raise DamagedStoreError.reading(result.path, f"frame {t} of {what}", exc) from exc
 
 
 def safe_name(name: str, *, max_length: int = 48) -> str:

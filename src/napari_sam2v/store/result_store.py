@@ -12,12 +12,11 @@ import numpy as np
 
 from napari_sam2v.engines.base import EngineInfo, FrameResult, compose_labels
 from napari_sam2v.errors import (
-    READ_ERRORS,
     DamagedStoreError,
     EngineError,
-    Sam2vError,
     StoreError,
     StoreExistsError,
+    reading_store,
 )
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.prompts import PromptSet
@@ -316,13 +315,9 @@ class ResultStore:
         lock = StoreLock(path / layout.PRIVATE / "lock.json")
         lock.acquire()
         try:
-            root = zarr.open_group(str(path), mode="r+")
-            return cls(path, root, meta, lock, fsync=fsync)
-        except READ_ERRORS as exc:
-            lock.release()
-            if isinstance(exc, Sam2vError):
-                raise
-            raise DamagedStoreError.reading(path, "its label image", exc) from exc
+            with reading_store(path, "its label image"):
+                root = zarr.open_group(str(path), mode="r+")
+                return cls(path, root, meta, lock, fsync=fsync)
         except BaseException:
             lock.release()
             raise
