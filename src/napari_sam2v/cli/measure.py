@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_sam2v.store import open_result
 
     result = open_result(args.result)
-    if Path(args.out).resolve().is_relative_to(Path(result.path).resolve()):
+    if result.contains(args.out):
         raise InputError(
             f"--out {args.out} is inside the result store {args.result}: write the tables "
             "next to it (nothing is written into a store but its own data)"

@@ -40,7 +40,7 @@ def _as_result(result: Result | str | os.PathLike[str]) -> Result:
 
 def _outside_store(result: Result, out: Path) -> Path:
     """``out``, refused when it lies inside the store (its labels group, say)."""
-    if out.resolve().is_relative_to(Path(result.path).resolve()):
+    if result.contains(out):
         raise ExportError(
             f"{out} is inside the result store {result.path}: export next to it instead "
             "(nothing is written into a store but its own data)"

@@ -183,6 +183,10 @@ class Result:
         """``True`` when the engine ran with random (test) weights: not a real result."""
         return bool(self._meta.get("random_weights"))
 
+    def contains(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` lies inside this store's folder (nothing else is written there)."""
+        return Path(path).resolve().is_relative_to(Path(self.path).resolve())
+
     # -- image -------------------------------------------------------------------------
     @property
     def image_copied(self) -> bool:
