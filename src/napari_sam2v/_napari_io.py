@@ -24,6 +24,7 @@ __all__ = [
     "UNPROMPTED_LABEL_COLOR",
     "VIDEO_SUFFIXES",
     "channel_colormaps",
+    "channel_layers",
     "get_result_reader",
     "get_video_reader",
     "label_colors",
@@ -101,6 +102,19 @@ def channel_colormaps(n_channels: int) -> list[str]:
     return list(itertools.islice(itertools.cycle(_MORE_CHANNELS), n_channels))
 
 
+def channel_layers(name: str, n_channels: int, metadata: dict[str, Any]) -> dict[str, list[Any]]:
+    """Names, metadata and colormaps of the ``(t, y, x)`` layers of one image's channels.
+
+    ``name (channel c)``, ``metadata`` with ``channel`` set to ``c``, and napari's
+    channel colours: as ``add_image`` takes them with ``channel_axis``.
+    """
+    return {
+        "name": [f"{name} (channel {c})" for c in range(n_channels)],
+        "metadata": [{**metadata, "channel": c} for c in range(n_channels)],
+        "colormap": channel_colormaps(n_channels),
+    }
+
+
 def video_layer(
     path: str | Path,
     source: Any,
@@ -129,13 +143,7 @@ def video_layer(
     name = name or Path(path).stem
     kwargs: dict[str, Any] = {"scale": list(scale), "units": list(units)}
     if source.ndim == 4 and not rgb:  # (t, y, x, c): one layer per channel
-        n_channels = int(source.shape[-1])
-        kwargs.update(
-            channel_axis=3,
-            name=[f"{name} (channel {c})" for c in range(n_channels)],
-            metadata=[{**metadata, "channel": c} for c in range(n_channels)],
-            colormap=channel_colormaps(n_channels),
-        )
+        kwargs.update(channel_axis=3, **channel_layers(name, int(source.shape[-1]), metadata))
     else:
         kwargs.update(name=name, rgb=rgb, metadata=metadata)
     return source.to_dask(), kwargs, "image"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_sam2v._napari_io import channel_colormaps
+from napari_sam2v._napari_io import channel_layers
 from napari_sam2v._qt._layer_video import layer_source_path
 
 __all__ = ["add_frames_layer", "is_channel_stack", "layer_to_track", "split_channel_stack"]
@@ -72,7 +72,7 @@ def split_channel_stack(viewer: Any, layer: Any) -> list[Any]:
     metadata = dict(layer.metadata or {})
     if source:
         metadata["video_path"] = source
-    colormaps = channel_colormaps(n_channels)
+    each = channel_layers(layer.name, n_channels, metadata)
     units = [str(u) for u in layer.units]
     channels = []
     for c in range(n_channels):
@@ -81,13 +81,13 @@ def split_channel_stack(viewer: Any, layer: Any) -> list[Any]:
             Image(
                 parts if layer.multiscale else parts[0],
                 multiscale=layer.multiscale,
-                name=f"{layer.name} (channel {c})",
+                name=each["name"][c],
                 scale=_without_channel(layer.scale),
                 translate=_without_channel(layer.translate),
                 units=_without_channel(units),
                 axis_labels=_without_channel(layer.axis_labels),
-                metadata={**metadata, "channel": c},
-                colormap=colormaps[c] if n_channels > 1 else layer.colormap,
+                metadata=each["metadata"][c],
+                colormap=each["colormap"][c] if n_channels > 1 else layer.colormap,
                 blending="additive" if c else layer.blending,
                 visible=layer.visible,
             )
@@ -111,13 +111,7 @@ def add_frames_layer(viewer: Any, frames: Any, name: str, *, channel: int | None
     if len(shape) != 4 or rgb:
         return viewer.add_image(data, name=name, rgb=rgb)
     n_channels = int(shape[-1])
-    layers = viewer.add_image(
-        data,
-        channel_axis=3,
-        name=[f"{name} (channel {c})" for c in range(n_channels)],
-        metadata=[{"channel": c} for c in range(n_channels)],
-        colormap=channel_colormaps(n_channels),
-    )
+    layers = viewer.add_image(data, channel_axis=3, **channel_layers(name, n_channels, {}))
     return layers[min(channel or 0, n_channels - 1)]
 
 
