@@ -227,9 +227,8 @@ class ClassicEngine(Engine):
         positive clicks is left out: it has leaked onto the clicked object (or it is
         a mother cell tracked over both daughters, one of which is now clicked).
         """
-        clicks = (
-            prompt.points[prompt.labels == 1] if prompt.points is not None else np.zeros((0, 2))
-        )
+        where, labels = prompt.clicks
+        clicks = where[labels == 1]
         points = [
             crop.deepest_point()
             for oid, results in self._results.items()
