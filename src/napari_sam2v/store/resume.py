@@ -62,7 +62,7 @@ def source_reference(video: VideoSource, channel: int | None) -> dict[str, Any]:
         stamps = np.asarray(getattr(video, "timestamps", []), dtype=np.float64)
         ref["variable_frame_rate"] = frame_interval_range(stamps)
         # when each frame was taken (seconds from the first): measure's times and speeds
-        ref["frame_times"] = [round(float(t), 6) for t in stamps - stamps[:1].sum()]
+        ref["frame_times"] = [round(float(t), 6) for t in stamps - stamps[0]]
     if meta.source:
         src = Path(meta.source)
         ref["path"] = str(src.resolve())
