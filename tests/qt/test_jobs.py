@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import pytest
 
-from napari_sam2v._qt._jobs import Failure, _guard, _guard_gen
+from napari_sam2v._qt._jobs import FIRST_USE_IMPORTS, Failure, _guard, _guard_gen, warm_imports
 from napari_sam2v.errors import StoreLockedError
 
 
@@ -155,3 +158,18 @@ def test_napari_lists_a_running_job_by_its_name(make_napari_viewer, qtbot) -> No
     assert tasks.get_status() == ["napari-worker: Executing napari-sam2v propagation"]
     release.set()
     qtbot.waitUntil(lambda: not runner.active, timeout=10_000)
+
+
+def test_warm_imports_skip_a_missing_module_and_import_the_rest(tmp_path, monkeypatch) -> None:
+    (tmp_path / "sam2v_warm_probe.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sam2v_warm_probe", raising=False)
+    warm_imports("sam2v_no_such_module", "sam2v_warm_probe").join(timeout=30)
+    assert sys.modules["sam2v_warm_probe"].LOADED
+    monkeypatch.delitem(sys.modules, "sam2v_warm_probe")
+
+
+def test_the_dock_warms_what_a_first_session_imports() -> None:
+    """The test environment has every extra, so a misspelt module would show here."""
+    for name in FIRST_USE_IMPORTS:
+        assert importlib.util.find_spec(name) is not None, name

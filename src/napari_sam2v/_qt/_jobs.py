@@ -21,7 +21,20 @@ from qtpy.QtCore import QObject, Signal
 
 from napari_sam2v.errors import Sam2vError
 
-__all__ = ["Failure", "JobRunner", "warm_imports"]
+__all__ = ["FIRST_USE_IMPORTS", "Failure", "JobRunner", "warm_imports"]
+
+#: What the first session start or Reopen store imports on the GUI thread unless the
+#: dock imported it before: pandas (napari's Labels layer), ome_zarr (the store), PyAV
+#: (a video's frames), skimage.color (napari's label colours) and distributed, which
+#: dask imports, when it is installed, on the first slice of a lazy layer.
+FIRST_USE_IMPORTS = (
+    "pandas",
+    "ome_zarr.writer",
+    "ome_zarr.format",
+    "av",
+    "skimage.color",
+    "distributed",
+)
 
 _log = logging.getLogger(__name__)
 
@@ -99,7 +112,7 @@ def warm_imports(*modules: str) -> threading.Thread:
             try:
                 importlib.import_module(name)
             except ImportError:  # the real use reports it
-                return
+                continue
 
     thread = threading.Thread(target=run, name="napari-sam2v imports", daemon=True)
     thread.start()

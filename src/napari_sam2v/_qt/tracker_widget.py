@@ -20,7 +20,7 @@ from napari_sam2v._napari_io import STORE_KEY, label_colors
 from napari_sam2v._qt._channels import add_frames_layer, layer_to_track
 from napari_sam2v._qt._docking import tab_beside_plugin_docks
 from napari_sam2v._qt._frames import layer_frame, show_frame
-from napari_sam2v._qt._jobs import JobRunner, warm_imports
+from napari_sam2v._qt._jobs import FIRST_USE_IMPORTS, JobRunner, warm_imports
 from napari_sam2v._qt._layer_video import default_store, video_from_layer
 from napari_sam2v._qt._lifecycle import DockLifecycle
 from napari_sam2v._qt._models import (
@@ -65,8 +65,7 @@ class TrackerWidget(PromptActions, PropagationControls, DockLifecycle, QWidget):
         self.labels_layer: Any = None
         self.prompt_layers: PromptLayers | None = None
         self.jobs = JobRunner(self)
-        # what the first session start imports (napari's Labels layer needs pandas)
-        warm_imports("pandas", "ome_zarr.writer", "ome_zarr.format")
+        warm_imports(*FIRST_USE_IMPORTS)
         self.click_latencies: list[float] = []
         #: The masks of the last preview (click, box, undo, ...), if any.
         self.last_result: Any = None
