@@ -588,6 +588,36 @@ def test_a_run_stopped_before_a_reopen_resumes_like_an_uninterrupted_one(
     assert np.array_equal(labels, reference) is replay
 
 
+def test_resume_after_a_reopen_writes_a_damaged_finished_frame_again(disk_video, tmp_path):
+    from napari_sam2v.store import open_result
+
+    frames, _ = disk_video
+    session = TrackingSession(frames, engine_factory=MemoryEngine)
+    session.create_store(tmp_path / "cut.zarr")
+    session.add_click(2, 48, 30)
+    cancel = threading.Event()
+    for info in session.iter_propagate(start=2, cancel=cancel):
+        if info.done == 5:
+            cancel.set()
+    session.close()
+    finished = open_result(tmp_path / "cut.zarr")
+    reference = np.asarray(finished.labels).copy()
+    chunk = tmp_path / "cut.zarr" / "labels" / "objects" / "0" / "3" / "0" / "0"
+    assert finished.frames_done[3] and chunk.is_file()
+    chunk.write_bytes(b"xx")
+    with pytest.warns(UserWarning, match=r"frames 3\); they are tracked and written again"):
+        again = TrackingSession.from_store(
+            tmp_path / "cut.zarr", frames=frames, engine_factory=MemoryEngine
+        )
+    try:
+        summary = again.propagate(resume=True)
+        assert 3 in summary.frames and len(summary.frames) == len(frames) - 2 - 4
+    finally:
+        again.close()
+    labels = np.asarray(open_result(tmp_path / "cut.zarr").labels)
+    np.testing.assert_array_equal(labels[2:7], reference[2:7])
+
+
 def test_a_finished_store_reopens_with_nothing_to_resume(stored: TrackingSession, tmp_path):
     stored.add_click(0, 30, 30)
     stored.propagate()

@@ -87,12 +87,23 @@ class DamagedStoreError(StoreError):
     """Part of a result store cannot be read: a chunk or metadata file missing or corrupt."""
 
     @classmethod
-    def reading(cls, path: object, what: str, exc: BaseException) -> DamagedStoreError:
-        """The error for ``exc``, raised while reading ``what`` of the store at ``path``."""
+    def reading(
+        cls, path: object, what: str, exc: BaseException, *, frame: bool = False
+    ) -> DamagedStoreError:
+        """The error for ``exc``, raised while reading ``what`` of the store at ``path``.
+
+        ``frame``: ``what`` is one frame's chunks, which resuming the run writes again.
+        """
+        again = (
+            "track it again with --resume (resume=True in Python) and the same video and "
+            "prompts, which writes the damaged frames again"
+            if frame
+            else "track again"
+        )
         return cls(
             f"{path}: {what} cannot be read ({type(exc).__name__}: {exc}); the store is "
-            "damaged (a file inside it is missing or corrupt): track again, or restore "
-            "it from a backup"
+            f"damaged (a file inside it is missing or corrupt): {again}, or restore it "
+            "from a backup"
         )
 
 
@@ -115,9 +126,14 @@ def read_errors_as(error: Callable[[BaseException], Sam2vError]) -> Iterator[Non
         raise error(exc) from exc
 
 
-def reading_store(path: object, what: str) -> contextlib.AbstractContextManager[None]:
-    """:func:`read_errors_as` a :class:`DamagedStoreError` naming ``what`` of ``path``."""
-    return read_errors_as(lambda exc: DamagedStoreError.reading(path, what, exc))
+def reading_store(
+    path: object, what: str, *, frame: bool = False
+) -> contextlib.AbstractContextManager[None]:
+    """:func:`read_errors_as` a :class:`DamagedStoreError` naming ``what`` of ``path``.
+
+    ``frame``: ``what`` is one frame's chunks (see :meth:`DamagedStoreError.reading`).
+    """
+    return read_errors_as(lambda exc: DamagedStoreError.reading(path, what, exc, frame=frame))
 
 
 class StoreExistsError(StoreError, FileExistsError):

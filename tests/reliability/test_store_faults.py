@@ -202,7 +202,10 @@ def test_a_damaged_store_is_one_clear_error_everywhere(finished_store, tmp_path,
     )
     chunk.write_bytes(b"xx")
     frame = int(chunk.relative_to(corrupt / "labels" / "objects" / "0").parts[0])
-    damaged = rf"corrupt\.zarr: frame {frame} of its labels cannot be read .* the store is damaged"
+    damaged = (
+        rf"corrupt\.zarr: frame {frame} of its labels cannot be read .* the store is damaged"
+        r".*: track it again with --resume"
+    )
     with pytest.raises(DamagedStoreError, match=damaged):
         measure(open_result(corrupt))
     for export in (
@@ -214,7 +217,7 @@ def test_a_damaged_store_is_one_clear_error_everywhere(finished_store, tmp_path,
             export()
     missing = _copy(finished_store, tmp_path, "missing.zarr")
     (missing / "labels" / "objects" / "0" / ".zarray").unlink()
-    with pytest.raises(DamagedStoreError, match="missing.zarr: its label image cannot be read"):
+    with pytest.raises(DamagedStoreError, match="label image cannot be read .*: track again,"):
         open_result(missing).labels_array(writable=False)
     with pytest.raises(DamagedStoreError, match="missing.zarr: its label image cannot be read"):
         ResultStore.open(missing)
@@ -223,6 +226,30 @@ def test_a_damaged_store_is_one_clear_error_everywhere(finished_store, tmp_path,
     with pytest.raises(DamagedStoreError, match="can still be measured and exported"):
         ResultStore.open(stateless)
     assert len(measure(open_result(stateless)).frames) > 0
+
+
+@pytest.mark.parametrize("status", ["complete", "interrupted"])
+def test_resuming_writes_finished_frames_again_whose_chunks_cannot_be_read(
+    finished_store, tmp_path, workdir, status
+):
+    """The journal says done, the chunk says otherwise: the chunk wins."""
+    store = _copy(finished_store, tmp_path, "corrupt.zarr")
+    if status != "complete":
+        state = store / "sam2v" / "state.json"
+        state.write_text(json.dumps({**json.loads(state.read_text()), "status": status}))
+    chunks = sorted((store / "labels" / "objects" / "0").glob("[0-9]*/0/0"))
+    damaged = sorted(int(p.parts[-3]) for p in chunks[1:3])
+    for frame in damaged:
+        (store / "labels" / "objects" / "0" / str(frame) / "0" / "0").write_bytes(b"xx")
+    untouched = {p: p.stat().st_mtime_ns for p in chunks if int(p.parts[-3]) not in damaged}
+    listed = ", ".join(map(str, damaged))
+    with pytest.warns(UserWarning, match=rf"2 finished frame\(s\) .* frames {listed}\); they are"):
+        resumed = _track(workdir, store, resume=True)
+    np.testing.assert_array_equal(
+        np.asarray(resumed.labels), np.asarray(open_result(finished_store).labels)
+    )
+    assert resumed.complete
+    assert {p: p.stat().st_mtime_ns for p in untouched} == untouched  # the rest not rewritten
 
 
 def test_existing_output_needs_resume_or_overwrite(finished_store, tmp_path, workdir):

@@ -149,7 +149,7 @@ def iter_frames(
     """
 
     def read(t: int) -> tuple[np.ndarray, np.ndarray | None]:
-        with reading_store(what, f"frame {t} of its labels"):
+        with reading_store(what, f"frame {t} of its labels", frame=True):
             lab = read_frame(labels, t)
         if image is None:
             return lab, None

@@ -132,6 +132,7 @@ def open_session(
 ) -> TrackingSession:
     """Restore a session from its result store (see ``TrackingSession.from_store``)."""
     from napari_sam2v.store import ResultStore, open_result
+    from napari_sam2v.store.resume import drop_damaged_frames
 
     path = Path(path).expanduser()
     result = open_result(path)
@@ -142,8 +143,12 @@ def open_session(
         store.close()
         raise
     session.store = store
-    # A run stopped by Cancel, a crash or a closed viewer continues with Resume.
-    session._last_run = _Run.from_state(result.metadata.get("state") or {}, store.frames_done)
+    # A run stopped by Cancel, a crash or a closed viewer continues with Resume, which
+    # also writes again any finished frame that can no longer be read.
+    state = result.metadata.get("state") or {}
+    if _Run.from_state(state, store.frames_done) is not None:
+        drop_damaged_frames(store)
+    session._last_run = _Run.from_state(state, store.frames_done)
     return session
 
 

@@ -50,7 +50,7 @@ def _outside_store(result: Result, out: Path) -> Path:
 
 def _read(result: Result, array: Any, t: int, what: str = "its labels") -> np.ndarray:
     """Frame ``t`` of one of the store's arrays; a damaged store is said so."""
-    with reading_store(result.path, f"frame {t} of {what}"):
+    with reading_store(result.path, f"frame {t} of {what}", frame=True):
         return np.asarray(array[t])
 
 

@@ -3,7 +3,8 @@
 Resuming re-runs the engine from the prompted frame, because SAM 2's memory of an
 object depends on every frame before (starting later would change the masks), but
 writes only the frames the store does not already hold. A resumed run therefore ends
-with exactly the labels of an uninterrupted run, and no finished frame is touched.
+with exactly the labels of an uninterrupted run, and no finished frame is touched
+(unless its chunks can no longer be read: it is written again).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from napari_sam2v.io.video import frame_interval_range, variable_rate_note
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store.result import Result, open_result
 from napari_sam2v.store.result_store import ResultStore
-from napari_sam2v.store.resume import check_resumable, source_reference
+from napari_sam2v.store.resume import check_resumable, drop_damaged_frames, source_reference
 from napari_sam2v.types import Calibration, any_given
 
 __all__ = ["COPY_LIMIT_BYTES", "ProgressInfo", "track"]
@@ -369,6 +370,7 @@ def _open_store(
             store = ResultStore.open(out, fsync=fsync)
             try:
                 check_resumable(store, source, prompts, engine, calibration, channel)
+                drop_damaged_frames(store)
             except BaseException:
                 store.close()
                 raise

@@ -57,7 +57,8 @@ class ResultStore:
         self._zarr_format = layout.zarr_format(meta["ngff_version"])
         self.labels = root[f"labels/{meta['labels_name']}/0"]
         self._labels_dir = path / "labels" / meta["labels_name"] / "0"
-        self._masks = root[f"{layout.PRIVATE}/masks"] if meta.get("keep_masks") else None
+        #: Per-object masks (``keep_masks``), or ``None``.
+        self.masks = root[f"{layout.PRIVATE}/masks"] if meta.get("keep_masks") else None
         self.journal = ProgressJournal(self._private / "progress.jsonl", fsync=fsync)
         self.records: dict[int, FrameRecord] = self.journal.read(self.n_frames)
         self._object_index = {o["id"]: i for i, o in enumerate(meta["objects"])}
@@ -417,12 +418,12 @@ class ResultStore:
         )
         try:
             self.labels[frame] = labels
-            if self._masks is not None:
-                stack = np.zeros(self._masks.shape[1:], dtype=bool)
+            if self.masks is not None:
+                stack = np.zeros(self.masks.shape[1:], dtype=bool)
                 for oid, mask in result.masks.items():
                     if oid in self._object_index:
                         stack[self._object_index[oid]] = mask
-                self._masks[frame] = stack
+                self.masks[frame] = stack
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot write frame {frame} ({exc})") from exc
         return FrameRecord(
@@ -445,7 +446,7 @@ class ResultStore:
 
     def _fsync_frame(self, frame: int) -> None:
         dirs = [layout.frame_chunk_dir(self._labels_dir, frame, self._zarr_format)]
-        if self._masks is not None:
+        if self.masks is not None:
             dirs.append(
                 layout.frame_chunk_dir(
                     self.path / layout.PRIVATE / "masks", frame, self._zarr_format

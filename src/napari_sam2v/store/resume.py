@@ -5,17 +5,21 @@ only right when both runs would have written the same masks: the same file and
 channel, the same prompts, the same calibration, and an engine with the same model,
 weights and output-changing settings. Anything else would mix two results in one
 store without a trace, so it is refused with the reason.
+
+A frame the store records as finished is trusted only while its chunks can be read:
+:func:`drop_damaged_frames` makes a resumed run write the others again.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from napari_sam2v.engines.base import Engine
-from napari_sam2v.errors import StoreError
+from napari_sam2v.errors import READ_ERRORS, StoreError
 from napari_sam2v.io import VideoSource
 from napari_sam2v.io.prompt_files import Prompts
 from napari_sam2v.io.video import frame_interval_range
@@ -24,7 +28,7 @@ from napari_sam2v.store.result import FINGERPRINT_KEYS, file_fingerprint, same_f
 from napari_sam2v.store.result_store import ResultStore
 from napari_sam2v.types import Calibration
 
-__all__ = ["RUNTIME_SETTINGS", "check_resumable", "source_reference"]
+__all__ = ["RUNTIME_SETTINGS", "check_resumable", "drop_damaged_frames", "source_reference"]
 
 #: Engine settings that change speed or memory but not the masks: they may differ
 #: between an interrupted run and its resumption.
@@ -179,3 +183,44 @@ def _check_same_source(store: ResultStore, source: VideoSource, channel: int | N
             f"tracked ({recorded.get('path')}); resume with that file, or replace the "
             "store to start again"
         )
+
+
+def drop_damaged_frames(store: ResultStore) -> list[int]:
+    """Mark the finished frames whose chunks can no longer be read as not done.
+
+    A crash cannot leave such a frame, since a frame is journalled only after its
+    chunks are written, but a failing disk, a bad copy or an edit of the store can. A
+    resumed run then writes those frames again instead of trusting the journal; it
+    warns naming them. This reads every finished frame once (about a millisecond per
+    frame of 1080p labels). A chunk file that was deleted cannot be told apart from a
+    frame without objects, which zarr does not write, so it is not found here.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The store about to be resumed.
+
+    Returns
+    -------
+    list of int
+        The frames that will be written again.
+    """
+    arrays = [store.labels] + ([store.masks] if store.masks is not None else [])
+    damaged = []
+    for frame in sorted(store.records):
+        try:
+            for array in arrays:
+                array[frame]
+        except READ_ERRORS:
+            damaged.append(frame)
+    for frame in damaged:
+        del store.records[frame]
+    if damaged:
+        shown = ", ".join(str(f) for f in damaged[:10]) + (" ..." if len(damaged) > 10 else "")
+        warnings.warn(
+            f"{store.path}: {len(damaged)} finished frame(s) can no longer be read "
+            f"(damaged chunks: frames {shown}); they are tracked and written again",
+            UserWarning,
+            stacklevel=2,
+        )
+    return damaged
