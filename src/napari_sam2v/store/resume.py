@@ -191,9 +191,10 @@ def drop_damaged_frames(store: ResultStore) -> list[int]:
     A crash cannot leave such a frame, since a frame is journalled only after its
     chunks are written, but a failing disk, a bad copy or an edit of the store can. A
     resumed run then writes those frames again instead of trusting the journal; it
-    warns naming them. This reads every finished frame once (about a millisecond per
-    frame of 1080p labels). A chunk file that was deleted cannot be told apart from a
-    frame without objects, which zarr does not write, so it is not found here.
+    warns naming them. This reads every finished frame once: 3.3 ms per 1080p frame
+    with three objects on the 2-core test machine, so 3 s for 1,000 frames. A chunk
+    file that was deleted cannot be told apart from a frame without objects, which
+    zarr does not write, so it is not found here.
 
     Parameters
     ----------
