@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from napari_sam2v.analysis import measure
 from napari_sam2v.analysis.trajectory import (
+    FrameClock,
     ensemble_msd,
     fit_power_law,
     growth_class,
@@ -89,6 +90,83 @@ def test_msd_equals_trackpy(seed, n_objects, n_frames, p_missing, max_lag) -> No
             sq.extend(np.sum(d[ok] ** 2, axis=1))
         assert row["n_pairs"] == len(sq)
         assert math.isclose(row["msd"], float(np.mean(sq)), rel_tol=1e-9, abs_tol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    n_frames=st.integers(2, 40),
+    p_missing=st.sampled_from([0.0, 0.3]),
+    max_lag=st.sampled_from([3, 100, None]),
+)
+def test_msd_over_evenly_spaced_frame_times_equals_the_frame_lag_msd(
+    seed, n_frames, p_missing, max_lag
+) -> None:
+    """A clock of even frame times groups pairs exactly as frame lags do (trackpy's way)."""
+    tracks = _random_tracks(seed, 3, n_frames, p_missing)
+    dt = 0.25
+    clock = FrameClock(dt, np.arange(n_frames) * dt)
+    by_frames = msd_table(tracks, time_scale=dt, max_lag=max_lag)
+    by_times = msd_table(tracks, time_scale=clock, max_lag=max_lag)
+    pd.testing.assert_frame_equal(
+        by_times.drop(columns="lag_time"), by_frames.drop(columns="lag_time"), rtol=1e-12
+    )
+    np.testing.assert_allclose(by_times["lag_time"], by_frames["lag_time"], rtol=1e-12)
+
+
+def _uneven_times(n_frames: int, seed: int) -> np.ndarray:
+    """Frame times 0.1 s apart, with every third step 0.3 s (a variable-rate camera)."""
+    steps = np.where(np.arange(n_frames - 1) % 3 == 2, 0.3, 0.1)
+    steps += np.random.default_rng(seed).uniform(-0.01, 0.01, steps.size)  # jitter
+    return np.concatenate([[0.0], np.cumsum(steps)])
+
+
+def test_msd_of_uneven_frame_times_groups_pairs_by_their_time_apart() -> None:
+    times = _uneven_times(30, 1)
+    rng = np.random.default_rng(5)
+    pos = np.cumsum(rng.normal(0, 1, (30, 2)), axis=0)
+    present = np.flatnonzero(rng.random(30) > 0.2)
+    tracks = pd.DataFrame(
+        {"object_id": 1, "frame": present, "centroid_y": pos[present, 0],
+         "centroid_x": pos[present, 1]}
+    )  # fmt: skip
+    got = msd_table(tracks, time_scale=FrameClock(0.1, times), max_lag=8).set_index("lag_frames")
+    # brute force: every pair of present frames, binned to the nearest 0.1 s
+    groups: dict[int, list[tuple[float, float]]] = {}
+    for i, a in enumerate(present):
+        for b in present[i + 1 :]:
+            lag = round((times[b] - times[a]) / 0.1)
+            if 1 <= lag <= 8:
+                d2 = float(np.sum((pos[b] - pos[a]) ** 2))
+                groups.setdefault(lag, []).append((times[b] - times[a], d2))
+    assert list(got.index) == list(range(1, 9))
+    for lag, row in got.iterrows():
+        pairs = groups.get(lag, [])
+        assert row["n_pairs"] == len(pairs)
+        if pairs:
+            assert row["msd"] == pytest.approx(np.mean([d2 for _, d2 in pairs]), rel=1e-12)
+            assert row["lag_time"] == pytest.approx(np.mean([t for t, _ in pairs]), rel=1e-12)
+        else:
+            assert math.isnan(row["msd"]) and row["lag_time"] == pytest.approx(lag * 0.1)
+
+
+def test_directed_motion_at_uneven_frame_times_fits_alpha_two() -> None:
+    """x = v t in real time: MSD = v^2 tau^2 only when lags are real times apart."""
+    times = np.round(_uneven_times(40, 2), 2)  # whole 0.01 s: each group one time apart
+    velocity = 3.0
+    tracks = pd.DataFrame(
+        {"object_id": [1, 2] * 40, "frame": np.repeat(np.arange(40), 2),
+         "centroid_y": 0.0, "centroid_x": np.repeat(velocity * times, 2)}
+    )  # fmt: skip
+    per_object = msd_table(tracks, time_scale=FrameClock(0.1, times), max_lag=20)
+    ens = ensemble_msd(per_object)
+    fit = fit_power_law(ens["lag_time"], ens["msd"])
+    assert fit["alpha"] == pytest.approx(2.0, abs=0.02)
+    assert fit["A"] == pytest.approx(velocity**2, rel=0.05)
+    # counting frame lags at the median interval instead mixes 0.1 s and 0.3 s steps
+    naive = ensemble_msd(msd_table(tracks, time_scale=0.1, max_lag=20))
+    naive_fit = fit_power_law(naive["lag_time"], naive["msd"])
+    assert abs(naive_fit["A"] - velocity**2) > 0.5 * velocity**2
 
 
 def test_measured_msd_equals_trackpy_end_to_end(labels_with_gap) -> None:

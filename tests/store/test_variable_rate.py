@@ -29,7 +29,7 @@ def _index_cache(tmp_path, monkeypatch) -> None:
 def vfr_store(tmp_path):
     video = tmp_path / "vfr.mkv"
     write_mp4(video, n_frames=8, pts_step=[100, 300])
-    with pytest.warns(UserWarning, match=f"{SPAN}; times and speeds use its own frame times"):
+    with pytest.warns(UserWarning, match=f"{SPAN}; times, speeds and MSD use its own frame times"):
         result = track(video, PROMPTS, tmp_path / "vfr.zarr", engine="classic")
     return result.path
 
@@ -38,9 +38,14 @@ def test_the_videos_own_frame_times_give_times_and_speeds(vfr_store) -> None:
     source = open_result(vfr_store).metadata["source"]
     assert source["variable_frame_rate"] == {"min": 0.1, "median": 0.1, "max": 0.3}
     np.testing.assert_allclose(source["frame_times"], TIMES)
-    with pytest.warns(UserWarning, match="MSD lag times count frames at the median interval"):
+    with pytest.warns(UserWarning, match="times, speeds and MSD use its own frame times"):
         m = measure(open_result(vfr_store))
     frames = m.frames.sort_values("frame")
+    assert list(frames["frame"]) == list(range(8))
+    # MSD pairs by time apart in 0.1 s steps: four pairs 0.1 s apart, three 0.3 s apart
+    msd = m.msd.set_index("lag_frames")
+    assert msd.loc[1, "n_pairs"] == 4 and msd.loc[1, "lag_time"] == pytest.approx(0.1)
+    assert msd.loc[3, "n_pairs"] == 3 and msd.loc[3, "lag_time"] == pytest.approx(0.3)
     np.testing.assert_allclose(frames["time"], np.asarray(TIMES)[frames["frame"]])
     np.testing.assert_allclose(m.presence["time"], TIMES * (len(m.presence) // 8))
     track_row = m.tracks.iloc[0]

@@ -179,7 +179,7 @@ def measure(
         time_scale=clock,
         growth_threshold=float(growth_threshold),
     )
-    full_msd = msd_table(frames, time_scale=calibration.time_scale, max_lag=max_lag)
+    full_msd = msd_table(frames, time_scale=clock, max_lag=max_lag)
     emsd = ensemble_msd(full_msd)
     msd = full_msd.loc[full_msd["n_pairs"] > 0].drop(columns="n_effective").reset_index(drop=True)
     return Measurements(

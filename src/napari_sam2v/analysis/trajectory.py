@@ -104,7 +104,7 @@ class FrameClock:
     times : ndarray, optional
         The time of every frame index, when the frames are not evenly spaced (a
         variable-frame-rate video's own timestamps); ``interval`` then is their
-        median spacing, used for MSD lag times only.
+        median spacing, the step in which MSD lags are counted.
     """
 
     interval: float
@@ -277,6 +277,37 @@ def _msd_one(
     return lags, msd, pairs
 
 
+def _msd_one_timed(
+    times: np.ndarray, pos: np.ndarray, interval: float, max_lag: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lags, MSD, pair counts and mean lag times of a trajectory with uneven frame times.
+
+    Every pair of positions is grouped by its real time apart, rounded to whole
+    ``interval`` s (the median frame spacing); ``lag_time`` is the mean time apart of
+    a group's pairs, or ``lag * interval`` where a lag has no pair.
+    """
+    top_possible = int(np.rint((times[-1] - times[0]) / interval))
+    top = top_possible if max_lag is None else min(int(max_lag), top_possible)
+    sums = np.zeros(top + 1)
+    pairs = np.zeros(top + 1, dtype=np.int64)
+    dt_sums = np.zeros(top + 1)
+    for offset in range(1, times.size):
+        dt = times[offset:] - times[:-offset]
+        if dt.min() > (top + 0.5) * interval:
+            break  # later offsets are further apart still (times increase)
+        lag = np.rint(dt / interval).astype(np.int64)
+        keep = (lag >= 1) & (lag <= top)
+        diff = pos[offset:][keep] - pos[:-offset][keep]
+        sums += np.bincount(lag[keep], np.sum(diff * diff, axis=1), minlength=top + 1)
+        pairs += np.bincount(lag[keep], minlength=top + 1)
+        dt_sums += np.bincount(lag[keep], dt[keep], minlength=top + 1)
+    lags = np.arange(1, top + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        msd = np.where(pairs[1:] > 0, sums[1:] / pairs[1:], np.nan)
+        lag_time = np.where(pairs[1:] > 0, dt_sums[1:] / pairs[1:], lags * interval)
+    return lags, msd, pairs[1:], lag_time
+
+
 def _effective_n(n_points: int, lags: np.ndarray) -> np.ndarray:
     """Effective number of independent MSD measurements (Qian et al. 1991, eq. B4)."""
     t = lags.astype(np.float64)
@@ -287,13 +318,20 @@ def _effective_n(n_points: int, lags: np.ndarray) -> np.ndarray:
     return np.where(t > n / 2, long, short)
 
 
-def msd_table(frames: pd.DataFrame, *, time_scale: float, max_lag: int | None) -> pd.DataFrame:
+def msd_table(
+    frames: pd.DataFrame, *, time_scale: float | FrameClock, max_lag: int | None
+) -> pd.DataFrame:
     """Per-object MSD, one row per object and lag ``1 .. min(max_lag, span - 1)``.
 
     As in trackpy, lags without any pair (gaps) are kept with NaN ``msd`` and
     ``n_pairs = 0``. Columns: ``object_id, lag_frames, lag_time, msd, n_pairs`` and
     ``n_effective`` (trackpy's weight for the ensemble average, used by
     :func:`ensemble_msd`). Objects present in fewer than two frames have no rows.
+
+    ``time_scale`` is the frame interval, or a :class:`FrameClock`. With a clock of
+    frames that are not evenly spaced, pairs are grouped by their real time apart in
+    whole median intervals (``lag_frames``), and ``lag_time`` is the mean time apart
+    of each group's pairs.
 
     Raises
     ------
@@ -302,14 +340,21 @@ def msd_table(frames: pd.DataFrame, *, time_scale: float, max_lag: int | None) -
     """
     if max_lag is not None and max_lag < 1:
         raise InputError(f"max_lag must be at least 1, got {max_lag}")
+    clock = _clock(time_scale)
     parts = []
     for oid, obj in frames.sort_values(["object_id", "frame"]).groupby("object_id", sort=True):
         fr = obj["frame"].to_numpy(dtype=np.int64)
         if fr.size < 2:
             continue
         pos = obj[["centroid_y", "centroid_x"]].to_numpy(dtype=np.float64)
-        lags, msd, pairs = _msd_one(fr, pos, max_lag)
-        span = int(fr[-1] - fr[0]) + 1
+        if clock.times is None:
+            lags, msd, pairs = _msd_one(fr, pos, max_lag)
+            lag_time = frame_times(lags, clock.interval)
+            span = int(fr[-1] - fr[0]) + 1
+        else:
+            times = clock.at(fr)
+            lags, msd, pairs, lag_time = _msd_one_timed(times, pos, clock.interval, max_lag)
+            span = int(np.rint((times[-1] - times[0]) / clock.interval)) + 1
         weight = _effective_n(span, lags) * fr.size / span
         total = weight.sum()
         weight = np.where(np.isnan(msd), 0.0, weight)
@@ -320,7 +365,7 @@ def msd_table(frames: pd.DataFrame, *, time_scale: float, max_lag: int | None) -
                 {
                     "object_id": np.full(lags.size, oid, dtype=np.int64),
                     "lag_frames": lags.astype(np.int64),
-                    "lag_time": frame_times(lags, time_scale),
+                    "lag_time": lag_time,
                     "msd": msd,
                     "n_pairs": pairs,
                     "n_effective": weight,
@@ -365,9 +410,14 @@ def ensemble_msd(per_object: pd.DataFrame) -> pd.DataFrame:
         has=lambda d: d["n_pairs"] > 0,
     )
     grouped = df.groupby("lag_frames", sort=True)
+    # Frames not evenly spaced give each object its own mean lag time: pair-weighted.
+    timed = df.assign(tsum=df["lag_time"] * df["n_pairs"]).groupby("lag_frames", sort=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_time = timed["tsum"].sum() / grouped["n_pairs"].sum()
+    uneven = grouped["lag_time"].max() != grouped["lag_time"].min()
     out = pd.DataFrame(
         {
-            "lag_time": grouped["lag_time"].first(),
+            "lag_time": grouped["lag_time"].first().where(~uneven, mean_time),
             "n_pairs": grouped["n_pairs"].sum(),
             "n_objects": grouped["has"].sum(),
             "wsum": grouped["wsum"].sum(),

@@ -77,8 +77,9 @@ def variable_rate_note(where: object, intervals: dict[str, float], *, own_times:
     )
     if own_times:
         return (
-            f"{where}: the video has a variable frame rate{span}; times and speeds use its "
-            "own frame times, but MSD lag times count frames at the median interval"
+            f"{where}: the video has a variable frame rate{span}; times, speeds and MSD "
+            "use its own frame times (MSD pairs are grouped by their time apart, in steps "
+            "of the median interval)"
         )
     return (
         f"{where}: the video has a variable frame rate{span}; times, speeds and MSD lag "
