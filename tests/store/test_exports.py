@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -251,6 +252,48 @@ def test_tiff_interval_of_a_frame_subset(tmp_path, result):
     with tifffile.TiffFile(uneven) as tif:
         assert "finterval" not in tif.imagej_metadata
         assert tif.imagej_metadata["Labels"] == ["frame 0", "frame 1", "frame 5"]
+
+
+@pytest.mark.parametrize(
+    ("pixel_size", "unit", "written", "tiff_unit"),
+    [
+        (1e-10, "m", 0.1, "nm"),  # 1 angstrom: 1e10 px/m does not fit the ratio
+        (2e-4, "nm", 2e-4, "nm"),  # small, but ImageJ has no smaller unit: kept
+        (5e3, "m", 5e3, "m"),  # a satellite pixel stays in metres
+        (5e11, "nm", 500.0, "m"),  # 500 m given in nm
+    ],
+)
+def test_tiff_resolution_is_written_in_a_unit_that_holds_it(
+    tmp_path, result, pixel_size, unit, written, tiff_unit
+):
+    cal = Calibration(pixel_size, unit)
+    with tifffile.TiffFile(export_tiff(result, tmp_path / "l.tif", calibration=cal)) as tif:
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(written, rel=1e-6)
+        assert tif.imagej_metadata["unit"] == tiff_unit
+
+
+def test_a_pixel_size_no_resolution_tag_holds_is_one_clear_error(tmp_path, result):
+    with pytest.raises(ExportError, match="1e-300 um does not fit a TIFF's resolution tags"):
+        export_tiff(result, tmp_path / "l.tif", calibration=Calibration(1e-300, "um"))
+    assert not list(tmp_path.glob("*l.tif*"))
+
+
+def test_exporting_frames_a_partial_store_never_tracked_warns(tmp_path, disk_video):
+    frames, truth = disk_video
+    prompts = Prompts([], [Prompt(0, 1, points=[[30, 30]])])
+    part = track(frames, prompts, tmp_path / "p.zarr", engine=FakeEngine(), end=5)
+    assert part.status == "partial"
+    last = len(frames) - 1
+    never = rf"p\.zarr is not complete \(partial\): frames 6-{last} were never tracked"
+    with pytest.warns(UserWarning, match=never):
+        tif = export_tiff(part, tmp_path / "p.tif")
+    assert not tifffile.imread(tif)[6:].any()
+    with pytest.warns(UserWarning, match=r"frames 7, 9 were never tracked"):
+        export_png(part, tmp_path / "png", frames=[0, 7, 9])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        export_tiff(part, tmp_path / "tracked.tif", frames=[0, 1, 5])  # all tracked: no note
 
 
 def test_ids_a_format_cannot_hold_are_refused(tmp_path, disk_video):

@@ -58,6 +58,7 @@ def test_the_videos_own_frame_times_give_times_and_speeds(vfr_store) -> None:
     with pytest.warns(UserWarning, match="use one interval for every frame"):
         even = measure(open_result(vfr_store), frame_interval=0.2, time_unit="s")
     np.testing.assert_allclose(even.frames.sort_values("frame")["time"], 0.2 * frames["frame"])
+    assert even.sidecar()["frame_times"] is None
 
 
 def test_a_recalibrated_interval_replaces_the_frame_times(vfr_store) -> None:
@@ -67,6 +68,45 @@ def test_a_recalibrated_interval_replaces_the_frame_times(vfr_store) -> None:
         m = measure(open_result(vfr_store))
     frames = m.frames.sort_values("frame")
     np.testing.assert_allclose(frames["time"], 0.5 * frames["frame"])
+
+
+@pytest.mark.parametrize("how", ["measure", "calibrate"])
+def test_the_videos_median_interval_given_again_keeps_its_frame_times(vfr_store, how) -> None:
+    """Given to measure or set with calibrate, the median interval is the video's own."""
+    kwargs = {}
+    if how == "calibrate":
+        with ResultStore.open(vfr_store) as store:
+            store.set_calibration(Calibration(frame_interval=0.1, time_unit="s"))
+    else:
+        kwargs = {"frame_interval": 100.0, "time_unit": "ms"}
+    with pytest.warns(UserWarning, match="times, speeds and MSD use its own frame times"):
+        m = measure(open_result(vfr_store), **kwargs)
+    unit = "ms" if how == "measure" else "s"
+    scale = 1000.0 if how == "measure" else 1.0
+    frames = m.frames.sort_values("frame")
+    np.testing.assert_allclose(frames["time"], scale * np.asarray(TIMES))
+    np.testing.assert_allclose(m.sidecar()["frame_times"], scale * np.asarray(TIMES))
+    assert m.calibration.time_unit == unit
+
+
+def test_the_tiff_of_a_variable_rate_video_has_no_single_interval(vfr_store, tmp_path) -> None:
+    import tifffile
+
+    from napari_sam2v.store.exports import export_tiff
+
+    with pytest.warns(UserWarning, match="variable frame rate, and an ImageJ TIFF has one"):
+        path = export_tiff(vfr_store, tmp_path / "vfr.tif")
+    with tifffile.TiffFile(path) as tif:
+        assert "finterval" not in tif.imagej_metadata
+        assert tif.imagej_metadata["Labels"][:3] == ["frame 0 (0 s)", "frame 1 (0.1 s)",
+                                                     "frame 2 (0.4 s)"]  # fmt: skip
+    # another interval replaces the video's times, here as in measure
+    other = Calibration(frame_interval=2.0, time_unit="s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        path = export_tiff(vfr_store, tmp_path / "even.tif", calibration=other)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.imagej_metadata["finterval"] == pytest.approx(2.0)
 
 
 def test_a_constant_frame_rate_is_not_flagged(tmp_path) -> None:

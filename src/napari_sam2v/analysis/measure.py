@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_sam2v._frame_ranges import frame_ranges
 from napari_sam2v.analysis._inputs import (
     Source,
     iter_frames,
@@ -26,8 +27,8 @@ from napari_sam2v.analysis.measurements import Measurements
 from napari_sam2v.analysis.trajectory import FrameClock, ensemble_msd, msd_table, track_table
 from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import InputError, MeasurementCancelledError
-from napari_sam2v.io.video import variable_rate_note
-from napari_sam2v.types import Calibration, ObjectInfo, convert_unit
+from napari_sam2v.io.frame_times import own_frame_times, variable_rate_note
+from napari_sam2v.types import Calibration, ObjectInfo
 
 __all__ = ["measure"]
 
@@ -140,7 +141,7 @@ def measure(
         frame_interval=frame_interval,
         time_unit=time_unit,
     )
-    clock = _frame_clock(source, calibration, given_interval=frame_interval is not None)
+    clock = _frame_clock(source, calibration)
     if source.variable_rate is not None:
         note = variable_rate_note(
             source.description, source.variable_rate, own_times=clock.times is not None
@@ -197,6 +198,7 @@ def measure(
         n_channels=n_channels,
         first_image=first_image,
         untracked_frames=[] if source.tracked is None else frame_ranges(~source.tracked),
+        frame_times=None if clock.times is None else [float(t) for t in clock.times],
     )
 
 
@@ -256,24 +258,16 @@ def _scan(
     return chunks, first_image
 
 
-def _frame_clock(source: Source, calibration: Calibration, *, given_interval: bool) -> FrameClock:
+def _frame_clock(source: Source, calibration: Calibration) -> FrameClock:
     """Evenly spaced frames, or a variable-rate video's own frame times.
 
-    The store's recorded frame times (seconds) are used unless a frame interval is
-    given to ``measure``, or the store's interval is no longer the video's (set with
-    ``napari-sam2v calibrate`` since): then one interval serves every frame.
+    The store's recorded frame times are used while the calibration's interval is the
+    video's median interval; an interval given to ``measure``, or set with
+    ``napari-sam2v calibrate`` since, that differs from it makes one interval serve
+    every frame (:func:`~napari_sam2v.io.frame_times.own_frame_times`).
     """
-    times, rate = source.frame_times, source.variable_rate or {}
-    uniform = FrameClock(calibration.time_scale)
-    if times is None or given_interval or calibration.frame_interval is None:
-        return uniform
-    per_second = convert_unit(1.0, "s", calibration.time_unit)
-    median = rate.get("median")
-    if per_second is None or median is None:
-        return uniform
-    if not math.isclose(calibration.frame_interval, median * per_second, rel_tol=1e-6):
-        return uniform
-    return FrameClock(calibration.time_scale, times * per_second)
+    recorded = {"frame_times": source.frame_times, "variable_frame_rate": source.variable_rate}
+    return FrameClock(calibration.time_scale, own_frame_times(recorded, calibration))
 
 
 def _assemble(
@@ -363,14 +357,3 @@ def _presence(
             "tracked": np.tile(done, len(object_ids)),
         }
     )
-
-
-def frame_ranges(mask: np.ndarray) -> list[list[int]]:
-    """Inclusive ``[first, last]`` runs of the True entries of a 1-D bool array."""
-    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
-    if idx.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
-    ends = np.concatenate([idx[breaks], [idx[-1]]])
-    return [[int(a), int(b)] for a, b in zip(starts, ends, strict=True)]

@@ -143,6 +143,10 @@ class Measurements:
         What was measured (store path or array description).
     untracked_frames : list of [int, int]
         Inclusive frame ranges a partial store never tracked (empty when complete).
+    frame_times : list of float or None
+        When each frame was taken, in the calibration's time unit, for a
+        variable-frame-rate video measured with its own frame times; ``None`` when
+        the frames are ``calibration.frame_interval`` apart.
     """
 
     frames: pd.DataFrame
@@ -159,6 +163,7 @@ class Measurements:
     n_channels: int = 0
     first_image: np.ndarray | None = field(default=None, repr=False)
     untracked_frames: list[list[int]] = field(default_factory=list)
+    frame_times: list[float] | None = None
 
     @property
     def units(self) -> dict[str, dict[str, str]]:
@@ -228,6 +233,7 @@ class Measurements:
             "calibration": self.calibration.to_dict(),
             "n_frames": self.n_frames,
             "untracked_frames": self.untracked_frames,
+            "frame_times": self.frame_times,
             "frame_shape": list(self.frame_shape),
             "growth_threshold": self.growth_threshold,
             "objects": [{"id": o.id, "name": o.name, "color": o.color} for o in self.objects],

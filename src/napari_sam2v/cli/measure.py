@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from napari_sam2v._frame_ranges import describe_ranges
 from napari_sam2v.cli.common import (
     EXIT_OK,
     add_calibration_options,
@@ -222,9 +223,7 @@ def run(args: argparse.Namespace) -> int:
         if image is not None:
             image.close()
     if measurements.untracked_frames:
-        spans = ", ".join(
-            f"{a}-{b}" if a != b else str(a) for a, b in measurements.untracked_frames
-        )
+        spans = describe_ranges(measurements.untracked_frames)
         if result.status == "partial":  # the run ended: its direction or range left them
             finish = (
                 "Track them with another --direction (both, or backward from the prompts) "

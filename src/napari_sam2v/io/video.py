@@ -31,63 +31,12 @@ __all__ = [
     "INDEX_FORMAT",
     "VIDEO_SUFFIXES",
     "PyAVSource",
-    "frame_interval_range",
     "index_cache_dir",
     "load_index",
-    "variable_rate_note",
 ]
 
 #: File suffixes opened with PyAV.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
-
-
-def frame_interval_range(timestamps: Any) -> dict[str, float]:
-    """The shortest, median and longest interval between frames (seconds).
-
-    Parameters
-    ----------
-    timestamps : array-like
-        The frames' presentation times in seconds (:attr:`PyAVSource.timestamps`).
-
-    Returns
-    -------
-    dict
-        ``min``, ``median`` and ``max``; empty for fewer than two frames.
-    """
-    steps = np.diff(np.asarray(timestamps, dtype=np.float64))
-    if steps.size == 0:
-        return {}
-    return {
-        "min": round(float(steps.min()), 6),
-        "median": round(float(np.median(steps)), 6),
-        "max": round(float(steps.max()), 6),
-    }
-
-
-def variable_rate_note(where: object, intervals: dict[str, float], *, own_times: bool) -> str:
-    """What a variable frame rate means for measured times and speeds (a warning text).
-
-    ``own_times``: the measurements use the video's own frame times (the store
-    records them); otherwise one interval for every frame (a frame interval given).
-    """
-    span = (
-        f" (its frames are {intervals['min']:g}-{intervals['max']:g} s apart)"
-        if {"min", "max"} <= set(intervals)
-        else ""
-    )
-    if own_times:
-        return (
-            f"{where}: the video has a variable frame rate{span}; times, speeds and MSD "
-            "use its own frame times (MSD pairs are grouped by their time apart, in steps "
-            "of the median interval)"
-        )
-    return (
-        f"{where}: the video has a variable frame rate{span}; times, speeds and MSD lag "
-        "times use one interval for every frame (the one given), so they are wrong where "
-        "the real intervals differ. Leave the frame interval to the video, or re-encode "
-        "it at a constant frame rate (for example: ffmpeg -i in.mp4 -fps_mode cfr -r 30 "
-        "out.mp4)"
-    )
 
 
 #: Version of the cached frame-index JSON.

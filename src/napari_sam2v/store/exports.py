@@ -11,12 +11,14 @@ import contextlib
 import datetime as _dt
 import os
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from napari_sam2v._frame_ranges import describe_ranges, frame_ranges
 from napari_sam2v.engines.base import score_probability
 from napari_sam2v.errors import (
     ExportError,
@@ -25,13 +27,12 @@ from napari_sam2v.errors import (
     reading_store,
 )
 from napari_sam2v.io.rle import rle_encode
+from napari_sam2v.store.imagej import imagej_metadata
 from napari_sam2v.store.layout import atomic_write_json, read_json
 from napari_sam2v.store.result import Result, open_result
 from napari_sam2v.types import Calibration, ObjectInfo
 
 __all__ = ["export_coco", "export_png", "export_tiff", "safe_name"]
-
-_TIFF_UNITS = {"um": "micron", "nm": "nm", "mm": "mm", "cm": "cm", "m": "m"}
 
 
 def _as_result(result: Result | str | os.PathLike[str]) -> Result:
@@ -102,16 +103,23 @@ def _frames(result: Result, frames: Sequence[int] | None) -> list[int]:
     return [int(f) for f in frames]
 
 
+def warn_untracked(result: Result, frames: list[int]) -> None:
+    """Warn when exported frames were never tracked: written empty, they read as absence."""
+    skipped = np.zeros(result.n_frames, dtype=bool)
+    skipped[frames] = True
+    skipped &= ~np.asarray(result.frames_done, dtype=bool)
+    if skipped.any():
+        warnings.warn(
+            f"{result.path} is not complete ({result.status}): frames "
+            f"{describe_ranges(frame_ranges(skipped))} were never tracked and are exported "
+            "empty, which is not the objects being absent",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 #: Largest label id a float32 TIFF holds exactly.
 _FLOAT32_EXACT = 2**24
-
-
-def _frame_interval(interval: float, idx: list[int]) -> float | None:
-    """The time between the exported pages: a multiple for evenly spaced frames."""
-    steps = set(np.diff(idx).tolist())
-    if len(steps) > 1 or (steps and min(steps) <= 0):
-        return None  # uneven or unordered frames have no single interval
-    return interval * (steps.pop() if steps else 1)
 
 
 def export_tiff(
@@ -161,14 +169,9 @@ def export_tiff(
             "hold exactly: export COCO JSON instead"
         )
     cal = calibration or res.calibration
-    metadata: dict[str, Any] = {"axes": "TYX", "Labels": [f"frame {i}" for i in idx]}
-    interval = None if cal.frame_interval is None else _frame_interval(cal.frame_interval, idx)
-    if interval is not None:
-        metadata.update(finterval=interval, tunit=cal.time_unit)
-    kwargs: dict[str, Any] = {}
-    if cal.pixel_size is not None:
-        metadata["unit"] = _TIFF_UNITS.get(cal.unit, cal.unit)
-        kwargs["resolution"] = (1.0 / cal.pixel_size, 1.0 / cal.pixel_size)
+    recorded = res.metadata.get("source") or {}
+    metadata, kwargs = imagej_metadata(cal, idx, source=recorded, where=res.path)
+    warn_untracked(res, idx)
 
     def pages() -> Iterator[np.ndarray]:
         for t in idx:
@@ -259,6 +262,7 @@ def export_png(
         )
     root = _make_dir(_outside_store(res, Path(out_dir)))
     idx = _frames(res, frames)
+    warn_untracked(res, idx)
     masks = _mask_array(res)
     names = {obj.id: obj.name for obj in res.objects}
     folders: dict[int, Path] = {}

@@ -22,8 +22,8 @@ from typing import Any
 from napari_sam2v.engines.base import Direction, Engine
 from napari_sam2v.errors import InputError, PromptError, StoreError
 from napari_sam2v.io import VideoSource, open_video
+from napari_sam2v.io.frame_times import frame_interval_range, is_own_interval, variable_rate_note
 from napari_sam2v.io.prompt_files import Prompts
-from napari_sam2v.io.video import frame_interval_range, variable_rate_note
 from napari_sam2v.prompts import PromptSet
 from napari_sam2v.store.result import Result, open_result
 from napari_sam2v.store.result_store import ResultStore
@@ -228,7 +228,8 @@ def track(
         if source.metadata.variable_frame_rate:
             intervals = frame_interval_range(getattr(source, "timestamps", []))
             where = source.metadata.source or "the video"
-            note = variable_rate_note(where, intervals, own_times=frame_interval is None)
+            own = is_own_interval(frame_interval, calibration.time_unit, intervals)
+            note = variable_rate_note(where, intervals, own_times=own)
             warnings.warn(note, UserWarning, stacklevel=2)
         if isinstance(prompts, (str, os.PathLike)):
             prompts = Prompts.load(prompts)

@@ -21,8 +21,8 @@ import numpy as np
 from napari_sam2v.engines.base import Engine
 from napari_sam2v.errors import READ_ERRORS, StoreError
 from napari_sam2v.io import VideoSource
+from napari_sam2v.io.frame_times import frame_interval_range
 from napari_sam2v.io.prompt_files import Prompts
-from napari_sam2v.io.video import frame_interval_range
 from napari_sam2v.store.provenance import jsonable
 from napari_sam2v.store.result import FINGERPRINT_KEYS, file_fingerprint, same_file
 from napari_sam2v.store.result_store import ResultStore
