@@ -77,6 +77,44 @@ def test_writer_in_another_live_process_is_refused_and_a_dead_one_recovered(
     assert not lock.exists()
 
 
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from napari_sam2v.store.journal import StoreLock
+StoreLock(Path(sys.argv[1])).acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock locks are POSIX")
+def test_a_lock_is_held_while_its_writer_lives_whatever_pid_it_names(finished_store, tmp_path):
+    """A restarted container reuses pids: a live pid in a lock nobody holds is stale."""
+    store = _copy(finished_store, tmp_path)
+    lock = store / "sam2v" / "lock.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        with pytest.raises(StoreLockedError, match=rf"process {holder.pid} on "):
+            ResultStore.open(store)
+    finally:
+        holder.kill()
+        holder.wait()
+    # The killed writer left its file; as after a container restart, its pid now
+    # names a live process (this one), but nobody holds the lock.
+    me = {"pid": os.getpid(), "host": os.uname().nodename, "time": 0, "flock": True}
+    lock.write_text(json.dumps(me))
+    with ResultStore.open(store) as reopened:
+        assert reopened.frames_done.all()
+        with pytest.raises(StoreLockedError):  # and now it is held again, by this process
+            ResultStore.open(store)
+    assert not lock.exists()
+
+
 def test_read_only_output_directory(tmp_path, workdir, monkeypatch):
     """Root ignores permission bits, so ``mkdir`` is made to fail as for a read-only dir."""
     folder = tmp_path / "ro"

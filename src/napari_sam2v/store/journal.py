@@ -1,7 +1,12 @@
 """Crash-safe bookkeeping of a result store: the writer lock and the progress journal.
 
-The **lock** (``sam2v/lock.json``) is created with ``O_EXCL``; it holds the writer's
-pid and host. A lock whose pid no longer runs on this host is stale and recovered.
+The **lock** (``sam2v/lock.json``) names the writer's pid and host for messages. Where
+the OS has ``flock`` (Linux, macOS), the writer also holds an advisory lock on that
+file for as long as it writes, and the kernel drops it when the process dies, however
+it dies. A lock file nobody holds is stale and recovered, even when its pid now names
+another live process: a restarted container reuses pids, so a pid alone cannot tell.
+Without ``flock`` (Windows), and for a lock file written without it, the file is
+created with ``O_EXCL`` and is stale once its pid no longer runs on this host.
 
 The **progress journal** (``sam2v/progress.jsonl``) gets one line per finished frame,
 appended *after* the frame's chunks are written (and fsynced): a frame is done if and
@@ -12,6 +17,7 @@ earlier one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,6 +27,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: pid-based locks only
+    fcntl = None  # type: ignore[assignment]
 
 from napari_sam2v.errors import StoreError, StoreLockedError
 
@@ -63,6 +74,7 @@ class StoreLock:
     def __init__(self, path: Path, *, what: str | None = None) -> None:
         self.path = path
         self.held = False
+        self._fd: int | None = None
         self.what = what or f"{path.parent.parent}: the result store"
 
     def acquire(self) -> None:
@@ -73,6 +85,34 @@ class StoreLock:
         StoreLockedError
             If a live process (or this process, through another store object) holds it.
         """
+        if fcntl is None or not _flock_works(self.path.parent):
+            self._acquire_exclusive()
+            return
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            except OSError as exc:
+                raise self._cannot_lock(exc) from exc
+            if not _flock(fd):
+                os.close(fd)
+                raise StoreLockedError(self._locked_message())
+            if not _names(self.path, fd):  # released and removed meanwhile: try again
+                os.close(fd)
+                continue
+            owner = self._owner()
+            if owner is not None and not owner.get("flock") and self._pid_holds(owner):
+                os.close(fd)  # an older writer, which held no flock, still runs
+                raise StoreLockedError(self._locked_message())
+            self._fd = fd
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.write(fd, json.dumps({**self._me(), "flock": True}).encode())
+            self.held = True
+            return
+        raise StoreLockedError(self._locked_message())
+
+    def _acquire_exclusive(self) -> None:
+        """:meth:`acquire` without ``flock``: an ``O_EXCL`` file, stale when its pid died."""
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -82,16 +122,19 @@ class StoreLock:
                     continue
                 raise StoreLockedError(self._locked_message()) from None
             except OSError as exc:
-                raise StoreError(
-                    f"{self.path.parent.parent}: cannot lock the store ({exc})"
-                ) from exc
+                raise self._cannot_lock(exc) from exc
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(
-                    {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh
-                )
+                json.dump(self._me(), fh)
             self.held = True
             return
         raise StoreLockedError(self._locked_message())
+
+    @staticmethod
+    def _me() -> dict[str, Any]:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+
+    def _cannot_lock(self, exc: OSError) -> StoreError:
+        return StoreError(f"{self.path.parent.parent}: cannot lock the store ({exc})")
 
     def check_free(self) -> None:
         """Check, without taking it, that no live writer holds the lock.
@@ -113,16 +156,33 @@ class StoreLock:
 
     def _is_stale(self) -> bool:
         owner = self._owner()
+        if fcntl is not None and _flock_works(self.path.parent):
+            if owner is None or owner.get("flock"):
+                try:
+                    fd = os.open(self.path, os.O_RDONLY)
+                except FileNotFoundError:
+                    return True
+                except OSError:
+                    return False
+                try:
+                    return _flock(fd)  # nobody holds it (the lock is dropped on close)
+                finally:
+                    os.close(fd)
         if owner is None:
             try:
                 age = time.time() - self.path.stat().st_mtime
             except OSError:
                 return True
             return age > _TORN_LOCK_AGE_S
+        return not self._pid_holds(owner)
+
+    @staticmethod
+    def _pid_holds(owner: dict[str, Any]) -> bool:
+        """Whether the pid of a lock written without ``flock`` may still write."""
         pid, host = owner.get("pid"), owner.get("host")
         if host != socket.gethostname() or not isinstance(pid, int):
-            return False
-        return pid != os.getpid() and not pid_alive(pid)
+            return True
+        return pid == os.getpid() or pid_alive(pid)
 
     def _locked_message(self) -> str:
         owner = self._owner() or {}
@@ -135,8 +195,46 @@ class StoreLock:
     def release(self) -> None:
         """Release the lock if held."""
         if self.held:
-            self.path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)  # before the flock goes: see _names()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             self.held = False
+
+
+def _flock(fd: int) -> bool:
+    """Take an exclusive advisory lock on ``fd`` without waiting; False if another holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _flock_works(folder: Path) -> bool:
+    """Whether the file system of ``folder`` supports ``flock`` (some network mounts do not)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return True  # the lock file's own open reports the problem
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not unlinked, not replaced)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
