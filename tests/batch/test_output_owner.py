@@ -54,6 +54,17 @@ def test_a_partial_store_of_another_video_is_refused(finished, tmp_path) -> None
     assert tree_digest(finished.out_dir) == before
 
 
+def test_a_video_file_changed_in_place_is_named_as_changed(finished, tmp_path) -> None:
+    before = tree_digest(finished.out_dir)
+    finished.row.video.write_bytes(_other_video(tmp_path).read_bytes())  # same path
+    outcome = process_video(finished)
+    assert outcome.status == "failed"
+    assert f"holds the results of {finished.row.video} as it was: the file changed" in (
+        outcome.error
+    )
+    assert tree_digest(finished.out_dir) == before
+
+
 def test_edited_prompts_are_not_reported_as_finished(finished) -> None:
     before = tree_digest(finished.out_dir)
     Prompts([], [Prompt(0, 1, points=[[40, 30]])]).save(finished.row.prompts)

@@ -15,6 +15,8 @@ partial store. Videos whose workers keep dying are reported as failed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import socket
@@ -183,6 +185,25 @@ def _check_models(manifest: Manifest, default: str | None, *, local: bool) -> No
             problems[name] = f"row {row.row}: {exc}"
     if problems:
         raise InputError(f"manifest {manifest.path}: {'; '.join(problems.values())}")
+
+
+def _finished_meanwhile(task: VideoTask, since: float) -> VideoOutcome | None:
+    """The outcome of a video finished by its worker whose result never arrived.
+
+    Its ``done.json`` was written after ``since``, but the batch stopped before the
+    result reached this process (as when Ctrl-C reaches the workers too).
+    """
+    try:
+        marker = json.loads(task.done_marker.read_text(encoding="utf-8"))
+        if not is_finished(task) or task.done_marker.stat().st_mtime < since:
+            return None
+    except (OSError, ValueError):
+        return None
+    fields = {f.name for f in dataclasses.fields(VideoOutcome)}
+    try:
+        return VideoOutcome(**{k: v for k, v in marker.items() if k in fields})
+    except TypeError:
+        return None
 
 
 def _lost(task: VideoTask, exc: BaseException, *, interrupted: bool = False) -> VideoOutcome:
@@ -374,6 +395,7 @@ def _run_on_cluster(
     """
     from distributed import as_completed
 
+    started = time.time()
     with _connect(scheduler, workers, threads) as (client, address):
         connected = len(client.scheduler_info().get("workers", {}))
         token = uuid.uuid4().hex[:8]
@@ -395,7 +417,8 @@ def _run_on_cluster(
             client.cancel(list(futures))
             for task in tasks:
                 if task.row.name not in outcomes:
-                    outcomes[task.row.name] = _lost(task, exc, interrupted=True)
+                    done = _finished_meanwhile(task, started)
+                    outcomes[task.row.name] = done or _lost(task, exc, interrupted=True)
             _report(tasks, outcomes, out, address, connected, begin).save()
             raise
     return address, connected

@@ -220,6 +220,13 @@ def check_owner(task: VideoTask) -> Result | None:
     row, keep = task.row, "nothing there was changed"
     recorded = result.metadata.get("source") or {}
     if not _same_video(recorded, row.video):
+        if recorded.get("path") == str(row.video.resolve()):
+            raise BatchError(
+                f"{task.out_dir} holds the results of {row.video} as it was: the file "
+                f"changed since that run (manifest row {row.row}; its size or modification "
+                "time differs from what the store recorded). To track the new file, move "
+                f"that folder away or give this row another 'name'; {keep}"
+            )
         raise BatchError(
             f"{task.out_dir} holds the results of {recorded.get('path')}, not of {row.video} "
             f"(manifest row {row.row}): rows or names changed since that run. Give this row "

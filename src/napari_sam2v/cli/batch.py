@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ def register(commands: Any) -> None:
         help="track and measure a manifest of videos on dask.distributed",
         description=(
             "Run track + measure for every row of a CSV manifest (columns video, prompts "
-            "and optionally channel, pixel_size, unit, frame_interval, time_unit, model, "
+            "and optionally channel, axes, pixel_size, unit, frame_interval, time_unit, model, "
             "name), one dask.distributed task per video: on a LocalCluster bound to "
             "127.0.0.1 by default, or on a running scheduler. Each video gets its own "
             "folder under --out; combined tables batch_tracks/batch_frames (Parquet and "
@@ -99,7 +100,12 @@ def _print_outcome(outcome: VideoOutcome, finished: int, total: int) -> None:
             detail += " (measured from its finished store, not tracked)"
         elif outcome.resumed:
             detail += " (resumed a partial store)"
-    print(f"[{finished}/{total}] {outcome.name}: {detail}", flush=True)
+    try:
+        print(f"[{finished}/{total}] {outcome.name}: {detail}", flush=True)
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): the batch goes on, quietly;
+        # batch_report.json and the exit status still say how it went.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run(args: argparse.Namespace) -> int:
