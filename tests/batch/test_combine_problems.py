@@ -63,7 +63,7 @@ def test_the_calibrated_videos_choose_the_combined_units() -> None:
     """One video with a pixel size among uncalibrated ones: its unit, not pixels, wins.
 
     Before, pixels won the vote, and the report named the calibrated video as the one
-    that 'could not be converted (no calibration ...)'.
+    that 'could not be fully converted (no pixel size ...)'.
     """
     from napari_sam2v.batch.combine import target_units
     from napari_sam2v.types import Calibration

@@ -148,6 +148,24 @@ def test_remeasure_records_the_rows_new_calibration_without_tracking(
     assert skipped.status == "skipped"
 
 
+def test_remeasure_with_a_new_calibration_finishes_an_interrupted_video(
+    task: VideoTask,
+) -> None:
+    """The batch docs' fix-and-remeasure also holds for a video stopped mid-tracking."""
+    from napari_sam2v.store import open_result
+    from napari_sam2v.store.pipeline import track
+
+    cut = track(task.row.video, task.row.prompts, task.store_path, engine="classic", end=2,
+                pixel_size=0.5, unit="um", frame_interval=3.0, time_unit="s")  # fmt: skip
+    assert not cut.complete
+    fixed = _remeasuring(task, pixel_size=0.25)
+    outcome = process_video(fixed)
+    assert outcome.status == "done", outcome.error
+    assert outcome.resumed and not outcome.measured_only
+    result = open_result(task.store_path)
+    assert result.complete and result.calibration.pixel_size == 0.25
+
+
 def test_remeasure_keeps_a_calibration_set_on_the_store(task: VideoTask, monkeypatch) -> None:
     """A row without calibration columns measures in the store's (``calibrate``'s) values."""
     import pandas as pd

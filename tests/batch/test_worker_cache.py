@@ -200,7 +200,11 @@ def _measured(tmp_path: Path, name: str, calibration: Calibration, names: list[s
     for t in range(4):
         labels[t, 10:20, 5 + 5 * t : 15 + 5 * t] = 1  # 100 px, 5 px per frame
     item = outcome(tmp_path, name, "done")
-    given = calibration.to_dict() if calibration.pixel_size is not None else {}
+    given: dict = {}
+    if calibration.pixel_size is not None:
+        given.update(pixel_size=calibration.pixel_size, unit=calibration.unit)
+    if calibration.frame_interval is not None:
+        given.update(frame_interval=calibration.frame_interval, time_unit=calibration.time_unit)
     m = measure(labels, objects=[ObjectInfo(1, names[0])], **given)
     m.save(item.tables, format="csv")
     return item
@@ -233,3 +237,25 @@ def test_combined_tables_share_one_set_of_units(tmp_path: Path) -> None:
     assert tracks.loc["a", "name"] == "=HYPERLINK(x)" and tracks.loc["b", "name"] == "+cmd"
     text = Path(combined.files["tracks.csv"]).read_text()
     assert "'=HYPERLINK(x)" in text and "'+cmd" in text and ",=HYPERLINK" not in text
+
+
+def test_a_partly_calibrated_video_is_converted_on_its_calibrated_axis(tmp_path: Path) -> None:
+    """870 nm without an interval, 612 s without a pixel size: no column mixes units."""
+    videos = [
+        _measured(tmp_path, "a", Calibration(0.87, "um", 10.2, "min"), ["a"]),
+        _measured(tmp_path, "b", Calibration(870.0, "nm"), ["b"]),
+        _measured(tmp_path, "c", Calibration(frame_interval=612.0, time_unit="s"), ["c"]),
+    ]
+    combined = combine_tables(videos, tmp_path)
+    assert combined.units == ("um", "min")
+    assert combined.unconverted == ["b", "c"]
+    frames = pd.read_parquet(combined.files["frames.parquet"]).set_index("video")
+    tracks = pd.read_parquet(combined.files["tracks.parquet"]).set_index("video")
+    # b: lengths in um like a, times still in frames
+    assert frames.loc["b", "area"].to_numpy() == pytest.approx(100 * 0.87**2)
+    assert tracks.loc["b", "mean_speed"] == pytest.approx(5 * 0.87)
+    assert tuple(tracks.loc["b", ["length_unit", "time_unit"]]) == ("um", "frame")
+    # c: pixels, times in min like a
+    assert tracks.loc["c", "duration"] == pytest.approx(30.6)
+    assert tracks.loc["c", "mean_speed"] == pytest.approx(5 / 10.2)
+    assert tuple(tracks.loc["c", ["length_unit", "time_unit"]]) == ("px", "min")

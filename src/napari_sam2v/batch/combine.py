@@ -47,8 +47,9 @@ class CombinedTables:
         ``(length unit, time unit)`` of the combined physical columns; None when no
         video's calibration is known.
     unconverted : list of str
-        Videos whose units could not be converted to ``units``; their rows keep
-        their own, named in ``length_unit`` and ``time_unit``.
+        Videos whose units could not all be converted to ``units``; on the axis
+        that cannot (pixels, frames) their rows keep their own unit, named in
+        ``length_unit`` or ``time_unit``, and the other axis is converted.
     problems : dict of str to str
         Finished videos left out, by name, with the reason (a table missing or
         unreadable).
@@ -146,8 +147,15 @@ def target_units(calibrations: Iterable[Calibration | None]) -> tuple[str, str] 
     return Counter(sized).most_common(1)[0][0], Counter(timed).most_common(1)[0][0]
 
 
-def _factors(kind: str, source: Calibration, target: Calibration) -> dict[str, float] | None:
-    """Factor per physical column from ``source`` to ``target`` units (None: impossible)."""
+def _factors(
+    kind: str, source: Calibration, target: Calibration
+) -> tuple[dict[str, float], bool, bool]:
+    """Factor per physical column from ``source`` to ``target`` units, axis by axis.
+
+    Returns the factors and whether lengths and times convert. An axis that does not
+    (pixels, frames) keeps its own unit, and only the other axis is converted: a
+    speed in px/min becomes px/s, never a mix of two units in one column.
+    """
     length = 1.0 if source.unit == target.unit else convert_unit(1.0, source.unit, target.unit)
     time = (
         1.0
@@ -168,30 +176,27 @@ def _factors(kind: str, source: Calibration, target: Calibration) -> dict[str, f
         if column in ("frame", "lag_frames", "first_frame", "last_frame") or unit not in powers:
             continue  # frame indices, pixels, counts and ratios need no conversion
         p_length, p_time = powers[unit]
-        if (p_length and length is None) or (p_time and time is None):
-            return None
         factors[column] = (length or 1.0) ** p_length * (time or 1.0) ** p_time
-    return factors
+    return factors, length is not None, time is not None
 
 
 def _in_units(
     table: pd.DataFrame, kind: str, source: Calibration | None, target: tuple[str, str] | None
 ) -> tuple[pd.DataFrame, tuple[str, str], bool]:
-    """The table in the target units when possible: (table, its units, converted)."""
+    """The table in the target units where possible: (table, its units, fully converted)."""
     if source is None:
         return table, ("", ""), target is None
     own = (source.unit, source.time_unit)
     if target is None or own == target:
         return table, own, True
     goal = Calibration(pixel_size=1.0, unit=target[0], frame_interval=1.0, time_unit=target[1])
-    factors = _factors(kind, source, goal)
-    if factors is None:
-        return table, own, False
+    factors, length_ok, time_ok = _factors(kind, source, goal)
     table = table.copy()
     for column, factor in factors.items():
         if column in table.columns and factor != 1.0:
             table[column] = table[column] * factor
-    return table, target, True
+    units = (target[0] if length_ok else own[0], target[1] if time_ok else own[1])
+    return table, units, length_ok and time_ok
 
 
 def combine_tables(

@@ -144,10 +144,11 @@ class BatchReport:
             )
         if self.mixed_units:
             lines.append(
-                f"  note: {', '.join(self.mixed_units)} could not be converted (no "
-                "calibration, or pixels beside a length); their rows keep their own units: "
-                "compare rows only within one length_unit and time_unit, or calibrate "
-                "those videos (manifest pixel_size/unit, then --remeasure)"
+                f"  note: {', '.join(self.mixed_units)} could not be fully converted (no "
+                "pixel size or frame interval, or a unit of its own): their rows keep "
+                "pixels or frames on that axis and are converted on the other; compare "
+                "rows only within one length_unit and time_unit, or calibrate those "
+                "videos (manifest pixel_size/unit, then --remeasure)"
             )
         for path in self.tables.values():
             lines.append(f"  wrote {path}")

@@ -301,6 +301,10 @@ def _run(task: VideoTask, outcome: VideoOutcome, stored: Result | None) -> None:
     start = time.perf_counter()
     calibration = given_calibration(row)
     result = _finished(stored) if outcome.resumed else None
+    if result is None and stored is not None and options.remeasure:
+        # An unfinished store is tracked on: with the row's (corrected) calibration
+        # recorded first, since resuming refuses a calibration other than the store's.
+        _record_calibration(task, stored, calibration)
     if result is not None:
         # Tracked by an earlier run (which stopped before its tables, or --remeasure):
         # measure only, with the row's calibration recorded in the store first.
