@@ -266,8 +266,8 @@ def _frame_clock(source: Source, calibration: Calibration) -> FrameClock:
     ``napari-sam2v calibrate`` since, that differs from it makes one interval serve
     every frame (:func:`~napari_sam2v.io.frame_times.own_frame_times`).
     """
-    recorded = {"frame_times": source.frame_times, "variable_frame_rate": source.variable_rate}
-    return FrameClock(calibration.time_scale, own_frame_times(recorded, calibration))
+    times = own_frame_times(source.frame_times, source.variable_rate, calibration)
+    return FrameClock(calibration.time_scale, times)
 
 
 def _assemble(

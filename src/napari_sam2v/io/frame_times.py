@@ -87,13 +87,18 @@ def is_own_interval(
     return math.isclose(interval, median * per_second, rel_tol=1e-6)
 
 
-def own_frame_times(recorded: Mapping[str, Any], calibration: Calibration) -> np.ndarray | None:
+def own_frame_times(
+    times: Any, intervals: Mapping[str, float] | None, calibration: Calibration
+) -> np.ndarray | None:
     """The video's own frame times in ``calibration.time_unit``, or ``None``.
 
     Parameters
     ----------
-    recorded : mapping
-        The store's ``source`` record (``frame_times`` and ``variable_frame_rate``).
+    times : array-like or None
+        When each frame was taken, in seconds (the store's ``source.frame_times``).
+    intervals : mapping or None
+        The video's ``{min, median, max}`` frame interval in seconds (the store's
+        ``source.variable_frame_rate``).
     calibration : Calibration
         The calibration in force.
 
@@ -104,11 +109,10 @@ def own_frame_times(recorded: Mapping[str, Any], calibration: Calibration) -> np
         frame interval is the video's median interval; otherwise ``None`` (evenly
         spaced frames, or an interval that replaces the video's times).
     """
-    times = recorded.get("frame_times")
     interval = calibration.frame_interval
     if not isinstance(times, (list, np.ndarray)) or interval is None:
         return None
-    if not is_own_interval(interval, calibration.time_unit, recorded.get("variable_frame_rate")):
+    if not is_own_interval(interval, calibration.time_unit, intervals):
         return None
     per_second = convert_unit(1.0, "s", calibration.time_unit)
     assert per_second is not None  # is_own_interval converted it

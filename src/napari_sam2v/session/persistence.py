@@ -146,9 +146,10 @@ def open_session(
     # A run stopped by Cancel, a crash or a closed viewer continues with Resume, which
     # also writes again any finished frame that can no longer be read.
     state = result.metadata.get("state") or {}
-    if _Run.from_state(state, store.frames_done) is not None:
-        drop_damaged_frames(store)
-    session._last_run = _Run.from_state(state, store.frames_done)
+    run = _Run.from_state(state, store.frames_done)
+    if run is not None and drop_damaged_frames(store):
+        run = _Run.from_state(state, store.frames_done)  # with those frames still to do
+    session._last_run = run
     return session
 
 

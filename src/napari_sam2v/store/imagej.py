@@ -94,7 +94,10 @@ def imagej_metadata(
     ExportError
         If the pixel size fits no length unit's resolution tags.
     """
-    times = own_frame_times(source or {}, calibration)
+    recorded = source or {}
+    times = own_frame_times(
+        recorded.get("frame_times"), recorded.get("variable_frame_rate"), calibration
+    )
     metadata: dict[str, Any] = {"axes": "TYX", "Labels": [f"frame {i}" for i in frames]}
     if times is not None:
         unit = calibration.time_unit
