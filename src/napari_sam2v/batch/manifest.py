@@ -102,6 +102,10 @@ class ManifestRow:
         Unit of ``frame_interval`` (seconds when ``frame_interval`` is set alone).
     model : str or None
         Model name or path overriding the batch's model for this video.
+    generated : bool
+        Whether ``name`` was made from the row's paths (no ``name`` cell), so that
+        :func:`~napari_sam2v.batch.names.keep_earlier_names` may give the row the
+        folder an earlier batch gave it instead.
     """
 
     row: int
@@ -115,6 +119,7 @@ class ManifestRow:
     frame_interval: float | None = None
     time_unit: str | None = None
     model: str | None = None
+    generated: bool = False
 
 
 @dataclass(frozen=True)
@@ -268,8 +273,9 @@ def _generated_name(
     Rows whose videos share a stem (GoPro's ``GX010001.MP4`` in per-site folders)
     take the fewest parent folders that tell them apart (``siteA_GX010001``); rows of
     one video take their prompt file's stem, then their channel. A name depends only
-    on the rows sharing its stem, never on row positions, so adding or reordering rows
-    never moves another video's results into another folder.
+    on the rows sharing its stem, never on row positions. Adding a row that shares
+    the stem changes the name; :func:`~napari_sam2v.batch.names.keep_earlier_names`
+    then gives the earlier row its earlier folder.
     """
     fields = parsed[index]
     stem, video = _stem(fields), Path(str(fields["video"]))
@@ -431,7 +437,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     if problems:
         raise InputError(f"manifest {path}: {_listed(problems)}")
     rows = tuple(
-        ManifestRow(**{**fields, "name": name})  # type: ignore[arg-type]
+        ManifestRow(**{**fields, "name": name, "generated": "name" not in fields})  # type: ignore[arg-type]
         for name, fields in zip(names, parsed, strict=True)
     )
     return Manifest(path=path.resolve(), rows=rows)

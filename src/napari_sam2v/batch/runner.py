@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 
 from napari_sam2v.batch.combine import combine_tables
 from napari_sam2v.batch.manifest import Manifest, read_manifest
+from napari_sam2v.batch.names import keep_earlier_names
 from napari_sam2v.batch.report import BatchReport
 from napari_sam2v.batch.tasks import TaskOptions, VideoOutcome, VideoTask
 from napari_sam2v.batch.worker import is_finished, process_video
@@ -337,6 +338,7 @@ def run_batch(
     except OSError as exc:
         raise StoreError(f"cannot create the batch output folder {out}: {exc}") from None
     with _output_lock(out):
+        manifest = keep_earlier_names(manifest, out)
         tasks = [VideoTask(row=row, out_dir=out / row.name, options=options) for row in manifest]
         outcomes: dict[str, VideoOutcome] = {}
         total = len(tasks)
