@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from napari_sam2v.batch import read_manifest, run_batch
+from napari_sam2v.batch import read_manifest, run_batch, worker
 from napari_sam2v.errors import InputError
 from tests.batch.conftest import write_manifest, write_video
 
@@ -73,6 +73,64 @@ def test_the_local_cluster_refuses_other_clients(tmp_path: Path) -> None:
         outsider = address.replace("tls://", "tcp://")
         with pytest.raises((OSError, TimeoutError)):
             Client(outsider, timeout="3s").close()
+
+
+def _stopped(batch_id: str) -> tuple[bool, int]:
+    import os
+
+    from napari_sam2v.batch.interrupt import stop_event
+
+    return stop_event(batch_id).is_set(), os.getpid()
+
+
+def test_ctrl_c_in_a_local_worker_stops_its_videos_not_the_worker(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the workers too: no traceback, their videos stop."""
+    import os
+    import signal
+
+    from napari_sam2v.batch.runner import _connect
+
+    with _connect(None, 1, 1) as (client, _):
+        stopped, pid = client.submit(_stopped, "b1", pure=False).result(timeout=30)
+        assert not stopped and pid != os.getpid()
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.5)
+        # the same worker process, alive, with this batch (and any later one) stopped
+        assert client.submit(_stopped, "b1", pure=False).result(timeout=30) == (True, pid)
+        assert client.submit(_stopped, "b2", pure=False).result(timeout=30) == (True, pid)
+
+
+def test_a_cancelled_batch_stops_its_videos_and_returns_its_report(tmp_path: Path) -> None:
+    import threading
+
+    for name in ("a", "b", "c"):
+        write_video(tmp_path, name, n_frames=60)
+    manifest = write_manifest(tmp_path, ["a.tif,a.json", "b.tif,b.json", "c.tif,c.json"])
+    cancel = threading.Event()
+    report = run_batch(
+        manifest, tmp_path / "out", engine="classic", workers=1, cancel=cancel,
+        on_outcome=lambda outcome, n, total: cancel.set(),
+    )  # fmt: skip
+    statuses = [v.status for v in report.outcomes]
+    assert statuses.count("done") == 1 and statuses.count("failed") == 2
+    errors = {v.error for v in report.outcomes if v.status == "failed"}
+    assert errors <= {worker.STOPPED, worker.NOT_STARTED}, errors
+    saved = json.loads((tmp_path / "out" / "batch_report.json").read_text())
+    assert [v["status"] for v in saved["videos"]] == statuses
+    again = run_batch(manifest, tmp_path / "out", engine="classic", workers=1)
+    assert again.ok and [v.status for v in again.outcomes].count("skipped") == 1
+
+
+def test_a_batch_cancelled_before_it_starts_starts_no_cluster(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from napari_sam2v.batch import runner
+
+    monkeypatch.setattr(runner, "_connect", None)  # a cluster start would fail
+    cancel = threading.Event()
+    cancel.set()
+    report = run_batch(_two_videos(tmp_path), tmp_path / "out", engine="classic", cancel=cancel)
+    assert [(v.status, v.error) for v in report.outcomes] == [("failed", worker.NOT_STARTED)] * 2
 
 
 def test_unknown_models_fail_before_the_cluster_starts(tmp_path: Path) -> None:

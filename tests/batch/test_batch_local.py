@@ -200,3 +200,46 @@ def test_run_batch_refuses_options_with_their_own_argument(tmp_path: Path) -> No
     with pytest.raises(InputError, match="'device' has its own argument"):
         run_batch(manifest, tmp_path / "out", engine="classic", engine_options={"device": "cpu"})
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_in_a_terminal_stops_the_batch_cleanly(tmp_path: Path, batch_env) -> None:
+    """SIGINT to the whole process group, as a terminal sends it: no worker tracebacks."""
+    import os
+    import signal
+    import time
+
+    from napari_sam2v.batch import worker
+    from napari_sam2v.errors import Sam2vError
+
+    write_video(tmp_path, "short", n_frames=5)
+    write_video(tmp_path, "long", n_frames=600)
+    manifest = write_manifest(tmp_path, ["short.tif,short.json", "long.tif,long.json"])
+    out = tmp_path / "out"
+    args = [str(BIN / "napari-sam2v"), "batch", str(manifest), "--out", str(out),
+            "--workers", "1", "--engine", "classic"]  # fmt: skip
+    proc = subprocess.Popen(args, env=batch_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if open_result(out / "long" / "result.zarr").frames_done.sum() >= 5:
+                    break
+            except Sam2vError:  # not created yet
+                pass
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "stopping the batch" in stderr and "interrupted: re-run" in stderr
+    assert "Traceback" not in stdout + stderr and "KeyboardInterrupt" not in stderr
+    report = json.loads((out / "batch_report.json").read_text())
+    assert [(v["name"], v["status"]) for v in report["videos"]] == [
+        ("short", "done"),
+        ("long", "failed"),
+    ]
+    assert report["videos"][1]["error"] == worker.STOPPED, report["videos"]
+    assert 5 <= open_result(out / "long" / "result.zarr").frames_done.sum() < 600

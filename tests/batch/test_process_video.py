@@ -220,3 +220,36 @@ def test_remeasure_in_another_format_removes_the_old_tables(task: VideoTask, mon
     assert outcome.status == "done", outcome.error
     names = sorted(p.name for p in task.tables_dir.iterdir())
     assert "tracks.csv" in names and not [n for n in names if n.endswith(".parquet")]
+
+
+def test_a_stopped_batch_stops_its_videos_resumably(task: VideoTask, monkeypatch) -> None:
+    from napari_sam2v.batch import worker
+    from napari_sam2v.batch.interrupt import request_stop, stop_event
+    from napari_sam2v.store import open_result
+
+    stopped = replace(task, options=replace(task.options, batch_id="stop-before"))
+    request_stop("stop-before")
+    outcome = process_video(stopped)
+    assert outcome.status == "failed" and outcome.error == worker.NOT_STARTED
+    assert not task.out_dir.exists()  # nothing was started
+
+    # asked to stop while it runs: it stops after a frame, leaving a resumable store
+    running = replace(task, options=replace(task.options, batch_id="stop-while"))
+    owner = worker.check_owner
+
+    def stop_once_checked(checked: VideoTask):
+        found = owner(checked)
+        stop_event("stop-while").set()
+        return found
+
+    monkeypatch.setattr(worker, "check_owner", stop_once_checked)
+    outcome = process_video(running)
+    assert outcome.status == "failed" and outcome.error == worker.STOPPED
+    assert not task.done_marker.exists() and not task.tables_dir.exists()
+    store = open_result(task.store_path)
+    assert store.status == "cancelled" and not store.complete
+
+    monkeypatch.setattr(worker, "check_owner", owner)
+    again = process_video(task)  # the next run (another batch id) resumes it
+    assert again.status == "done" and again.resumed, again.error
+    assert open_result(task.store_path).complete

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 import warnings
@@ -29,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from napari_sam2v.batch.combine import combine_tables
+from napari_sam2v.batch.interrupt import request_stop
 from napari_sam2v.batch.manifest import Manifest, read_manifest
 from napari_sam2v.batch.names import keep_earlier_names
 from napari_sam2v.batch.report import BatchReport
 from napari_sam2v.batch.tasks import TaskOptions, VideoOutcome, VideoTask
-from napari_sam2v.batch.worker import is_finished, process_video
+from napari_sam2v.batch.worker import NOT_STARTED, is_finished, process_video
 from napari_sam2v.engines import check_engine_options
 from napari_sam2v.errors import BatchError, InputError, Sam2vError, StoreError
 from napari_sam2v.store.journal import StoreLock
@@ -118,6 +120,8 @@ def _connect(scheduler: str | None, workers: int, threads: int) -> Iterator[tupl
         scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.CRITICAL,
         env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
+        # a terminal's Ctrl-C reaches the workers too: it stops their videos
+        preload=["napari_sam2v.batch.interrupt"],
     )
     client = Client(cluster)
     try:
@@ -245,6 +249,7 @@ def run_batch(
     engine_options: dict[str, Any] | None = None,
     remeasure: bool = False,
     on_outcome: OutcomeCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> BatchReport:
     """Track and measure every video of a manifest on dask.distributed.
 
@@ -291,6 +296,11 @@ def run_batch(
     on_outcome : callable, optional
         ``on_outcome(outcome, n_finished, n_total)``, called on the calling thread
         as each video finishes (for progress output).
+    cancel : threading.Event, optional
+        Set it to stop the batch: each running video stops after its current frame
+        (its store keeps the finished frames, and the next run resumes it), and the
+        videos not started are not started. Both are reported as failed, saying so;
+        the batch then writes its report and combined tables and returns.
 
     Returns
     -------
@@ -331,6 +341,7 @@ def run_batch(
         torch_threads=None if scheduler else threads,
         engine_options=tuple(sorted(extra.items())),
         remeasure=remeasure,
+        batch_id=uuid.uuid4().hex[:8],
     )
     out = Path(out).expanduser().resolve()
     try:
@@ -356,10 +367,15 @@ def run_batch(
             else:
                 pending.append(task)
         address, connected = scheduler or "none", 0
-        if pending:
+        if pending and cancel is not None and cancel.is_set():  # stopped before it began
+            for task in pending:
+                outcome = _lost(task, KeyboardInterrupt(), interrupted=True)
+                outcome.error = NOT_STARTED
+                finish(outcome)
+        elif pending:
             address, connected = _run_on_cluster(
                 pending, tasks, outcomes, finish, scheduler, min(n_workers, len(pending)),
-                threads, out, begin,
+                threads, out, begin, cancel,
             )  # fmt: skip
         report = _report(tasks, outcomes, out, address, connected, begin)
         try:
@@ -389,34 +405,30 @@ def _run_on_cluster(
     threads: int,
     out: Path,
     begin: float,
+    cancel: threading.Event | None,
 ) -> tuple[str, int]:
     """Run the pending videos, one task each; returns the scheduler address and workers.
 
-    On Ctrl-C (or a lost scheduler) the tasks are cancelled and the report of what
-    finished is written before the exception goes on.
+    Setting ``cancel`` stops the videos (see :func:`_collect`). On an exception
+    (KeyboardInterrupt, a lost scheduler) the tasks are cancelled and the report of
+    what finished is written before the exception goes on.
     """
-    from distributed import as_completed
-
     started = time.time()
     with _connect(scheduler, workers, threads) as (client, address):
         connected = len(client.scheduler_info().get("workers", {}))
-        token = uuid.uuid4().hex[:8]
+        batch_id = pending[0].options.batch_id
         futures = {
             client.submit(
-                process_video, task, key=f"napari-sam2v-{task.row.name}-{token}", pure=False
+                process_video, task, key=f"napari-sam2v-{task.row.name}-{batch_id}", pure=False
             ): task
             for task in pending
         }
         try:
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # a lost task is one failed video
-                    outcome = _lost(task, exc)
-                finish(outcome)
+            _collect(client, futures, finish, cancel)
         except BaseException as exc:
             client.cancel(list(futures))
+            with contextlib.suppress(Exception):  # a remote worker's video stops too
+                client.run(request_stop, batch_id, wait=False)
             for task in tasks:
                 if task.row.name not in outcomes:
                     done = _finished_meanwhile(task, started)
@@ -424,6 +436,39 @@ def _run_on_cluster(
             _report(tasks, outcomes, out, address, connected, begin).save()
             raise
     return address, connected
+
+
+def _collect(
+    client: Client,
+    futures: dict[Any, VideoTask],
+    finish: Callable[[VideoOutcome], None],
+    cancel: threading.Event | None,
+) -> None:
+    """Finish each video as its task ends; once ``cancel`` is set, stop the rest.
+
+    The workers are asked to stop this batch's videos: running ones stop after their
+    current frame and report so, the others return without starting.
+    """
+    from distributed import TimeoutError as WaitTimeout  # asyncio's on Python 3.10
+    from distributed import wait
+
+    remaining = dict(futures)
+    stopping = False
+    while remaining:
+        if cancel is not None and cancel.is_set() and not stopping:
+            stopping = True
+            client.run(request_stop, next(iter(remaining.values())).options.batch_id)
+        try:
+            done = wait(list(remaining), timeout=0.5, return_when="FIRST_COMPLETED").done
+        except WaitTimeout:
+            continue
+        for future in done:
+            task = remaining.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # a lost task is one failed video
+                outcome = _lost(task, exc)
+            finish(outcome)
 
 
 def _report(

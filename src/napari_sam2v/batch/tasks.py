@@ -52,6 +52,7 @@ class TaskOptions:
     torch_threads: int | None = None
     engine_options: tuple[tuple[str, Any], ...] = ()
     remeasure: bool = False
+    batch_id: str = ""
 
 
 @dataclass(frozen=True)

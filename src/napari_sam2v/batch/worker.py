@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from napari_sam2v.batch.interrupt import stop_event
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
 from napari_sam2v.errors import BatchError, Sam2vError
@@ -32,6 +33,13 @@ if TYPE_CHECKING:
 __all__ = ["ENGINE_CACHE", "EngineCache", "check_owner", "is_finished", "process_video"]
 
 EngineKey = tuple[str, str, str, tuple[tuple[str, Any], ...]]
+
+#: Why a video of a stopped batch is not finished (see :mod:`~napari_sam2v.batch.interrupt`).
+STOPPED = (
+    "the batch was stopped before this video finished; its store keeps the frames "
+    "tracked so far: re-run the same command to resume it"
+)
+NOT_STARTED = "not started: the batch was stopped; re-run the same command to track it"
 
 
 class EngineCache:
@@ -286,7 +294,12 @@ def _remove_stale_tables(folder: Path, tables: dict[str, Any], written: list[Pat
             (folder / name).unlink(missing_ok=True)
 
 
-def _run(task: VideoTask, outcome: VideoOutcome, stored: Result | None) -> None:
+def _run(
+    task: VideoTask,
+    outcome: VideoOutcome,
+    stored: Result | None,
+    stop: threading.Event | None = None,
+) -> None:
     from napari_sam2v.analysis import measure
     from napari_sam2v.io.prompt_files import Prompts
     from napari_sam2v.store.pipeline import track
@@ -333,8 +346,11 @@ def _run(task: VideoTask, outcome: VideoOutcome, stored: Result | None) -> None:
                 axes=row.axes,
                 **calibration,
                 resume=outcome.resumed,
+                cancel=stop,
             )
             info = engine.info
+        if result.status == "cancelled" and not result.complete:
+            raise BatchError(STOPPED)
         outcome.engine_info = {
             "engine": info.engine,
             "model": info.model,
@@ -384,6 +400,10 @@ def process_video(task: VideoTask) -> VideoOutcome:
         store=str(task.store_path),
         tables=str(task.tables_dir),
     )
+    stop = stop_event(task.options.batch_id) if task.options.batch_id else None
+    if stop is not None and stop.is_set():
+        outcome.error = NOT_STARTED
+        return outcome
     try:
         stored = check_owner(task)
         if is_finished(task) and not task.options.remeasure:
@@ -393,7 +413,7 @@ def process_video(task: VideoTask) -> VideoOutcome:
             if task.options.remeasure:
                 # Until its tables are made again, the video is not finished.
                 task.done_marker.unlink(missing_ok=True)
-            _run(task, outcome, stored)
+            _run(task, outcome, stored, stop)
             outcome.status = "done"
             outcome.seconds["total"] = round(time.perf_counter() - begin, 3)
             marker = outcome.to_dict()

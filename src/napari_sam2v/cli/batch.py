@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from napari_sam2v.cli.common import EXIT_FAILED, EXIT_OK, add_command, positive_int
+from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
 from napari_sam2v.cli.track import DIRECTIONS, add_engine_options, engine_options
 
 if TYPE_CHECKING:
@@ -121,23 +122,36 @@ def run(args: argparse.Namespace) -> int:
         )
     where = args.scheduler or "a LocalCluster on 127.0.0.1"
     print(f"batch: {len(manifest)} videos from {manifest.path} on {where}", flush=True)
-    report = run_batch(
-        manifest,
-        args.out,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        engine=args.engine,
-        model=args.model,
-        device=args.device,
-        direction=args.direction,
-        table_format=args.format,
-        plots=args.plots,
-        engine_options=options,
-        remeasure=args.remeasure,
-        on_outcome=_print_outcome,
+    stopping = CancelOnInterrupt(
+        "stopping the batch: running videos stop after their current frame, the others "
+        "do not start (press Ctrl-C again to abort)"
     )
+    with stopping as stop:
+        report = run_batch(
+            manifest,
+            args.out,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            engine=args.engine,
+            model=args.model,
+            device=args.device,
+            direction=args.direction,
+            table_format=args.format,
+            plots=args.plots,
+            engine_options=options,
+            remeasure=args.remeasure,
+            on_outcome=_print_outcome,
+            cancel=stop.event,
+        )
     print(report.format())
     print(f"report: {report.out / 'batch_report.json'}")
+    if stop.requested:
+        print(
+            "interrupted: re-run the same command to finish the batch (finished videos "
+            "are skipped, stopped ones resume)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if not report.ok:
         print(
             f"error: {len(report.failed)} of {len(report.outcomes)} videos failed "
