@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from napari_sam2v.cli.common import EXIT_FAILED, EXIT_OK, add_command, positive_int
 from napari_sam2v.cli.interrupt import EXIT_INTERRUPTED, CancelOnInterrupt
-from napari_sam2v.cli.track import DIRECTIONS, add_engine_options, engine_options
+from napari_sam2v.cli.track import (
+    DIRECTIONS,
+    add_engine_options,
+    engine_choice,
+    engine_options,
+)
 
 if TYPE_CHECKING:
     from napari_sam2v.batch.tasks import VideoOutcome
@@ -132,10 +137,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             scheduler=args.scheduler,
             workers=args.workers,
-            engine=args.engine,
-            model=args.model,
-            device=args.device,
-            direction=args.direction,
+            **engine_choice(args),
             table_format=args.format,
             plots=args.plots,
             engine_options=options,

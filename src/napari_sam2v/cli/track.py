@@ -121,6 +121,11 @@ def add_engine_options(parser: argparse.ArgumentParser, *, default_engine: str =
     )
 
 
+def engine_choice(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``engine``, ``model``, ``device`` and ``direction`` keywords of the flags."""
+    return {key: getattr(args, key) for key in ("engine", "model", "device", "direction")}
+
+
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """The engine keyword options of ``--precision`` and ``--option``.
 
@@ -271,10 +276,7 @@ def run(args: argparse.Namespace) -> int:
             args.video,
             prompts,
             args.out,
-            engine=args.engine,
-            model=args.model,
-            device=args.device,
-            direction=args.direction,
+            **engine_choice(args),
             start=args.start,
             end=args.end,
             channel=args.channel,
