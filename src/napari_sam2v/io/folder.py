@@ -1,4 +1,8 @@
-"""Folders of image frames (PNG, JPEG, TIFF, BMP) read lazily in natural sort order."""
+"""Folders of image frames (PNG, JPEG, TIFF, BMP) read lazily in natural sort order.
+
+A PNG or JPEG frame with an EXIF orientation (a phone or camera held sideways) is
+turned upright, as image viewers show it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from napari_sam2v.io._tiff import tiff_metadata
 from napari_sam2v.io.source import VideoMetadata, VideoSource
 
 __all__ = ["IMAGE_SUFFIXES", "FolderSource", "natural_key", "open_folder"]
+
+# The EXIF orientation tag, and its values that turn the image by 90 degrees.
+_EXIF_ORIENTATION = 0x0112
+_TURNED = frozenset({5, 6, 7, 8})
 
 #: File suffixes read from image folders.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -154,6 +162,8 @@ class FolderSource(VideoSource):
         if mode == "P":  # _pil_pixels converts palette images
             mode = "RGBA" if "transparency" in img.info else "RGB"
         size = int(img.size[1]), int(img.size[0])
+        if _orientation(img) in _TURNED:  # _pil_pixels turns it upright
+            size = size[::-1]
         try:
             desc = ImageMode.getmode(mode)
         except KeyError:  # a mode Pillow reads but does not describe: checked on reading
@@ -162,6 +172,10 @@ class FolderSource(VideoSource):
 
     @staticmethod
     def _pil_pixels(img: Any) -> np.ndarray:
+        if _orientation(img) > 1:  # upright, as image viewers show it
+            from PIL import ImageOps
+
+            img = ImageOps.exif_transpose(img)
         if img.mode == "P":
             img = img.convert("RGBA" if "transparency" in img.info else "RGB")
         return np.asarray(img)
@@ -193,6 +207,15 @@ class FolderSource(VideoSource):
         if self._channel is not None and data.ndim == 3:
             data = data[..., self._channel]
         return data
+
+
+def _orientation(img: Any) -> int:
+    """The image's EXIF orientation (1: upright; 2-8: mirrored and/or turned)."""
+    try:
+        value = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # unreadable EXIF: taken as stored, as viewers do
+        return 1
+    return value if 1 <= value <= 8 else 1
 
 
 def _describe(kind: tuple[str, int] | None) -> str:

@@ -8,6 +8,11 @@ inconsistent is ignored and rebuilt. Frame ``i`` is the ``i``-th timestamp in
 presentation order, so variable-frame-rate files index correctly; reading it seeks
 to the preceding keyframe and decodes forward. Sequential reads reuse the running
 decoder (no seek) and a small LRU keeps recently decoded frames.
+
+Frames are returned upright, as a video player shows them: the display rotation
+that phones (and some action cameras) record instead of turning the pixels
+(90, 180 or 270 degrees) is applied, as ffmpeg's own autorotation does, so the
+clicks, masks and trajectories are in the orientation the user sees elsewhere.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "PyAVSource",
     "index_cache_dir",
     "load_index",
+    "quarter_turns",
 ]
 
 #: File suffixes opened with PyAV.
@@ -45,6 +51,25 @@ INDEX_FORMAT = 1
 _FORWARD_GAP = 48
 # The LRU of decoded frames never holds more than this (8K RGB frames are 100 MB each).
 _CACHE_BYTES = 256 * 1024**2
+
+
+def quarter_turns(rotation: float) -> int:
+    """Counter-clockwise quarter turns (``np.rot90``'s ``k``) that make a frame upright.
+
+    Parameters
+    ----------
+    rotation : float
+        The frame's display rotation in degrees, counter-clockwise, as PyAV's
+        ``VideoFrame.rotation`` gives it (an iPhone portrait video: -90).
+
+    Returns
+    -------
+    int
+        0 to 3; 0 also for an angle that is not a multiple of 90 degrees (such a
+        frame is kept as stored).
+    """
+    turns = float(rotation) / 90.0
+    return int(round(turns)) % 4 if abs(turns - round(turns)) < 1e-3 else 0
 
 
 def index_cache_dir() -> Path:
@@ -137,6 +162,8 @@ class PyAVSource(VideoSource):
         self._container: Any = None
         self._decoder: Iterator[Any] | None = None
         self._next_index = -1
+        #: Display rotation of the frames in degrees, counter-clockwise (0: none).
+        self.rotation = 0.0
         #: Frames found undecodable so far (see :meth:`verify`).
         self.bad_frames: set[int] = set()
         stat = self.path.stat()
@@ -175,7 +202,11 @@ class PyAVSource(VideoSource):
             time_unit="s",
             axes="tyx" if channel is not None else "tyxc",
             variable_frame_rate=vfr,
-            extra={"codec": index.get("codec", ""), "n_keyframes": len(self._keyframes)},
+            extra={
+                "codec": index.get("codec", ""),
+                "n_keyframes": len(self._keyframes),
+                **({"display_rotation": self.rotation} if self.rotation else {}),
+            },
         )
         super().__init__(shape, np.uint8, meta)
 
@@ -326,6 +357,10 @@ class PyAVSource(VideoSource):
                 self._next_index = got + 1
                 return None
             data = frame.to_ndarray(format="rgb24")
+            self.rotation = float(getattr(frame, "rotation", 0) or 0)
+            turns = quarter_turns(self.rotation)
+            if turns:
+                data = np.ascontiguousarray(np.rot90(data, turns))
             self._remember(index, data)
             self._next_index = index + 1
             return data
