@@ -132,16 +132,15 @@ def run(args: argparse.Namespace) -> int:
         "do not start (press Ctrl-C again to abort)"
     )
     with stopping as stop:
+        flags = {"table_format": args.format, "plots": args.plots, "remeasure": args.remeasure}
         report = run_batch(
             manifest,
             args.out,
             scheduler=args.scheduler,
             workers=args.workers,
             **engine_choice(args),
-            table_format=args.format,
-            plots=args.plots,
+            **flags,
             engine_options=options,
-            remeasure=args.remeasure,
             on_outcome=_print_outcome,
             cancel=stop.event,
         )
