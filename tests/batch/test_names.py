@@ -101,9 +101,14 @@ def test_an_unreadable_record_warns_and_is_written_again(survey, tmp_path) -> No
     assert list(record["names"].values()) == ["GX010001"]
 
 
-def test_an_unwritable_record_is_a_store_error(survey, tmp_path) -> None:
+def test_an_unwritable_record_is_a_store_error(survey, tmp_path, monkeypatch) -> None:
+    from napari_sam2v.batch import names as module
+
+    def full_disk(*args, **kwargs) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "atomic_write_text", full_disk)
     out = tmp_path / "out"
-    (out / (NAMES_FILE + ".tmp")).mkdir(parents=True)
     with pytest.raises(StoreError, match="cannot write"):
         names(survey, out, "siteA/GX010001.MP4,p.json")
     assert not (out / NAMES_FILE).exists()

@@ -12,16 +12,16 @@ folder gives a row its recorded name first.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import warnings
+from collections import Counter
 from pathlib import Path
 
-from napari_sam2v.batch.manifest import Manifest, ManifestRow
+from napari_sam2v._files import atomic_write_text
+from napari_sam2v.batch.manifest import Manifest, ManifestRow, _row_digest
 from napari_sam2v.errors import StoreError
 
-__all__ = ["NAMES_FILE", "keep_earlier_names", "row_key"]
+__all__ = ["NAMES_FILE", "keep_earlier_names"]
 
 #: The record of the names given, in the batch output folder.
 NAMES_FILE = ".napari-sam2v-names.json"
@@ -36,21 +36,8 @@ def _path_key(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def row_key(row: ManifestRow, base: Path) -> str:
-    """What identifies a row across runs: its video, prompt file and channel.
-
-    Parameters
-    ----------
-    row : ManifestRow
-        The row.
-    base : pathlib.Path
-        The manifest's folder (paths inside it are recorded relative to it).
-
-    Returns
-    -------
-    str
-        A JSON text, the key of the row in the record.
-    """
+def _row_key(row: ManifestRow, base: Path) -> str:
+    """What identifies a row across runs (a JSON text): its video, prompts and channel."""
     video, prompts = _path_key(row.video, base), _path_key(row.prompts, base)
     return json.dumps([video, prompts, row.channel])
 
@@ -93,25 +80,20 @@ def _finished_folders(out: Path) -> dict[str, str]:
     return {video: names[0] for video, names in folders.items() if len(names) == 1}
 
 
-def _digest(row: ManifestRow) -> str:
-    fields = {k: str(v) for k, v in dataclasses.asdict(row).items() if k not in ("row", "name")}
-    return hashlib.sha1(repr(sorted(fields.items())).encode("utf-8")).hexdigest()[:8]
-
-
 def _earlier(manifest: Manifest, record: dict[str, str] | None, out: Path) -> dict[int, str]:
     """Row index -> the name an earlier batch gave that row (generated names only)."""
     base = manifest.path.parent
     if record is None:  # a folder from before the record: its finished videos
         finished = _finished_folders(out)
-        videos = [str(r.video) for r in manifest]
+        videos = Counter(str(r.video) for r in manifest)
         record = {
-            row_key(row, base): finished[str(row.video)]
+            _row_key(row, base): finished[str(row.video)]
             for row in manifest
-            if videos.count(str(row.video)) == 1 and str(row.video) in finished
+            if videos[str(row.video)] == 1 and str(row.video) in finished
         }
     earlier = {}
     for index, row in enumerate(manifest):
-        name = record.get(row_key(row, base))
+        name = record.get(_row_key(row, base))
         if row.generated and name is not None:
             earlier[index] = name
     return earlier
@@ -130,18 +112,17 @@ def _keep(manifest: Manifest, earlier: dict[int, str]) -> Manifest:
         if not name:
             name = row.name
             if name.lower() in taken:
-                name = f"{name}-{_digest(row)}"
+                fields = {k: v for k, v in dataclasses.asdict(row).items() if k != "name"}
+                name = f"{name}-{_row_digest(fields)}"
             taken.add(name.lower())
         rows.append(row if name == row.name else dataclasses.replace(row, name=name))
     return dataclasses.replace(manifest, rows=tuple(rows))
 
 
 def _write(path: Path, names: dict[str, str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     text = json.dumps({"version": _VERSION, "names": dict(sorted(names.items()))}, indent=1)
     try:
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, text + "\n", fsync=False)
     except OSError as exc:
         raise StoreError(f"cannot write {path}: {exc}") from None
 
@@ -182,7 +163,7 @@ def keep_earlier_names(manifest: Manifest, out: str | Path) -> Manifest:
         manifest = _keep(manifest, earlier)
     base = manifest.path.parent
     names = dict(record or {})
-    names.update({row_key(row, base): row.name for row in manifest})
+    names.update({_row_key(row, base): row.name for row in manifest})
     if names != record:
         _write(out / NAMES_FILE, names)
     return manifest

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from napari_sam2v._files import atomic_write_text
 from napari_sam2v.batch.tasks import VideoOutcome
 
 __all__ = ["BatchReport"]
@@ -105,9 +105,7 @@ class BatchReport:
     def save(self, path: str | Path | None = None) -> Path:
         """Write the report as JSON (default ``<out>/batch_report.json``)."""
         target = Path(path) if path is not None else self.out / "batch_report.json"
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_write_text(target, json.dumps(self.to_dict(), indent=2), fsync=False)
         return target
 
     def format(self) -> str:

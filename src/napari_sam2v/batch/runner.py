@@ -223,15 +223,7 @@ def _lost(task: VideoTask, exc: BaseException, *, interrupted: bool = False) -> 
             "the workers running this video kept dying (out of memory or killed); "
             "re-run the batch to resume it"
         )
-    return VideoOutcome(
-        name=task.row.name,
-        video=str(task.row.video),
-        row=task.row.row,
-        status="failed",
-        error=reason if interrupted else f"task lost: {reason}",
-        store=str(task.store_path),
-        tables=str(task.tables_dir),
-    )
+    return VideoOutcome.failed(task, reason if interrupted else f"task lost: {reason}")
 
 
 def run_batch(
@@ -369,9 +361,7 @@ def run_batch(
         address, connected = scheduler or "none", 0
         if pending and cancel is not None and cancel.is_set():  # stopped before it began
             for task in pending:
-                outcome = _lost(task, KeyboardInterrupt(), interrupted=True)
-                outcome.error = NOT_STARTED
-                finish(outcome)
+                finish(VideoOutcome.failed(task, NOT_STARTED))
         elif pending:
             address, connected = _run_on_cluster(
                 pending, tasks, outcomes, finish, scheduler, min(n_workers, len(pending)),
@@ -424,7 +414,7 @@ def _run_on_cluster(
             for task in pending
         }
         try:
-            _collect(client, futures, finish, cancel)
+            _collect(client, futures, finish, cancel, batch_id)
         except BaseException as exc:
             client.cancel(list(futures))
             with contextlib.suppress(Exception):  # a remote worker's video stops too
@@ -443,6 +433,7 @@ def _collect(
     futures: dict[Any, VideoTask],
     finish: Callable[[VideoOutcome], None],
     cancel: threading.Event | None,
+    batch_id: str,
 ) -> None:
     """Finish each video as its task ends; once ``cancel`` is set, stop the rest.
 
@@ -457,7 +448,7 @@ def _collect(
     while remaining:
         if cancel is not None and cancel.is_set() and not stopping:
             stopping = True
-            client.run(request_stop, next(iter(remaining.values())).options.batch_id)
+            client.run(request_stop, batch_id)
         try:
             done = wait(list(remaining), timeout=0.5, return_when="FIRST_COMPLETED").done
         except WaitTimeout:

@@ -147,6 +147,25 @@ class VideoOutcome:
     store: str = ""
     tables: str = ""
 
+    @classmethod
+    def failed(cls, task: VideoTask, error: str = "", **fields: Any) -> VideoOutcome:
+        """A ``failed`` outcome of ``task`` (until a run says otherwise).
+
+        Parameters
+        ----------
+        task : VideoTask
+            The video.
+        error : str, optional
+            Why it failed.
+        **fields
+            Further fields (``worker``, ``pid``, ...).
+        """
+        row = task.row
+        return cls(
+            name=row.name, video=str(row.video), row=row.row, status="failed", error=error,
+            store=str(task.store_path), tables=str(task.tables_dir), **fields,
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
         return asdict(self)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from napari_sam2v._files import atomic_write_text
 from napari_sam2v.batch.interrupt import stop_event
 from napari_sam2v.batch.tasks import VideoOutcome, VideoTask
 from napari_sam2v.engines import Engine, create_engine
@@ -390,16 +391,7 @@ def process_video(task: VideoTask) -> VideoOutcome:
         ``done``, ``skipped`` or ``failed`` (with the reason).
     """
     begin = time.perf_counter()
-    outcome = VideoOutcome(
-        name=task.row.name,
-        video=str(task.row.video),
-        row=task.row.row,
-        status="failed",
-        worker=_worker_address(),
-        pid=os.getpid(),
-        store=str(task.store_path),
-        tables=str(task.tables_dir),
-    )
+    outcome = VideoOutcome.failed(task, worker=_worker_address(), pid=os.getpid())
     stop = stop_event(task.options.batch_id) if task.options.batch_id else None
     if stop is not None and stop.is_set():
         outcome.error = NOT_STARTED
@@ -416,10 +408,8 @@ def process_video(task: VideoTask) -> VideoOutcome:
             _run(task, outcome, stored, stop)
             outcome.status = "done"
             outcome.seconds["total"] = round(time.perf_counter() - begin, 3)
-            marker = outcome.to_dict()
-            tmp = task.done_marker.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(marker, indent=2), encoding="utf-8")
-            os.replace(tmp, task.done_marker)
+            text = json.dumps(outcome.to_dict(), indent=2)
+            atomic_write_text(task.done_marker, text, fsync=False)
     except Sam2vError as exc:
         outcome.error = str(exc)
     except Exception as exc:  # one crash must not stop a batch

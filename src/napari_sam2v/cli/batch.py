@@ -127,20 +127,20 @@ def run(args: argparse.Namespace) -> int:
         )
     where = args.scheduler or "a LocalCluster on 127.0.0.1"
     print(f"batch: {len(manifest)} videos from {manifest.path} on {where}", flush=True)
-    stopping = CancelOnInterrupt(
+    with CancelOnInterrupt(
         "stopping the batch: running videos stop after their current frame, the others "
         "do not start (press Ctrl-C again to abort)"
-    )
-    with stopping as stop:
-        flags = {"table_format": args.format, "plots": args.plots, "remeasure": args.remeasure}
+    ) as stop:
         report = run_batch(
             manifest,
             args.out,
             scheduler=args.scheduler,
             workers=args.workers,
             **engine_choice(args),
-            **flags,
+            table_format=args.format,
+            plots=args.plots,
             engine_options=options,
+            remeasure=args.remeasure,
             on_outcome=_print_outcome,
             cancel=stop.event,
         )
